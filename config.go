@@ -1,0 +1,175 @@
+package elector
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/util/validation"
+	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
+	"k8s.io/utils/clock"
+)
+
+// Defaults. They match the values most client-go users run with (15s/10s/2s),
+// so that elector and client-go candidates on one Lease behave alike.
+const (
+	// DefaultLeaseDuration is how long a follower waits, on its own clock,
+	// after it last saw the Lease record change before it may take over a
+	// silent leader. It bounds takeover time after a crash.
+	DefaultLeaseDuration = 15 * time.Second
+	// DefaultRenewDeadline is how long after its last successful renewal a
+	// leader keeps acting. The 5s gap to the lease duration is the margin
+	// that absorbs clock-rate differences and the stop of guarded work.
+	DefaultRenewDeadline = 10 * time.Second
+	// DefaultRetryPeriod is the interval between renewals by the leader and
+	// between retries after transient errors.
+	DefaultRetryPeriod = 2 * time.Second
+	// DefaultStopGrace is the time the leader function gets to return after
+	// its context is cancelled because renewals failed. Leadership work
+	// should stop well inside it.
+	DefaultStopGrace = 2 * time.Second
+
+	// retryFactor is client-go's rule: RenewDeadline > retryFactor × RetryPeriod,
+	// so that at least one retry fits inside the renew deadline.
+	retryFactor = 1.2
+	// minAPITimeout keeps request timeouts sane on very short leases.
+	minAPITimeout = time.Second
+)
+
+// Config configures an [Elector]. Only Client, Namespace, Name and Identity
+// are required; everything else has a documented default. Validate checks it
+// in one place.
+type Config struct {
+	// Client reaches the coordination.k8s.io/v1 API, e.g.
+	// kubernetes.NewForConfig(cfg).CoordinationV1() or
+	// coordinationv1client.NewForConfig(cfg) (smaller binaries).
+	Client coordinationv1client.LeasesGetter
+
+	// Namespace and Name identify the Lease. Both must be DNS-1123 names.
+	Namespace string
+	Name      string
+
+	// Identity names this candidate in the Lease's holderIdentity. It must
+	// be unique among the candidates, e.g. the Pod name.
+	Identity string
+
+	// LeaseDuration, RenewDeadline and RetryPeriod follow client-go's
+	// meaning and rule: LeaseDuration > RenewDeadline > 1.2 × RetryPeriod.
+	// Zero means the default.
+	LeaseDuration time.Duration
+	RenewDeadline time.Duration
+	RetryPeriod   time.Duration
+
+	// StopGrace is how long before the renew deadline the leader function's
+	// context is cancelled when renewals keep failing, i.e. the time the
+	// function has to return. It must be below RenewDeadline - RetryPeriod.
+	// Zero means DefaultStopGrace, capped to fit.
+	StopGrace time.Duration
+
+	// APITimeout bounds every API request. Zero means
+	// max(RenewDeadline/4, 1s), which keeps a stuck request well inside the
+	// renew deadline.
+	APITimeout time.Duration
+
+	// KeepLease disables release on cancel: by default the Lease is
+	// released (empty holder) after the leader function has returned, so
+	// that a follower takes over at once.
+	KeepLease bool
+
+	// Watch, when set, is a shared namespace watch that this elector uses
+	// instead of opening its own watch on its Lease. Use one for many
+	// elections in one process and namespace.
+	Watch *SharedWatch
+
+	// Clock is the time source; nil means the real clock.
+	Clock clock.WithTicker
+	// Logger receives structured logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the Prometheus collectors; nil means none are
+	// registered. Several electors may share one Registerer.
+	Registerer prometheus.Registerer
+}
+
+// ConfigError reports an invalid Config field: its name, its value and
+// the rule it breaks.
+type ConfigError struct {
+	Field string
+	Value any
+	Rule  string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("elector: invalid %s %v: %s", e.Field, e.Value, e.Rule)
+}
+
+// withDefaults returns a copy of c with zero values replaced by defaults.
+func (c Config) withDefaults() Config {
+	if c.LeaseDuration == 0 {
+		c.LeaseDuration = DefaultLeaseDuration
+	}
+	if c.RenewDeadline == 0 {
+		c.RenewDeadline = DefaultRenewDeadline
+	}
+	if c.RetryPeriod == 0 {
+		c.RetryPeriod = DefaultRetryPeriod
+	}
+	if c.StopGrace == 0 {
+		c.StopGrace = min(DefaultStopGrace, (c.RenewDeadline-c.RetryPeriod)/2)
+	}
+	if c.APITimeout == 0 {
+		c.APITimeout = max(c.RenewDeadline/4, minAPITimeout)
+	}
+	if c.Clock == nil {
+		c.Clock = clock.RealClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate applies the defaults and checks every rule. It returns the
+// first *ConfigError found.
+func (c Config) Validate() error {
+	_, err := c.validated()
+	return err
+}
+
+func (c Config) validated() (Config, error) {
+	c = c.withDefaults()
+	switch {
+	case c.Client == nil:
+		return c, &ConfigError{"Client", nil, "must be set (e.g. clientset.CoordinationV1())"}
+	case c.Identity == "":
+		return c, &ConfigError{"Identity", `""`, "must be non-empty and unique per candidate (e.g. the Pod name)"}
+	case len(c.Identity) > maxIdentityLength:
+		return c, &ConfigError{"Identity", fmt.Sprintf("of %d bytes", len(c.Identity)), fmt.Sprintf("must be at most %d bytes", maxIdentityLength)}
+	case c.LeaseDuration <= c.RenewDeadline:
+		return c, &ConfigError{"LeaseDuration", c.LeaseDuration, fmt.Sprintf("must be greater than RenewDeadline (%v)", c.RenewDeadline)}
+	case float64(c.RenewDeadline) <= retryFactor*float64(c.RetryPeriod):
+		return c, &ConfigError{"RenewDeadline", c.RenewDeadline, fmt.Sprintf("must be greater than 1.2 × RetryPeriod (%v)", c.RetryPeriod)}
+	case c.RetryPeriod <= 0:
+		return c, &ConfigError{"RetryPeriod", c.RetryPeriod, "must be positive"}
+	case c.LeaseDuration%time.Second != 0:
+		return c, &ConfigError{"LeaseDuration", c.LeaseDuration, "must be a whole number of seconds (the Lease stores seconds)"}
+	case c.StopGrace < 0 || c.StopGrace >= c.RenewDeadline-c.RetryPeriod:
+		return c, &ConfigError{"StopGrace", c.StopGrace, fmt.Sprintf("must be between 0 and RenewDeadline - RetryPeriod (%v)", c.RenewDeadline-c.RetryPeriod)}
+	case c.APITimeout <= 0 || c.APITimeout >= c.RenewDeadline:
+		return c, &ConfigError{"APITimeout", c.APITimeout, fmt.Sprintf("must be positive and below RenewDeadline (%v)", c.RenewDeadline)}
+	}
+	if errs := validation.IsDNS1123Subdomain(c.Name); len(errs) > 0 {
+		return c, &ConfigError{"Name", fmt.Sprintf("%q", c.Name), "must be a DNS-1123 subdomain: " + errs[0]}
+	}
+	if errs := validation.IsDNS1123Label(c.Namespace); len(errs) > 0 {
+		return c, &ConfigError{"Namespace", fmt.Sprintf("%q", c.Namespace), "must be a DNS-1123 label: " + errs[0]}
+	}
+	if c.Watch != nil && c.Watch.namespace != c.Namespace {
+		return c, &ConfigError{"Watch", c.Watch.namespace, fmt.Sprintf("must watch the Lease's namespace %q", c.Namespace)}
+	}
+	return c, nil
+}
+
+// maxIdentityLength keeps holderIdentity well inside object size limits
+// while allowing any Pod name (253) plus a suffix.
+const maxIdentityLength = 1024

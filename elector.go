@@ -1,0 +1,386 @@
+package elector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
+	"k8s.io/utils/clock"
+)
+
+// Token is a fencing token: the Lease's leaseTransitions value at the
+// moment a tenure began. Every change of holder increases it, so a
+// downstream store that remembers the highest token it has accepted can
+// reject writes from a leader that was replaced (see Example_fencing).
+type Token int64
+
+// Term describes one tenure of this candidate as leader.
+type Term struct {
+	// Token fences this tenure's writes.
+	Token Token
+	// Identity is this candidate's identity.
+	Identity string
+	// Acquired is when this candidate acquired the Lease, on its own clock.
+	Acquired time.Time
+}
+
+// Leader is a candidate's view of who leads.
+type Leader struct {
+	// Identity of the holder; empty when the Lease is free or unknown.
+	Identity string
+	// Self reports whether this candidate is the leader and its leader
+	// function runs.
+	Self bool
+	// Since is the holder's acquireTime as written in the Lease (the
+	// holder's clock; informational only).
+	Since time.Time
+	// Token is the fencing token of the holder's tenure.
+	Token Token
+	// Expiry is when this candidate would consider the lease expired if it
+	// saw no further renewal, on this candidate's clock.
+	Expiry time.Time
+}
+
+// LeaderFunc is the work done while leading. Its ctx is cancelled when
+// leadership ends; it must then return promptly (within Config.StopGrace).
+type LeaderFunc func(ctx context.Context, term Term) error
+
+// Errors returned by Run; test them with errors.Is.
+var (
+	// ErrLeadershipLost means this candidate led and lost the Lease:
+	// renewals failed until the renew deadline, or another holder took it.
+	ErrLeadershipLost = errors.New("elector: leadership lost")
+	// ErrStopOverrun means the leader function did not return before the
+	// renew deadline after its context was cancelled. It is still running
+	// and mutual exclusion is no longer guaranteed: exit the process.
+	ErrStopOverrun = errors.New("elector: leader function did not return before the renew deadline")
+	// ErrAlreadyRunning means Run was called while another Run of the same
+	// Elector had not returned.
+	ErrAlreadyRunning = errors.New("elector: Run is already running")
+)
+
+// Elector campaigns for one Lease. Create it with New; it is safe for
+// concurrent use. Run may be called again after it returns.
+type Elector struct {
+	cfg     Config
+	leases  coordinationv1client.LeaseInterface
+	log     *slog.Logger
+	clk     clock.WithTicker
+	metrics *metrics
+	running atomic.Bool
+
+	mu        sync.Mutex
+	view      Leader
+	leading   bool
+	lastRenew time.Time
+	synced    bool
+	subs      map[*subscriber]struct{}
+}
+
+// New validates cfg and returns an Elector.
+func New(cfg Config) (*Elector, error) {
+	cfg, err := cfg.validated()
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(cfg.Registerer, cfg.Namespace, cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	return &Elector{
+		cfg:     cfg,
+		leases:  cfg.Client.Leases(cfg.Namespace),
+		log:     cfg.Logger.With("lease", cfg.Namespace+"/"+cfg.Name, "identity", cfg.Identity),
+		clk:     cfg.Clock,
+		metrics: m,
+		subs:    map[*subscriber]struct{}{},
+	}, nil
+}
+
+// Leader returns this candidate's current view of the leader.
+func (e *Elector) Leader() Leader {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.view
+}
+
+// Synced reports whether a running Run has read the Lease at least once,
+// so that Leader reflects the cluster. It suits a readiness check that
+// does not depend on who leads.
+func (e *Elector) Synced() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.synced && e.running.Load()
+}
+
+// Deadline returns, while this candidate leads, the time on this
+// candidate's clock by which its leader work must have stopped unless a
+// renewal succeeds first: the last successful write plus RenewDeadline.
+// A watchdog outside the election loop (such as the sidecar's for its
+// child process) can enforce it.
+func (e *Elector) Deadline() (time.Time, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.leading {
+		return time.Time{}, false
+	}
+	return e.lastRenew.Add(e.cfg.RenewDeadline), true
+}
+
+// Check is a health check in the shape of controller-runtime's
+// healthz.Checker: it fails when this candidate believes it leads but has
+// not renewed within the renew deadline, i.e. its leader function overran
+// its stop or the election loop is stuck.
+func (e *Elector) Check(_ *http.Request) error {
+	e.mu.Lock()
+	leading, last := e.leading, e.lastRenew
+	e.mu.Unlock()
+	if !leading {
+		return nil
+	}
+	if overdue := e.clk.Since(last) - e.cfg.RenewDeadline; overdue > 0 {
+		return fmt.Errorf("elector: leader of %s/%s has not renewed for %v (renew deadline %v)",
+			e.cfg.Namespace, e.cfg.Name, e.clk.Since(last).Round(time.Millisecond), e.cfg.RenewDeadline)
+	}
+	return nil
+}
+
+// Run campaigns for the Lease and, while this candidate leads, runs fn.
+// It returns after one tenure, or when ctx ends, or on an error that
+// retries cannot fix (such as missing RBAC permissions, *ForbiddenError):
+//
+//   - nil: ctx ended (the Lease was released if this candidate led), or fn
+//     returned nil and the Lease was released;
+//   - fn's error, wrapped, after the Lease was released;
+//   - ErrLeadershipLost, wrapped with the reason;
+//   - ErrStopOverrun when fn ignored its cancelled context.
+//
+// The Lease is released only after fn has returned.
+func (e *Elector) Run(ctx context.Context, fn LeaderFunc) error {
+	if !e.running.CompareAndSwap(false, true) {
+		return ErrAlreadyRunning
+	}
+	defer func() {
+		e.mu.Lock()
+		e.synced = false
+		e.mu.Unlock()
+		e.running.Store(false)
+	}()
+
+	mb := newMailbox()
+	var stop func()
+	if e.cfg.Watch != nil {
+		stop = e.cfg.Watch.subscribe(e.cfg.Name, mb)
+	} else {
+		stop = watchOwn(e.leases, e.cfg.Name, &e.cfg, mb)
+	}
+	defer stop()
+
+	r := &round{e: e, mb: mb}
+	defer r.stopTimer()
+	return r.run(ctx, fn)
+}
+
+// round is the state of one Run: what this candidate knows of the Lease.
+type round struct {
+	e  *Elector
+	mb *mailbox
+
+	known      bool                  // an observation arrived
+	lease      *coordinationv1.Lease // latest known Lease; nil if absent
+	rec        record                // its record (the last one seen, even after deletion)
+	observedAt time.Time             // local time rec last changed
+	maxToken   int32                 // highest leaseTransitions seen
+	lastWrite  time.Time             // local time our last successful write was sent
+
+	timer clock.Timer
+}
+
+func (r *round) stopTimer() {
+	if r.timer != nil {
+		r.timer.Stop()
+		r.timer = nil
+	}
+}
+
+// arm sets the single timer of the loop to fire after d.
+func (r *round) arm(d time.Duration) {
+	r.stopTimer()
+	r.timer = r.e.clk.NewTimer(max(d, 0))
+}
+
+func (r *round) timerC() <-chan time.Time {
+	if r.timer == nil {
+		return nil
+	}
+	return r.timer.C()
+}
+
+// observe records a Lease state, from the watch or from our own requests.
+func (r *round) observe(l *coordinationv1.Lease) {
+	if !r.known {
+		r.e.mu.Lock()
+		r.e.synced = true
+		r.e.mu.Unlock()
+	}
+	r.known = true
+	r.lease = l
+	if l == nil {
+		return // keep rec and observedAt: a deleted Lease is waited out
+	}
+	rec := recordOf(l)
+	if !rec.equal(r.rec) || r.observedAt.IsZero() {
+		if rec.holder != r.rec.holder {
+			r.e.metrics.leaderChanged()
+		}
+		r.rec = rec
+		r.observedAt = r.e.clk.Now()
+	}
+	r.maxToken = max(r.maxToken, rec.transitions)
+	r.e.publish(r.rec, r.expiry())
+}
+
+func (r *round) expiry() time.Time {
+	return r.observedAt.Add(r.rec.duration(r.e.cfg.LeaseDuration))
+}
+
+func (r *round) run(ctx context.Context, fn LeaderFunc) error {
+	for {
+		// Follower: when nothing is pending, take the Lease if it is free
+		// or expired on this candidate's clock, else wait until it expires.
+		if r.known && r.timer == nil {
+			if wait, ok := r.mayAcquire(); !ok {
+				r.arm(wait)
+			} else {
+				won, err := r.tryAcquire(ctx)
+				switch {
+				case err != nil:
+					return err
+				case won:
+					return r.lead(ctx, fn)
+				case r.timer == nil && ctx.Err() == nil:
+					continue // lost a race; the state was read again
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.mb.ready:
+			o, ok := r.mb.take()
+			if !ok {
+				continue
+			}
+			if o.err != nil {
+				return r.e.apiError(o.err, "watch")
+			}
+			r.stopTimer()
+			r.observe(o.lease)
+		case <-r.timerC():
+			r.timer = nil
+		}
+	}
+}
+
+// mayAcquire reports whether this candidate may try to take the Lease now,
+// or how long it must wait.
+func (r *round) mayAcquire() (time.Duration, bool) {
+	if r.lease != nil && (r.rec.holder == "" || r.rec.holder == r.e.cfg.Identity) {
+		return 0, true // released, or ours from a previous run
+	}
+	if r.observedAt.IsZero() {
+		return 0, true // never existed as far as we know
+	}
+	wait := r.expiry().Sub(r.e.clk.Now())
+	return wait, wait <= 0
+}
+
+// tryAcquire writes this candidate into the Lease. It reports whether it
+// won; losing a race is not an error.
+func (r *round) tryAcquire(ctx context.Context) (bool, error) {
+	e := r.e
+	now := truncate(e.clk.Now())
+	rec := record{
+		holder:       e.cfg.Identity,
+		durationSecs: int32(e.cfg.LeaseDuration / time.Second),
+		hasDuration:  true,
+		acquireTime:  now,
+		renewTime:    now,
+	}
+	rctx, cancel := context.WithTimeout(ctx, e.cfg.APITimeout)
+	defer cancel()
+	sent := e.clk.Now()
+	var (
+		got *coordinationv1.Lease
+		err error
+	)
+	// Every new tenure gets a higher token than any seen before, even if
+	// leaseTransitions was edited backwards or the Lease was re-created.
+	// A Lease that never existed starts at 0, as with client-go.
+	if r.known && (r.lease != nil || !r.observedAt.IsZero()) {
+		rec.transitions = max(r.maxToken, r.rec.transitions) + 1
+	}
+	if r.lease == nil {
+		l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: e.cfg.Name, Namespace: e.cfg.Namespace}}
+		rec.apply(l)
+		got, err = e.leases.Create(rctx, l, metav1.CreateOptions{})
+	} else {
+		l := r.lease.DeepCopy()
+		rec.apply(l)
+		got, err = e.leases.Update(rctx, l, metav1.UpdateOptions{})
+	}
+	switch {
+	case err == nil:
+		r.lastWrite = sent
+		r.observe(got)
+		return true, nil
+	case apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) || apierrors.IsNotFound(err) && r.lease != nil:
+		// Someone else wrote first: read the winner.
+		e.log.Debug("Lost the race for the lease", "reason", err)
+		return false, r.refresh(ctx)
+	case apierrors.IsNotFound(err):
+		return false, fmt.Errorf("elector: unable to create Lease %s/%s: namespace %q does not exist; create it or set the namespace of the election: %w",
+			e.cfg.Namespace, e.cfg.Name, e.cfg.Namespace, err)
+	case isFatal(err):
+		verb := "update"
+		if r.lease == nil {
+			verb = "create"
+		}
+		return false, e.apiError(err, verb)
+	case ctx.Err() != nil:
+		return false, nil
+	default:
+		e.log.Info("Unable to acquire lease, retrying", "error", err)
+		r.arm(jitter(e.cfg.RetryPeriod))
+		return false, nil
+	}
+}
+
+// refresh reads the Lease directly (a consistent read) and observes it.
+func (r *round) refresh(ctx context.Context) error {
+	rctx, cancel := context.WithTimeout(ctx, r.e.cfg.APITimeout)
+	defer cancel()
+	l, err := r.e.leases.Get(rctx, r.e.cfg.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		r.observe(nil)
+		return nil
+	case isFatal(err):
+		return r.e.apiError(err, "get")
+	case err != nil:
+		r.e.log.Info("Unable to read lease, retrying", "error", err)
+		r.arm(jitter(r.e.cfg.RetryPeriod))
+		return nil
+	}
+	r.observe(l)
+	return nil
+}

@@ -1,0 +1,65 @@
+package elector
+
+import (
+	"fmt"
+
+	"github.com/elector-dev/elector/internal/rbac"
+)
+
+// ForbiddenError reports that the API server denied a request for lack of
+// RBAC permissions. Its message names the verb, resource, namespace, Lease
+// and the identity the API server saw; Fix holds the minimal Role and
+// RoleBinding that grant what the election needs.
+type ForbiddenError struct {
+	Verb      string
+	Resource  string // e.g. "leases.coordination.k8s.io"
+	Namespace string
+	Name      string
+	// User is the identity the API server saw, e.g.
+	// "system:serviceaccount:team-a:my-app"; empty when it did not say.
+	User string
+	// Fix is a multi-line explanation with the Role and RoleBinding YAML
+	// and the equivalent kubectl commands.
+	Fix string
+	Err error
+}
+
+func (e *ForbiddenError) Error() string {
+	who := e.User
+	if who == "" {
+		who = "this client"
+	}
+	return fmt.Sprintf("elector: %s may not %s %s %q in namespace %q (RBAC): grant the Role printed by ForbiddenError.Fix",
+		who, e.Verb, e.Resource, e.Name, e.Namespace)
+}
+
+func (e *ForbiddenError) Unwrap() error { return e.Err }
+
+// apiError turns an error that retries cannot fix into a clear one. verb
+// is what this elector was doing when the request failed.
+func (e *Elector) apiError(err error, verb string) error {
+	f, ok := rbac.ParseForbidden(err)
+	if !ok {
+		return fmt.Errorf("elector: unable to %s Lease %s/%s: %w", verb, e.cfg.Namespace, e.cfg.Name, err)
+	}
+	if f.Verb == "" {
+		f.Verb = verb
+	}
+	rules := rbac.LeaseRules(e.cfg.Name)
+	if e.cfg.Watch != nil {
+		rules = rbac.SharedLeaseRules()
+	}
+	ns := f.Namespace
+	if ns == "" {
+		ns = e.cfg.Namespace
+	}
+	return &ForbiddenError{
+		Verb:      f.Verb,
+		Resource:  "leases.coordination.k8s.io",
+		Namespace: ns,
+		Name:      e.cfg.Name,
+		User:      f.User,
+		Fix:       rbac.Explain(ns, rbac.SubjectFromUsername(f.User), rules, "elector-"+e.cfg.Name),
+		Err:       err,
+	}
+}

@@ -1,0 +1,263 @@
+package elector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
+)
+
+// tenure is the leader side of a round.
+type tenure struct {
+	*round
+	term   Term
+	ours   record // the record of our last successful write
+	lost   error  // why leadership ended; nil while leading
+	renewT clock.Timer
+	stopT  clock.Timer // fires at the stop point: lastWrite + RenewDeadline - StopGrace
+	deadT  clock.Timer // armed once lost: lastWrite + RenewDeadline
+}
+
+// lead runs fn while this candidate holds the Lease. Timeline after each
+// successful write sent at t (this candidate's clock):
+//
+//	t + RetryPeriod                     next renewal
+//	t + RenewDeadline - StopGrace       no renewal succeeded: cancel fn
+//	t + RenewDeadline                   fn must have returned
+//	t + LeaseDuration (others' clocks)  the earliest another candidate may act
+func (r *round) lead(ctx context.Context, fn LeaderFunc) error {
+	e := r.e
+	t := &tenure{
+		round: r,
+		term:  Term{Token: Token(r.rec.transitions), Identity: e.cfg.Identity, Acquired: r.lastWrite},
+		ours:  r.rec,
+	}
+	defer t.stopTimers()
+	e.setLeading(true, r.lastWrite)
+	e.log.Info("Became leader", "token", t.term.Token)
+
+	fctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	done := make(chan error, 1)
+	go func() { done <- fn(fctx, t.term) }()
+
+	t.renewT = e.clk.NewTimer(e.cfg.RetryPeriod)
+	t.stopT = e.clk.NewTimer(t.untilStop())
+	ctxDone := ctx.Done()
+	for {
+		select {
+		case err := <-done:
+			e.setLeading(false, time.Time{})
+			if t.lost != nil {
+				return t.lost
+			}
+			relErr := t.release(ctx)
+			if err != nil && !(ctx.Err() != nil && errors.Is(err, context.Canceled)) {
+				return errors.Join(fmt.Errorf("elector: leader function failed: %w", err), relErr)
+			}
+			return relErr
+
+		case <-ctxDone:
+			// Shut down: stop the work, keep renewing until it has
+			// returned, then release.
+			ctxDone = nil
+			e.log.Info("Stopping leader work", "reason", context.Cause(ctx))
+			cancel(context.Cause(ctx))
+
+		case <-timerC(t.renewT):
+			t.renewT = nil
+			if t.lost == nil {
+				t.renew(ctx, cancel)
+			}
+
+		case <-timerC(t.stopT):
+			t.stopT = nil
+			if t.lost == nil {
+				t.stepDown(cancel, fmt.Errorf("%w: no renewal succeeded within %v", ErrLeadershipLost, e.cfg.RenewDeadline-e.cfg.StopGrace))
+			}
+
+		case <-timerC(t.deadT):
+			t.deadT = nil
+			e.metrics.stopOverrun()
+			e.log.Error("Leader work did not stop before the renew deadline; exit the process", "token", t.term.Token, "stopGrace", e.cfg.StopGrace)
+			return fmt.Errorf("%w (%v)", ErrStopOverrun, t.lost)
+
+		case <-r.mb.ready:
+			o, ok := r.mb.take()
+			if !ok || t.lost != nil {
+				continue
+			}
+			if o.err != nil {
+				e.log.Error("Lease watch failed while leading", "error", o.err)
+				continue
+			}
+			t.onEvent(ctx, o.lease, cancel)
+		}
+	}
+}
+
+func timerC(t clock.Timer) <-chan time.Time {
+	if t == nil {
+		return nil
+	}
+	return t.C()
+}
+
+func (t *tenure) stopTimers() {
+	for _, tm := range []clock.Timer{t.renewT, t.stopT, t.deadT} {
+		if tm != nil {
+			tm.Stop()
+		}
+	}
+}
+
+func (t *tenure) untilStop() time.Duration {
+	c := &t.e.cfg
+	return t.lastWrite.Add(c.RenewDeadline - c.StopGrace).Sub(t.e.clk.Now())
+}
+
+// stepDown cancels the leader function at once and arms the deadline by
+// which it must have returned.
+func (t *tenure) stepDown(cancel context.CancelCauseFunc, reason error) {
+	e := t.e
+	t.lost = reason
+	cancel(reason)
+	e.setLeading(false, time.Time{})
+	e.log.Info("Stepping down", "reason", reason, "token", t.term.Token)
+	if t.renewT != nil {
+		t.renewT.Stop()
+		t.renewT = nil
+	}
+	if t.stopT != nil {
+		t.stopT.Stop()
+		t.stopT = nil
+	}
+	t.deadT = e.clk.NewTimer(max(t.lastWrite.Add(e.cfg.RenewDeadline).Sub(e.clk.Now()), 0))
+}
+
+// renew writes a new renewTime with the cached resourceVersion: one
+// request per renewal.
+func (t *tenure) renew(ctx context.Context, cancel context.CancelCauseFunc) {
+	e := t.e
+	budget := t.untilStop()
+	if budget <= 0 {
+		return // the stop timer fires now
+	}
+	rec := t.ours
+	rec.renewTime = truncate(e.clk.Now())
+	l := t.lease.DeepCopy()
+	rec.apply(l)
+
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), min(e.cfg.APITimeout, budget))
+	defer rcancel()
+	sent := e.clk.Now()
+	got, err := e.leases.Update(rctx, l, metav1.UpdateOptions{})
+	e.metrics.renewed(e.clk.Since(sent), err)
+	switch {
+	case err == nil:
+		t.ours = rec
+		t.lastWrite = sent
+		t.observe(got)
+		e.setLeading(true, sent)
+		t.stopT.Stop()
+		t.stopT = e.clk.NewTimer(t.untilStop())
+		t.renewT = e.clk.NewTimer(e.cfg.RetryPeriod)
+	case apierrors.IsConflict(err):
+		// Someone wrote the Lease: read it; keep leading only if it is
+		// still ours (a label edit, say) and renew again at once.
+		if t.confirm(ctx, cancel) {
+			t.renewT = e.clk.NewTimer(0)
+		}
+	case apierrors.IsNotFound(err):
+		t.observe(nil)
+		t.stepDown(cancel, fmt.Errorf("%w: the Lease was deleted", ErrLeadershipLost))
+	case isFatal(err):
+		t.stepDown(cancel, fmt.Errorf("%w: %w", ErrLeadershipLost, e.apiError(err, "update")))
+	default:
+		e.log.Info("Unable to renew lease, retrying", "error", err, "stopIn", t.untilStop().Round(time.Millisecond))
+		t.renewT = e.clk.NewTimer(min(e.cfg.RetryPeriod, max(t.untilStop(), 0)))
+	}
+}
+
+// onEvent handles a watch event while leading. Events of our own writes
+// are adopted; anything else is confirmed with a consistent read, because
+// a watch may deliver an event older than our last write.
+func (t *tenure) onEvent(ctx context.Context, l *coordinationv1.Lease, cancel context.CancelCauseFunc) {
+	if l != nil && recordOf(l).equal(t.ours) {
+		t.lease = l // same record, maybe newer metadata
+		return
+	}
+	t.confirm(ctx, cancel)
+}
+
+// confirm reads the Lease and steps down unless it still names this
+// candidate in this tenure. It reports whether leadership continues.
+func (t *tenure) confirm(ctx context.Context, cancel context.CancelCauseFunc) bool {
+	e := t.e
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), min(e.cfg.APITimeout, max(t.untilStop(), time.Millisecond)))
+	defer rcancel()
+	l, err := e.leases.Get(rctx, e.cfg.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		t.observe(nil)
+		t.stepDown(cancel, fmt.Errorf("%w: the Lease was deleted", ErrLeadershipLost))
+		return false
+	case err != nil:
+		// Unknown: the renewal timers decide.
+		e.log.Info("Unable to read lease", "error", err)
+		if t.renewT == nil {
+			t.renewT = e.clk.NewTimer(min(e.cfg.RetryPeriod, max(t.untilStop(), 0)))
+		}
+		return false
+	}
+	t.observe(l)
+	rec := recordOf(l)
+	if rec.holder != e.cfg.Identity || Token(rec.transitions) != t.term.Token {
+		t.stepDown(cancel, fmt.Errorf("%w: the Lease is now held by %q (token %d)", ErrLeadershipLost, rec.holder, rec.transitions))
+		return false
+	}
+	t.lease = l
+	t.ours = rec
+	return true
+}
+
+// release empties the holder, as client-go's ReleaseOnCancel does, so a
+// follower takes over at once. It runs only after fn has returned.
+func (t *tenure) release(ctx context.Context) error {
+	e := t.e
+	if e.cfg.KeepLease {
+		return nil
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.APITimeout)
+	defer cancel()
+	for attempt := 0; attempt < 2; attempt++ {
+		now := truncate(e.clk.Now())
+		rec := t.ours
+		rec.holder, rec.durationSecs, rec.acquireTime, rec.renewTime = "", 1, now, now
+		l := t.lease.DeepCopy()
+		rec.apply(l)
+		got, err := e.leases.Update(rctx, l, metav1.UpdateOptions{})
+		switch {
+		case err == nil:
+			t.observe(got)
+			e.log.Info("Released lease", "token", t.term.Token)
+			return nil
+		case apierrors.IsConflict(err):
+			cur, gerr := e.leases.Get(rctx, e.cfg.Name, metav1.GetOptions{})
+			if gerr != nil || recordOf(cur).holder != e.cfg.Identity {
+				return nil // no longer ours: nothing to release
+			}
+			t.lease, t.ours = cur, recordOf(cur)
+		default:
+			// The lease expires on its own; nothing is lost but time.
+			e.log.Info("Unable to release lease; it will expire", "error", err)
+			return nil
+		}
+	}
+	return nil
+}

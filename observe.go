@@ -1,0 +1,90 @@
+package elector
+
+import (
+	"context"
+	"time"
+)
+
+type subscriber struct{ ch chan Leader }
+
+// send delivers v, replacing an undelivered older value: a slow reader
+// always gets the newest view and never blocks the election. Callers hold
+// e.mu.
+func (s *subscriber) send(v Leader) {
+	select {
+	case s.ch <- v:
+		return
+	default:
+	}
+	select {
+	case <-s.ch:
+	default:
+	}
+	s.ch <- v
+}
+
+// Subscribe returns a channel that receives the current view at once and
+// then every change of leader identity, token or Self. Renewals alone are
+// not changes. A slow reader sees only the newest view. The channel is
+// closed when ctx ends.
+func (e *Elector) Subscribe(ctx context.Context) <-chan Leader {
+	s := &subscriber{ch: make(chan Leader, 1)}
+	e.mu.Lock()
+	e.subs[s] = struct{}{}
+	s.send(e.view)
+	e.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		e.mu.Lock()
+		delete(e.subs, s)
+		close(s.ch)
+		e.mu.Unlock()
+	})
+	return s.ch
+}
+
+// publish updates the view from the latest record and notifies
+// subscribers when it changed in a way that matters.
+func (e *Elector) publish(rec record, expiry time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	v := Leader{
+		Identity: rec.holder,
+		Self:     e.leading,
+		Since:    rec.acquireTime,
+		Token:    Token(rec.transitions),
+		Expiry:   expiry,
+	}
+	if rec.holder == "" {
+		v.Since, v.Expiry = time.Time{}, time.Time{}
+	}
+	e.setViewLocked(v)
+}
+
+// setLeading records whether this candidate's leader function runs and,
+// when it does, the time of the last successful write.
+func (e *Elector) setLeading(leading bool, lastRenew time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.leading = leading
+	if leading {
+		e.lastRenew = lastRenew
+	}
+	e.metrics.setLeader(leading, lastRenew)
+	v := e.view
+	v.Self = leading
+	if leading {
+		v.Expiry = lastRenew.Add(e.cfg.LeaseDuration)
+	}
+	e.setViewLocked(v)
+}
+
+func (e *Elector) setViewLocked(v Leader) {
+	old := e.view
+	e.view = v
+	if old.Identity == v.Identity && old.Token == v.Token && old.Self == v.Self {
+		return
+	}
+	for s := range e.subs {
+		s.send(v)
+	}
+}

@@ -1,0 +1,401 @@
+package elector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
+	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
+	"k8s.io/utils/clock"
+)
+
+// observation is what a watch tells an elector about its Lease: the Lease,
+// or nil when it does not exist, or a fatal error (such as 403) that ends
+// the election.
+type observation struct {
+	lease *coordinationv1.Lease
+	err   error
+}
+
+// mailbox holds the latest observation. Elections only care about the
+// newest state of their Lease, so a newer observation replaces an older
+// one that was not taken yet; put never blocks the watch.
+type mailbox struct {
+	mu    sync.Mutex
+	obs   observation
+	has   bool
+	ready chan struct{}
+}
+
+func newMailbox() *mailbox { return &mailbox{ready: make(chan struct{}, 1)} }
+
+func (m *mailbox) put(o observation) {
+	m.mu.Lock()
+	m.obs, m.has = o, true
+	m.mu.Unlock()
+	select {
+	case m.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (m *mailbox) take() (observation, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, ok := m.obs, m.has
+	m.obs, m.has = observation{}, false
+	return o, ok
+}
+
+// watchTimeout bounds one watch request; the server ends it after a
+// randomized 5–10 minutes and the watch resumes from the last
+// resourceVersion without a new GET or LIST (like client-go's reflector).
+const minWatchTimeout = 5 * time.Minute
+
+// watchSpec describes what one watch loop lists and watches.
+type watchSpec struct {
+	leases coordinationv1client.LeaseInterface
+	// name limits the watch to one Lease: the initial state comes from a
+	// GET and the watch carries a field selector, which RBAC can restrict
+	// with resourceNames (no list permission needed).
+	name    string
+	clock   clock.Clock
+	timeout time.Duration // per GET/LIST request
+	backoff time.Duration // after a failed request
+	log     *slog.Logger
+
+	// snapshot receives the full state after every (re)list: all Leases
+	// that exist. event receives each change (lease nil = deleted, with
+	// deletedName set). fatal receives errors that retries cannot fix.
+	snapshot func(items []coordinationv1.Lease)
+	event    func(l *coordinationv1.Lease, deletedName string)
+	fatal    func(error)
+}
+
+// run lists and watches until ctx ends or a fatal error is reported.
+func (s *watchSpec) run(ctx context.Context) {
+	rv := ""
+	needList := true
+	for ctx.Err() == nil {
+		if needList {
+			var err error
+			rv, err = s.list(ctx)
+			if err != nil {
+				if isFatal(err) {
+					s.fatal(err)
+					return
+				}
+				s.log.Info("Lease read failed, retrying", "lease", s.name, "error", err)
+				s.sleep(ctx)
+				continue
+			}
+			needList = false
+		}
+		var err error
+		rv, needList, err = s.watchOnce(ctx, rv)
+		if err != nil && ctx.Err() == nil {
+			if isFatal(err) {
+				s.fatal(err)
+				return
+			}
+			s.log.Info("Lease watch failed, retrying", "lease", s.name, "error", err)
+			s.sleep(ctx)
+		}
+	}
+}
+
+func (s *watchSpec) sleep(ctx context.Context) {
+	t := s.clock.NewTimer(jitter(s.backoff))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C():
+	}
+}
+
+func (s *watchSpec) list(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	if s.name != "" {
+		l, err := s.leases.Get(ctx, s.name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			// An empty resourceVersion makes the watch start with the
+			// current state, so a Lease created in between is not missed.
+			s.snapshot(nil)
+			return "", nil
+		case err != nil:
+			return "", fmt.Errorf("unable to get Lease: %w", err)
+		}
+		s.snapshot([]coordinationv1.Lease{*l})
+		return l.ResourceVersion, nil
+	}
+	list, err := s.leases.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return "", fmt.Errorf("unable to list Leases: %w", err)
+	}
+	s.snapshot(list.Items)
+	return list.ResourceVersion, nil
+}
+
+// watchOnce runs one watch request. It returns the last resourceVersion
+// seen and whether the state must be read again (history expired).
+func (s *watchSpec) watchOnce(ctx context.Context, rv string) (string, bool, error) {
+	opts := metav1.ListOptions{
+		ResourceVersion:     rv,
+		AllowWatchBookmarks: true,
+		TimeoutSeconds:      ptr(int64(jitter(minWatchTimeout).Seconds())),
+	}
+	if s.name != "" {
+		opts.FieldSelector = fields.OneTermEqualSelector("metadata.name", s.name).String()
+	}
+	w, err := s.leases.Watch(ctx, opts)
+	if err != nil {
+		if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+			return rv, true, nil
+		}
+		return rv, true, fmt.Errorf("unable to watch Leases: %w", err)
+	}
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return rv, false, nil
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				// The server ended the watch (timeout); resume from rv.
+				return rv, rv == "", nil
+			}
+			switch ev.Type {
+			case watch.Added, watch.Modified:
+				l, ok := ev.Object.(*coordinationv1.Lease)
+				if !ok {
+					continue
+				}
+				rv = l.ResourceVersion
+				s.event(l, "")
+			case watch.Deleted:
+				l, ok := ev.Object.(*coordinationv1.Lease)
+				if !ok {
+					continue
+				}
+				rv = l.ResourceVersion
+				s.event(nil, l.Name)
+			case watch.Bookmark:
+				if m, err := metaAccessor(ev.Object); err == nil {
+					rv = m
+				}
+			case watch.Error:
+				status := apierrors.FromObject(ev.Object)
+				if apierrors.IsResourceExpired(status) || apierrors.IsGone(status) {
+					return rv, true, nil
+				}
+				return rv, true, fmt.Errorf("unable to watch Leases: %w", status)
+			}
+		}
+	}
+}
+
+func metaAccessor(obj any) (string, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		return m.GetResourceVersion(), nil
+	}
+	return "", errors.New("object has no metadata")
+}
+
+// isFatal reports errors that no retry can fix: missing permissions.
+func isFatal(err error) bool {
+	return apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err)
+}
+
+// jitter returns d stretched by up to 20%, so that candidates that failed
+// together do not retry together.
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration(rand.Int64N(int64(d)/5+1))
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// SharedWatch is one watch on all Leases of a namespace, shared by the
+// electors of one process (for example a sharded controller with a
+// thousand elections). It starts with its first elector and stops with its
+// last. It needs list and watch on Leases in the namespace, which RBAC
+// cannot restrict by name.
+type SharedWatch struct {
+	leases    coordinationv1client.LeaseInterface
+	namespace string
+	opts      SharedWatchOptions
+
+	mu      sync.Mutex
+	subs    map[string]map[*mailbox]struct{}
+	state   map[string]*coordinationv1.Lease
+	synced  bool
+	fatal   error
+	refs    int
+	cancel  context.CancelFunc
+	stopped chan struct{}
+}
+
+// SharedWatchOptions tunes a SharedWatch; zero values mean defaults.
+type SharedWatchOptions struct {
+	Clock      clock.Clock
+	Logger     *slog.Logger
+	APITimeout time.Duration // default 2.5s (DefaultRenewDeadline/4)
+	Backoff    time.Duration // default DefaultRetryPeriod
+}
+
+// NewSharedWatch returns a SharedWatch of the Leases in namespace. Pass it
+// as Config.Watch to every elector of that namespace.
+func NewSharedWatch(client coordinationv1client.LeasesGetter, namespace string, opts SharedWatchOptions) *SharedWatch {
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.APITimeout <= 0 {
+		opts.APITimeout = DefaultRenewDeadline / 4
+	}
+	if opts.Backoff <= 0 {
+		opts.Backoff = DefaultRetryPeriod
+	}
+	return &SharedWatch{
+		leases:    client.Leases(namespace),
+		namespace: namespace,
+		opts:      opts,
+		subs:      map[string]map[*mailbox]struct{}{},
+		state:     map[string]*coordinationv1.Lease{},
+	}
+}
+
+// subscribe delivers the state of Lease name to mb until the returned
+// function is called. The last unsubscribe stops the watch and waits for
+// it to end.
+func (s *SharedWatch) subscribe(name string, mb *mailbox) func() {
+	s.mu.Lock()
+	if s.subs[name] == nil {
+		s.subs[name] = map[*mailbox]struct{}{}
+	}
+	s.subs[name][mb] = struct{}{}
+	switch {
+	case s.fatal != nil:
+		mb.put(observation{err: s.fatal})
+	case s.synced:
+		mb.put(observation{lease: s.state[name]})
+	}
+	s.refs++
+	if s.refs == 1 {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.cancel, s.stopped = cancel, make(chan struct{})
+		s.synced, s.fatal, s.state = false, nil, map[string]*coordinationv1.Lease{}
+		spec := &watchSpec{
+			leases: s.leases, clock: s.opts.Clock, timeout: s.opts.APITimeout,
+			backoff: s.opts.Backoff, log: s.opts.Logger,
+			snapshot: s.onSnapshot, event: s.onEvent, fatal: s.onFatal,
+		}
+		go func(done chan struct{}) {
+			defer close(done)
+			spec.run(ctx)
+		}(s.stopped)
+	}
+	s.mu.Unlock()
+
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			delete(s.subs[name], mb)
+			if len(s.subs[name]) == 0 {
+				delete(s.subs, name)
+			}
+			s.refs--
+			var stopped chan struct{}
+			if s.refs == 0 {
+				s.cancel()
+				stopped = s.stopped
+			}
+			s.mu.Unlock()
+			if stopped != nil {
+				<-stopped
+			}
+		})
+	}
+}
+
+func (s *SharedWatch) onSnapshot(items []coordinationv1.Lease) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.state = make(map[string]*coordinationv1.Lease, len(items))
+	for i := range items {
+		s.state[items[i].Name] = &items[i]
+	}
+	s.synced = true
+	for name, mbs := range s.subs {
+		for mb := range mbs {
+			mb.put(observation{lease: s.state[name]})
+		}
+	}
+}
+
+func (s *SharedWatch) onEvent(l *coordinationv1.Lease, deleted string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	name := deleted
+	if l != nil {
+		name = l.Name
+		s.state[name] = l
+	} else {
+		delete(s.state, name)
+	}
+	for mb := range s.subs[name] {
+		mb.put(observation{lease: l})
+	}
+}
+
+func (s *SharedWatch) onFatal(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fatal = err
+	for _, mbs := range s.subs {
+		for mb := range mbs {
+			mb.put(observation{err: err})
+		}
+	}
+}
+
+// watchOwn starts a watch of the elector's own Lease that feeds mb and
+// returns a function that stops it and waits for it to end.
+func watchOwn(leases coordinationv1client.LeaseInterface, name string, cfg *Config, mb *mailbox) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	spec := &watchSpec{
+		leases: leases, name: name, clock: cfg.Clock, timeout: cfg.APITimeout,
+		backoff: cfg.RetryPeriod, log: cfg.Logger,
+		snapshot: func(items []coordinationv1.Lease) {
+			if len(items) == 0 {
+				mb.put(observation{})
+				return
+			}
+			mb.put(observation{lease: &items[0]})
+		},
+		event: func(l *coordinationv1.Lease, _ string) { mb.put(observation{lease: l}) },
+		fatal: func(err error) { mb.put(observation{err: err}) },
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		spec.run(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
