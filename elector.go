@@ -215,7 +215,7 @@ func (r *round) stopTimer() {
 // arm sets the single timer of the loop to fire after d.
 func (r *round) arm(d time.Duration) {
 	r.stopTimer()
-	r.timer = r.e.clk.NewTimer(max(d, 0))
+	r.timer = newTimer(r.e.clk, d)
 }
 
 func (r *round) timerC() <-chan time.Time {
@@ -384,3 +384,21 @@ func (r *round) refresh(ctx context.Context) error {
 	r.observe(l)
 	return nil
 }
+
+// newTimer is clk.NewTimer, except that a timer for a non-positive
+// duration fires at once, whatever the clock (fake clocks fire timers only
+// when stepped).
+func newTimer(clk clock.Clock, d time.Duration) clock.Timer {
+	if d > 0 {
+		return clk.NewTimer(d)
+	}
+	c := make(chan time.Time, 1)
+	c <- clk.Now()
+	return firedTimer(c)
+}
+
+type firedTimer chan time.Time
+
+func (t firedTimer) C() <-chan time.Time      { return t }
+func (t firedTimer) Stop() bool               { return false }
+func (t firedTimer) Reset(time.Duration) bool { return false }

@@ -46,8 +46,8 @@ func (r *round) lead(ctx context.Context, fn LeaderFunc) error {
 	done := make(chan error, 1)
 	go func() { done <- fn(fctx, t.term) }()
 
-	t.renewT = e.clk.NewTimer(e.cfg.RetryPeriod)
-	t.stopT = e.clk.NewTimer(t.untilStop())
+	t.renewT = newTimer(e.clk, e.cfg.RetryPeriod)
+	t.stopT = newTimer(e.clk, t.untilStop())
 	ctxDone := ctx.Done()
 	for {
 		select {
@@ -137,7 +137,7 @@ func (t *tenure) stepDown(cancel context.CancelCauseFunc, reason error) {
 		t.stopT.Stop()
 		t.stopT = nil
 	}
-	t.deadT = e.clk.NewTimer(max(t.lastWrite.Add(e.cfg.RenewDeadline).Sub(e.clk.Now()), 0))
+	t.deadT = newTimer(e.clk, t.lastWrite.Add(e.cfg.RenewDeadline).Sub(e.clk.Now()))
 }
 
 // renew writes a new renewTime with the cached resourceVersion: one
@@ -165,13 +165,13 @@ func (t *tenure) renew(ctx context.Context, cancel context.CancelCauseFunc) {
 		t.observe(got)
 		e.setLeading(true, sent)
 		t.stopT.Stop()
-		t.stopT = e.clk.NewTimer(t.untilStop())
-		t.renewT = e.clk.NewTimer(e.cfg.RetryPeriod)
+		t.stopT = newTimer(e.clk, t.untilStop())
+		t.renewT = newTimer(e.clk, e.cfg.RetryPeriod)
 	case apierrors.IsConflict(err):
 		// Someone wrote the Lease: read it; keep leading only if it is
 		// still ours (a label edit, say) and renew again at once.
 		if t.confirm(ctx, cancel) {
-			t.renewT = e.clk.NewTimer(0)
+			t.renewT = newTimer(e.clk, 0)
 		}
 	case apierrors.IsNotFound(err):
 		t.observe(nil)
@@ -180,7 +180,7 @@ func (t *tenure) renew(ctx context.Context, cancel context.CancelCauseFunc) {
 		t.stepDown(cancel, fmt.Errorf("%w: %w", ErrLeadershipLost, e.apiError(err, "update")))
 	default:
 		e.log.Info("Unable to renew lease, retrying", "error", err, "stopIn", t.untilStop().Round(time.Millisecond))
-		t.renewT = e.clk.NewTimer(min(e.cfg.RetryPeriod, max(t.untilStop(), 0)))
+		t.renewT = newTimer(e.clk, min(e.cfg.RetryPeriod, t.untilStop()))
 	}
 }
 
@@ -211,7 +211,7 @@ func (t *tenure) confirm(ctx context.Context, cancel context.CancelCauseFunc) bo
 		// Unknown: the renewal timers decide.
 		e.log.Info("Unable to read lease", "error", err)
 		if t.renewT == nil {
-			t.renewT = e.clk.NewTimer(min(e.cfg.RetryPeriod, max(t.untilStop(), 0)))
+			t.renewT = newTimer(e.clk, min(e.cfg.RetryPeriod, t.untilStop()))
 		}
 		return false
 	}
