@@ -1,0 +1,60 @@
+package elector_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/elector-dev/elector"
+	"github.com/elector-dev/elector/fake"
+)
+
+func TestConfigErrorsNameFieldValueAndRule(t *testing.T) {
+	valid := func() elector.Config {
+		return elector.Config{Client: fake.NewLeases(), Namespace: "ns", Name: "lock", Identity: "a"}
+	}
+	for _, tc := range []struct {
+		name string
+		mod  func(*elector.Config)
+		want string
+	}{
+		{"no client", func(c *elector.Config) { c.Client = nil }, "invalid Client <nil>: must be set"},
+		{"no identity", func(c *elector.Config) { c.Identity = "" }, `invalid Identity "": must be non-empty`},
+		{"huge identity", func(c *elector.Config) { c.Identity = strings.Repeat("x", 2000) }, "invalid Identity of 2000 bytes: must be at most 1024 bytes"},
+		{"lease not above renew", func(c *elector.Config) { c.LeaseDuration = 10 * time.Second }, "invalid LeaseDuration 10s: must be greater than RenewDeadline (10s)"},
+		{"renew not above 1.2 retry", func(c *elector.Config) { c.RenewDeadline = 2 * time.Second }, "invalid RenewDeadline 2s: must be greater than 1.2 × RetryPeriod (2s)"},
+		{"negative retry", func(c *elector.Config) { c.RetryPeriod = -time.Second }, "invalid RetryPeriod -1s: must be positive"},
+		{"fractional lease", func(c *elector.Config) { c.LeaseDuration = 15500 * time.Millisecond }, "invalid LeaseDuration 15.5s: must be a whole number of seconds"},
+		{"stop grace too long", func(c *elector.Config) { c.StopGrace = 9 * time.Second }, "invalid StopGrace 9s: must be between 0 and RenewDeadline - RetryPeriod (8s)"},
+		{"negative stop grace", func(c *elector.Config) { c.StopGrace = -time.Second }, "invalid StopGrace -1s"},
+		{"api timeout too long", func(c *elector.Config) { c.APITimeout = 10 * time.Second }, "invalid APITimeout 10s: must be positive and below RenewDeadline (10s)"},
+		{"empty name", func(c *elector.Config) { c.Name = "" }, `invalid Name "": must be a DNS-1123 subdomain`},
+		{"upper-case name", func(c *elector.Config) { c.Name = "Lock" }, `invalid Name "Lock": must be a DNS-1123 subdomain`},
+		{"name with underscore", func(c *elector.Config) { c.Name = "my_lock" }, `invalid Name "my_lock"`},
+		{"empty namespace", func(c *elector.Config) { c.Namespace = "" }, `invalid Namespace "": must be a DNS-1123 label`},
+		{"dotted namespace", func(c *elector.Config) { c.Namespace = "a.b" }, `invalid Namespace "a.b": must be a DNS-1123 label`},
+		{"shared watch of another namespace", func(c *elector.Config) {
+			c.Watch = elector.NewSharedWatch(fake.NewLeases(), "other", elector.SharedWatchOptions{})
+		}, `invalid Watch other: must watch the Lease's namespace "ns"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := valid()
+			tc.mod(&c)
+			err := c.Validate()
+			var ce *elector.ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("Validate() = %v, want *ConfigError", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate() = %q, want it to contain %q", err, tc.want)
+			}
+			if _, err := elector.New(c); err == nil {
+				t.Fatal("New accepted an invalid Config")
+			}
+		})
+	}
+	if err := valid().Validate(); err != nil {
+		t.Fatalf("valid config: %v", err)
+	}
+}
