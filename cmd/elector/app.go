@@ -1,0 +1,302 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"k8s.io/utils/clock"
+
+	"github.com/elector-dev/elector"
+	"github.com/elector-dev/elector/internal/rbac"
+)
+
+// shutdownTimeout bounds the HTTP server's and the Event recorder's
+// shutdown, well inside Kubernetes' default 30s termination grace period.
+const shutdownTimeout = 5 * time.Second
+
+// app is one run of the sidecar.
+type app struct {
+	cfg            config
+	log            *slog.Logger
+	stdout, stderr io.Writer
+	clock          clock.WithTicker
+
+	subject rbac.Subject // who we are, for permission messages
+	rec     *recorder    // nil: no Events
+	label   *labeler     // nil: no --leader-label
+	super   *supervisor  // nil: no command
+}
+
+func (a *app) run(ctx context.Context) int {
+	c := a.cfg
+	if a.clock == nil {
+		a.clock = clock.RealClock{}
+	}
+
+	// Listen first: a taken port fails at once, before any request.
+	var ln net.Listener
+	if c.httpAddr != "" {
+		var err error
+		if ln, err = net.Listen("tcp", c.httpAddr); err != nil {
+			return fail(a.stderr, configf("--http=%s: %s", c.httpAddr, listenErr(err)))
+		}
+		defer ln.Close()
+	}
+
+	rc, err := restConfig(c.kubeconfig)
+	if err != nil {
+		return fail(a.stderr, err)
+	}
+	kc, err := newClients(rc, a.log)
+	if err != nil {
+		return fail(a.stderr, err)
+	}
+	a.subject, err = whoAmI(ctx, kc)
+	switch {
+	case ctx.Err() != nil:
+		return ExitOK
+	case err != nil:
+		return fail(a.stderr, err)
+	}
+	a.log.Info("Starting", "lease", c.namespace+"/"+c.election, "identity", c.identity,
+		"user", a.subject.Username(), "server", kc.host, "leaseDuration", c.leaseDuration,
+		"renewDeadline", c.renewDeadline, "retryPeriod", c.retryPeriod, "command", c.command)
+
+	if c.skipPermissionCheck {
+		a.log.Info("Skipping permission check")
+	} else {
+		code, err := checkPermissions(ctx, kc.authz, kc.host, requiredPermissions(c), a.subject, roleName(c.election), a.stderr)
+		var ue *usageError
+		switch {
+		case ctx.Err() != nil:
+			return ExitOK
+		case errors.As(err, &ue):
+			return fail(a.stderr, err)
+		case err != nil:
+			a.log.Warn("Unable to check permissions; continuing", "error", err)
+		case code != ExitOK:
+			return code
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	e, err := elector.New(elector.Config{
+		Client:        kc.coordination,
+		Namespace:     c.namespace,
+		Name:          c.election,
+		Identity:      c.identity,
+		LeaseDuration: c.leaseDuration,
+		RenewDeadline: c.renewDeadline,
+		RetryPeriod:   c.retryPeriod,
+		StopGrace:     c.stopGrace,
+		Clock:         a.clock,
+		Logger:        a.log,
+		Registerer:    reg,
+	})
+	if err != nil {
+		return fail(a.stderr, configf("%s", oneLine(err)))
+	}
+
+	if c.events {
+		a.rec = newRecorder(kc.core, kc.coordination, c.namespace, c.election, c.identity, a.clock, a.log)
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+			defer cancel()
+			a.rec.close(ctx)
+		}()
+	}
+	if c.labelKey != "" {
+		a.label = &labeler{
+			pods:      kc.core.Pods(c.podNamespace),
+			namespace: c.podNamespace,
+			self:      c.podName,
+			key:       c.labelKey,
+			value:     c.labelValue,
+			retry:     c.retryPeriod,
+			unmarkIn:  c.stopGrace / 2,
+			clock:     a.clock,
+			log:       a.log,
+		}
+	}
+	if len(c.command) > 0 {
+		self, err := os.Executable()
+		if err != nil {
+			return fail(a.stderr, fmt.Errorf("unable to find own executable for the watchdog: %w", err))
+		}
+		a.super = &supervisor{
+			command:   c.command,
+			self:      self,
+			logFormat: c.logFormat,
+			lease:     c.namespace + "/" + c.election,
+			grace:     c.grace,
+			heartbeat: c.heartbeat,
+			deadline:  e.Deadline,
+			clock:     a.clock,
+			stdout:    a.stdout,
+			stderr:    a.stderr,
+			log:       a.log,
+		}
+	}
+	if ln != nil {
+		h := &handlers{view: e, identity: c.identity, gatherer: reg, clock: a.clock, log: a.log}
+		srv := serve(ln, h.mux(), a.log)
+		defer func() {
+			if err := srv.shutdown(shutdownTimeout); err != nil {
+				a.log.Warn("HTTP server shutdown", "error", err)
+			}
+		}()
+	}
+	return a.campaign(ctx, e)
+}
+
+// campaign runs tenures until one ends in a way that ends elector.
+func (a *app) campaign(ctx context.Context, e *elector.Elector) int {
+	for {
+		var term atomic.Pointer[elector.Term]
+		err := e.Run(ctx, func(ctx context.Context, t elector.Term) error {
+			term.Store(&t)
+			return a.lead(ctx, t)
+		})
+		if t := term.Load(); t != nil {
+			a.rec.emit(reasonStoppedLeading, fmt.Sprintf("%s stopped leading (token %d): %s", a.cfg.identity, t.Token, stopReason(ctx, err, a.super != nil)))
+		}
+		code, again := a.outcome(ctx, err)
+		if !again {
+			return code
+		}
+	}
+}
+
+// lead is the leader function: it labels the Pod and runs the command
+// (each when configured) until leadership ends, or until the command
+// exits by itself. The own label is removed before it returns; its
+// removal starts together with the command's SIGTERM.
+func (a *app) lead(ctx context.Context, t elector.Term) error {
+	a.rec.emit(reasonBecameLeader, fmt.Sprintf("%s became leader (token %d)", t.Identity, t.Token))
+	lctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	labelDone := make(chan error, 1)
+	if a.label != nil {
+		go func() {
+			err := a.label.hold(lctx)
+			if err != nil {
+				cancel(err) // a 403: stop leading
+			}
+			labelDone <- err
+		}()
+	} else {
+		labelDone <- nil
+	}
+
+	var err error
+	if a.super != nil {
+		err = a.super.run(lctx, t)
+	} else {
+		<-lctx.Done()
+	}
+	cancel(nil) // the command exited by itself: unlabel
+	if lerr := <-labelDone; lerr != nil {
+		return lerr
+	}
+	return err
+}
+
+// stopReason says why a tenure ended, for the StoppedLeading Event.
+func stopReason(ctx context.Context, err error, execMode bool) string {
+	var ce *exitCodeError
+	switch {
+	case errors.As(err, &ce):
+		return ce.Error()
+	case err != nil:
+		return err.Error()
+	case ctx.Err() != nil:
+		return "shutting down"
+	case execMode:
+		return "command exited with code 0"
+	default:
+		return "leader work ended"
+	}
+}
+
+// outcome maps the end of a tenure (or of a campaign) to an exit code, or
+// to campaigning again.
+func (a *app) outcome(ctx context.Context, err error) (code int, again bool) {
+	var (
+		fe *elector.ForbiddenError
+		le *labelForbiddenError
+		ce *exitCodeError
+	)
+	switch {
+	case errors.As(err, &fe):
+		a.printForbidden(fe.Namespace, fe.User, fe.Verb, rbac.LeaseRules(a.cfg.election), err)
+		return ExitForbidden, false
+	case errors.As(err, &le):
+		f, _ := rbac.ParseForbidden(le.err)
+		a.printForbidden(le.namespace, f.User, f.Verb, rbac.PodLabelRules(), err)
+		return ExitForbidden, false
+	case errors.Is(err, elector.ErrStopOverrun):
+		a.log.Error("Leader work did not stop before the renew deadline; exiting", "error", err)
+		return ExitOverrun, false
+	case errors.Is(err, elector.ErrLeadershipLost):
+		switch {
+		case ctx.Err() != nil:
+			return ExitOK, false
+		case a.super != nil:
+			a.log.Error("Leadership lost; command stopped", "reason", err)
+			return ExitLost, false
+		}
+		a.log.Warn("Leadership lost; campaigning again", "reason", err)
+		return ExitOK, true
+	case errors.As(err, &ce):
+		return ce.code, false
+	case err != nil:
+		a.log.Error("Election failed", "error", err)
+		return ExitFailure, false
+	case ctx.Err() != nil, a.super != nil:
+		return ExitOK, false
+	default:
+		return ExitOK, true
+	}
+}
+
+// printForbidden reports a 403 seen at runtime like a failed start check:
+// one summary line, then the Role to grant. rules are those of the feature
+// that was denied; only those with the denied verb are listed when known.
+func (a *app) printForbidden(namespace, user, verb string, rules []rbac.Rule, err error) {
+	a.log.Error("Permission denied", "error", err)
+	subject := a.subject
+	if user != "" {
+		subject = rbac.SubjectFromUsername(user)
+	}
+	var missing []rbac.Rule
+	for _, r := range rules {
+		if r.Verb == verb {
+			missing = append(missing, r)
+		}
+	}
+	if len(missing) == 0 {
+		missing = rules
+	}
+	printMissing(a.stderr, subject, namespace, missing, roleName(a.cfg.election))
+}
+
+// listenErr keeps the reason of a failed listen, such as "address already
+// in use".
+func listenErr(err error) string {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Err.Error()
+	}
+	return err.Error()
+}

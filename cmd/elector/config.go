@@ -1,0 +1,455 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/validate/content"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Timing. The old image derived everything from --ttl (lease = ttl, renew
+// deadline = ttl/2, retry = ttl/4); elector keeps --ttl as the only knob and
+// derives, for a ttl of T:
+//
+//	lease duration  T      how long followers wait out a silent leader
+//	renew deadline  T/2    the leader's work must have stopped by last renewal + T/2
+//	retry period    T/5    renewal interval (client-go rule: renew > 1.2 × retry)
+//	stop budget     T/4    from cancelling the leader work to the renew deadline
+//	                       (the library's StopGrace; it must be < renew − retry)
+//	command grace   T/5    SIGTERM → SIGKILL for the command (must be < stop budget,
+//	                       leaving T/20 to kill, reap and unlabel)
+//	heartbeat       T/20   watchdog heartbeat interval (retry/4)
+//
+// With the default ttl of 10s: 10s / 5s / 2s, stop budget 2.5s, grace 2s,
+// heartbeat 500ms. The gap between lease duration and renew deadline (T/2)
+// is the margin for clock-rate differences and watchdog latency: a leader
+// has stopped acting half a ttl before any follower may take over.
+const (
+	defaultTTL = 10 * time.Second
+	// minTTL keeps the derived renew deadline (ttl/2) above the library's
+	// minimum API request timeout of 1s.
+	minTTL = 3 * time.Second
+
+	renewDivisor     = 2
+	retryDivisor     = 5
+	stopDivisor      = 4
+	graceDivisor     = 5
+	heartbeatDivisor = 20
+)
+
+// In-cluster defaults.
+const (
+	// serviceAccountNamespaceFile holds the Pod's namespace when a
+	// ServiceAccount token is mounted.
+	serviceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+	envPodName                  = "POD_NAME"
+	envPodNamespace             = "POD_NAMESPACE"
+)
+
+// config is the validated command line.
+type config struct {
+	election   string // Lease name
+	namespace  string // Lease namespace
+	identity   string
+	httpAddr   string // "" = no HTTP server
+	kubeconfig string
+
+	leaseDuration time.Duration
+	renewDeadline time.Duration
+	retryPeriod   time.Duration
+	stopGrace     time.Duration // library StopGrace
+	grace         time.Duration // command SIGTERM → SIGKILL
+	heartbeat     time.Duration // watchdog heartbeat interval
+
+	labelKey, labelValue string // empty key = no leader label
+	podName              string // own Pod, for the leader label
+	podNamespace         string
+
+	events              bool
+	skipPermissionCheck bool
+	logFormat           string // "text" or "json"
+	logLevel            slog.Level
+
+	command []string // exec mode when non-empty
+}
+
+// usageError is a command-line problem with its exit code. Its message is
+// one line that names what is wrong and how to fix it.
+type usageError struct {
+	code int
+	msg  string
+}
+
+func (e *usageError) Error() string { return "elector: " + e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{code: ExitUsage, msg: fmt.Sprintf(format, args...)}
+}
+
+func configf(format string, args ...any) error {
+	return &usageError{code: ExitConfig, msg: fmt.Sprintf(format, args...)}
+}
+
+// errHelp and errVersion ask run to print the usage or version and exit 0.
+var (
+	errHelp    = errors.New("help requested")
+	errVersion = errors.New("version requested")
+)
+
+// environment is what parseConfig reads besides the arguments; tests
+// replace it.
+type environment struct {
+	getenv   func(string) string
+	readFile func(string) ([]byte, error)
+	hostname func() (string, error)
+	lookPath func(string) (string, error)
+}
+
+func osEnvironment() environment {
+	return environment{getenv: os.Getenv, readFile: os.ReadFile, hostname: os.Hostname, lookPath: exec.LookPath}
+}
+
+// stringValue and boolValue record the raw text of a flag; parseConfig
+// converts it, so that every bad value gets the same kind of message.
+type stringValue struct {
+	s   string
+	set bool
+}
+
+func (v *stringValue) String() string     { return v.s }
+func (v *stringValue) Set(s string) error { v.s, v.set = s, true; return nil }
+
+type boolValue struct{ stringValue }
+
+func (v *boolValue) IsBoolFlag() bool { return true }
+
+// flags holds the raw command line.
+type flags struct {
+	election, namespace, httpAddr, id, ttl, kubeconfig stringValue
+	leaderLabel, grace, logFormat, logLevel            stringValue
+	useClusterCredentials, skipPermissionCheck, events boolValue
+	help, version                                      boolValue
+}
+
+func newFlagSet(f *flags) *flag.FlagSet {
+	fs := flag.NewFlagSet("elector", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.Var(&f.election, "election", "name of the Lease to campaign for (required)")
+	fs.Var(&f.namespace, "election-namespace", "namespace of the Lease (default: the Pod's namespace, else $POD_NAMESPACE, else \"default\")")
+	fs.Var(&f.httpAddr, "http", "listen address of the HTTP server, e.g. :4444 or 127.0.0.1:0 (default: no server)")
+	fs.Var(&f.id, "id", "identity of this replica in the Lease (default: $POD_NAME, else the hostname)")
+	fs.Var(&f.ttl, "ttl", "lease duration; renew deadline ttl/2, retry period ttl/5, stop budget ttl/4 (default 10s)")
+	fs.Var(&f.useClusterCredentials, "use-cluster-credentials", "accepted for compatibility with leader-elector:0.5; no effect (in-cluster credentials are used when no kubeconfig is given)")
+	fs.Var(&f.kubeconfig, "kubeconfig", "kubeconfig file (default: in-cluster credentials, else $KUBECONFIG, else ~/.kube/config)")
+	fs.Var(&f.leaderLabel, "leader-label", "KEY=VALUE label set on the leader's Pod and removed from all others; needs $POD_NAME (Downward API)")
+	fs.Var(&f.grace, "grace", "with a command: time between SIGTERM and SIGKILL when leadership ends (default ttl/5; must be < ttl/4)")
+	fs.Var(&f.events, "events", "record BecameLeader/StoppedLeading Events on the Lease (default true)")
+	fs.Var(&f.skipPermissionCheck, "skip-permission-check", "do not check RBAC permissions with SelfSubjectAccessReviews at start")
+	fs.Var(&f.logFormat, "log-format", "text or json (default text)")
+	fs.Var(&f.logLevel, "log-level", "debug, info, warn or error (default info)")
+	fs.Var(&f.help, "h", "print this help")
+	fs.Var(&f.help, "help", "print this help")
+	fs.Var(&f.version, "version", "print the version")
+	return fs
+}
+
+// usage is printed for -h only.
+func usage(w io.Writer) {
+	fmt.Fprint(w, `Usage: elector --election=NAME [flags] [-- COMMAND [ARGS...]]
+
+Campaigns for the coordination.k8s.io/v1 Lease NAME. Without a command it
+reports the leader (HTTP, Pod label, Events) like k8s.gcr.io/leader-elector:0.5.
+With a command, it runs COMMAND only while this replica leads and exits with
+its exit code.
+
+Flags:
+`)
+	var f flags
+	fs := newFlagSet(&f)
+	fs.VisitAll(func(fl *flag.Flag) {
+		if fl.Name == "h" {
+			return
+		}
+		fmt.Fprintf(w, "  --%s\n    \t%s\n", fl.Name, fl.Usage)
+	})
+	fmt.Fprint(w, `
+HTTP endpoints (with --http):
+  /          {"name":"<leader>"} on every other path and method, as the 0.5 image
+  /leader    {"name","isLeader","since","token","expiry","identity"}
+  /watch     Server-Sent Events: one "leader" event per change
+  /healthz   200 unless leader work overran its deadline
+  /readyz    200 once the Lease has been read (not gated on leadership)
+  /metrics   Prometheus metrics
+
+Exit codes:
+  0  shut down by SIGTERM/SIGINT (the Lease was released), or --version/-h
+  1  unexpected runtime error
+  2  bad command line (unknown flag, missing --election, stray argument)
+  3  invalid flag value
+  4  missing RBAC permissions (the Role to grant is printed)
+  5  API server unreachable or no credentials
+  6  leadership lost with a command (the command was stopped)
+  7  leader work did not stop before the renew deadline
+  With a command that exits by itself: the command's exit code.
+`)
+}
+
+// parseConfig validates the command line in one place. Errors are
+// *usageError (one line, exit code) or errHelp / errVersion.
+func parseConfig(args []string, env environment) (config, error) {
+	var f flags
+	fs := newFlagSet(&f)
+	if err := fs.Parse(args); err != nil {
+		return config{}, flagError(err)
+	}
+	if f.help.set {
+		return config{}, errHelp
+	}
+	if f.version.set {
+		return config{}, errVersion
+	}
+
+	var c config
+	rest := fs.Args()
+	// flag stops at "--" (and drops it) or at the first non-flag argument.
+	if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+		if len(rest) == 0 {
+			return c, usagef("no command after --; use elector [flags] -- COMMAND [ARGS...]")
+		}
+		c.command = rest
+	} else if len(rest) > 0 {
+		return c, usagef("unexpected argument %q; to run a command while leading, put it after --: elector [flags] -- COMMAND [ARGS...]", rest[0])
+	}
+
+	// Required.
+	c.election = f.election.s
+	if !f.election.set || c.election == "" {
+		return c, usagef("--election is required: the name of the Lease to campaign for, e.g. --election=my-app")
+	}
+	if errs := validation.IsDNS1123Subdomain(c.election); len(errs) > 0 {
+		return c, configf("--election=%s: invalid Lease name: %s", c.election, errs[0])
+	}
+
+	// Booleans.
+	for _, b := range []struct {
+		name string
+		v    *boolValue
+		def  bool
+		dst  *bool
+	}{
+		{"use-cluster-credentials", &f.useClusterCredentials, false, new(bool)},
+		{"skip-permission-check", &f.skipPermissionCheck, false, &c.skipPermissionCheck},
+		{"events", &f.events, true, &c.events},
+	} {
+		*b.dst = b.def
+		if !b.v.set {
+			continue
+		}
+		v, err := strconv.ParseBool(b.v.s)
+		if err != nil {
+			return c, configf("--%s=%s: invalid boolean; use --%s=true or --%s=false", b.name, b.v.s, b.name, b.name)
+		}
+		*b.dst = v
+	}
+
+	// Logging.
+	c.logFormat = "text"
+	if f.logFormat.set {
+		c.logFormat = f.logFormat.s
+		if c.logFormat != "text" && c.logFormat != "json" {
+			return c, configf("--log-format=%s: must be text or json", f.logFormat.s)
+		}
+	}
+	if f.logLevel.set {
+		if err := c.logLevel.UnmarshalText([]byte(f.logLevel.s)); err != nil || strings.ContainsAny(f.logLevel.s, "+-") {
+			return c, configf("--log-level=%s: must be debug, info, warn or error", f.logLevel.s)
+		}
+	}
+
+	// Namespace: flag, else the mounted ServiceAccount's namespace (the
+	// Pod's), else $POD_NAMESPACE, else "default".
+	podNamespace := ""
+	if b, err := env.readFile(serviceAccountNamespaceFile); err == nil {
+		podNamespace = strings.TrimSpace(string(b))
+	}
+	if podNamespace == "" {
+		podNamespace = env.getenv(envPodNamespace)
+	}
+	switch {
+	case f.namespace.set:
+		c.namespace = f.namespace.s
+	case podNamespace != "":
+		c.namespace = podNamespace
+	default:
+		c.namespace = "default"
+	}
+	if errs := validation.IsDNS1123Label(c.namespace); len(errs) > 0 {
+		return c, configf("--election-namespace=%s: invalid namespace: %s", c.namespace, errs[0])
+	}
+
+	// Identity.
+	c.podName = env.getenv(envPodName)
+	switch {
+	case f.id.set:
+		c.identity = f.id.s
+		if c.identity == "" {
+			return c, configf("--id is empty; pass a name unique among the replicas, such as the Pod name")
+		}
+	case c.podName != "":
+		c.identity = c.podName
+	default:
+		h, err := env.hostname()
+		if err != nil || h == "" {
+			return c, configf("no identity: $%s is unset and the hostname is unknown; pass --id=NAME", envPodName)
+		}
+		c.identity = h
+	}
+	if len(c.identity) > maxIdentity {
+		return c, configf("--id of %d bytes is too long; use at most %d bytes", len(c.identity), maxIdentity)
+	}
+
+	// HTTP.
+	if f.httpAddr.set && f.httpAddr.s != "" {
+		_, port, err := net.SplitHostPort(f.httpAddr.s)
+		if err != nil {
+			return c, configf("--http=%s: invalid listen address (%s); use HOST:PORT such as :4444 or 127.0.0.1:0", f.httpAddr.s, addrErr(err))
+		}
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return c, configf("--http=%s: invalid port %q; use a number from 0 to 65535", f.httpAddr.s, port)
+		}
+		c.httpAddr = f.httpAddr.s
+	}
+
+	c.kubeconfig = f.kubeconfig.s
+	if f.kubeconfig.set && c.kubeconfig == "" {
+		return c, configf("--kubeconfig is empty; pass the path of a kubeconfig file, or omit the flag to use in-cluster credentials")
+	}
+
+	// Timing.
+	ttl := defaultTTL
+	if f.ttl.set {
+		d, err := time.ParseDuration(f.ttl.s)
+		switch {
+		case err != nil:
+			return c, configf("--ttl=%s: invalid duration; use a Go duration such as 10s", f.ttl.s)
+		case d < minTTL:
+			return c, configf("--ttl=%s: must be at least %v", f.ttl.s, minTTL)
+		case d%time.Second != 0:
+			return c, configf("--ttl=%s: must be a whole number of seconds (the Lease stores seconds), such as 10s", f.ttl.s)
+		}
+		ttl = d
+	}
+	c.leaseDuration = ttl
+	c.renewDeadline = ttl / renewDivisor
+	c.retryPeriod = ttl / retryDivisor
+	c.stopGrace = ttl / stopDivisor
+	c.grace = ttl / graceDivisor
+	c.heartbeat = ttl / heartbeatDivisor
+	if f.grace.set {
+		if len(c.command) == 0 {
+			return c, usagef("--grace only applies to a command run while leading: elector --election=%s --grace=%s -- COMMAND", c.election, f.grace.s)
+		}
+		d, err := time.ParseDuration(f.grace.s)
+		switch {
+		case err != nil:
+			return c, configf("--grace=%s: invalid duration; use a Go duration such as 2s", f.grace.s)
+		case d <= 0:
+			return c, configf("--grace=%s: must be positive", f.grace.s)
+		case d >= c.stopGrace:
+			// The command must be dead before the renew deadline: the stop
+			// budget is ttl/4 and the kill itself needs a moment.
+			need := max((d*stopDivisor).Truncate(time.Second)+time.Second, minTTL)
+			return c, configf("--grace=%s: must be shorter than %v (--ttl/4, the time from losing the lease to the renew deadline); lower --grace or raise --ttl to at least %v",
+				f.grace.s, c.stopGrace, need)
+		}
+		c.grace = d
+	}
+
+	// Leader label.
+	if f.leaderLabel.set {
+		k, v, ok := strings.Cut(f.leaderLabel.s, "=")
+		if !ok || k == "" {
+			return c, configf("--leader-label=%s: must be KEY=VALUE, such as --leader-label=elector.dev/leader=true", f.leaderLabel.s)
+		}
+		if errs := content.IsLabelKey(k); len(errs) > 0 {
+			return c, configf("--leader-label=%s: invalid label key %q: %s", f.leaderLabel.s, k, errs[0])
+		}
+		if errs := content.IsLabelValue(v); len(errs) > 0 {
+			return c, configf("--leader-label=%s: invalid label value %q: %s", f.leaderLabel.s, v, errs[0])
+		}
+		if c.podName == "" {
+			return c, configf("--leader-label needs the Pod's name in $%s; add it with the Downward API (env: [{name: %s, valueFrom: {fieldRef: {fieldPath: metadata.name}}}])", envPodName, envPodName)
+		}
+		if podNamespace == "" {
+			return c, configf("--leader-label needs the Pod's namespace in $%s; add it with the Downward API (env: [{name: %s, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}])", envPodNamespace, envPodNamespace)
+		}
+		if errs := validation.IsDNS1123Subdomain(c.podName); len(errs) > 0 {
+			return c, configf("$%s=%s: invalid Pod name: %s", envPodName, c.podName, errs[0])
+		}
+		c.labelKey, c.labelValue, c.podNamespace = k, v, podNamespace
+	}
+
+	// Command: fail now rather than when first elected.
+	if len(c.command) > 0 {
+		if _, err := env.lookPath(c.command[0]); err != nil {
+			return c, configf("command %q: %s", c.command[0], lookPathErr(err))
+		}
+	}
+	return c, nil
+}
+
+// maxIdentity is the library's limit on holderIdentity.
+const maxIdentity = 1024
+
+// flagError turns the flag package's errors into one line with a fix.
+func flagError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return errHelp
+	}
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		return usagef("unknown flag -%s; run elector -h for the list of flags", name)
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
+		return usagef("flag -%s needs a value, e.g. -%s=VALUE", name, name)
+	}
+	if s, ok := strings.CutPrefix(msg, "bad flag syntax: "); ok {
+		return usagef("bad flag syntax %q; use --name=value or --name value", s)
+	}
+	return usagef("%s; run elector -h for the list of flags", msg)
+}
+
+// addrErr extracts the reason from net.SplitHostPort's error.
+func addrErr(err error) string {
+	var ae *net.AddrError
+	if errors.As(err, &ae) {
+		return ae.Err
+	}
+	return err.Error()
+}
+
+// lookPathErr explains why exec.LookPath rejected a command.
+func lookPathErr(err error) string {
+	switch {
+	case errors.Is(err, exec.ErrNotFound):
+		return "not found in $PATH; use an absolute path or install it in the image"
+	case errors.Is(err, fs.ErrNotExist):
+		return "no such file"
+	case errors.Is(err, fs.ErrPermission):
+		return "not executable (permission denied)"
+	default:
+		return err.Error()
+	}
+}

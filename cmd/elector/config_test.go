@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os/exec"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fakeEnv is a Pod-less environment: no ServiceAccount namespace file,
+// hostname "host-1", and commands "sleep" and "/bin/true" only.
+func fakeEnv(vars map[string]string) environment {
+	return environment{
+		getenv: func(k string) string { return vars[k] },
+		readFile: func(name string) ([]byte, error) {
+			if v, ok := vars["file:"+name]; ok {
+				return []byte(v), nil
+			}
+			return nil, fs.ErrNotExist
+		},
+		hostname: func() (string, error) { return "host-1", nil },
+		lookPath: func(name string) (string, error) {
+			switch name {
+			case "sleep", "/bin/true":
+				return name, nil
+			case "/etc/passwd":
+				return "", &exec.Error{Name: name, Err: fs.ErrPermission}
+			}
+			return "", &exec.Error{Name: name, Err: exec.ErrNotFound}
+		},
+	}
+}
+
+var podEnv = map[string]string{envPodName: "pod-a", envPodNamespace: "team-a"}
+
+func TestParseConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		code int
+		msg  string
+	}{
+		{"no args", nil, nil, ExitUsage,
+			"elector: --election is required: the name of the Lease to campaign for, e.g. --election=my-app"},
+		{"empty election", []string{"--election="}, nil, ExitUsage,
+			"elector: --election is required: the name of the Lease to campaign for, e.g. --election=my-app"},
+		{"unknown flag", []string{"--election=x", "--foo=1"}, nil, ExitUsage,
+			"elector: unknown flag --foo; run elector -h for the list of flags"},
+		{"missing value", []string{"--election=x", "--ttl"}, nil, ExitUsage,
+			"elector: flag --ttl needs a value, e.g. --ttl=VALUE"},
+		{"bad syntax", []string{"---election=x"}, nil, ExitUsage,
+			`elector: bad flag syntax "---election=x"; use --name=value or --name value`},
+		{"stray argument", []string{"--election=x", "sleep"}, nil, ExitUsage,
+			`elector: unexpected argument "sleep"; to run a command while leading, put it after --: elector [flags] -- COMMAND [ARGS...]`},
+		{"nothing after --", []string{"--election=x", "--"}, nil, ExitUsage,
+			"elector: no command after --; use elector [flags] -- COMMAND [ARGS...]"},
+		{"bad election", []string{"--election=My_Lock"}, nil, ExitConfig,
+			"elector: --election=My_Lock: invalid Lease name: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"},
+		{"bad namespace", []string{"--election=x", "--election-namespace=Team.A"}, nil, ExitConfig,
+			"elector: --election-namespace=Team.A: invalid namespace: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"},
+		{"bad ttl", []string{"--election=x", "--ttl=abc"}, nil, ExitConfig,
+			"elector: --ttl=abc: invalid duration; use a Go duration such as 10s"},
+		{"ttl without unit", []string{"--election=x", "--ttl", "10"}, nil, ExitConfig,
+			"elector: --ttl=10: invalid duration; use a Go duration such as 10s"},
+		{"ttl too short", []string{"--election=x", "--ttl=2s"}, nil, ExitConfig,
+			"elector: --ttl=2s: must be at least 3s"},
+		{"negative ttl", []string{"--election=x", "--ttl=-10s"}, nil, ExitConfig,
+			"elector: --ttl=-10s: must be at least 3s"},
+		{"fractional ttl", []string{"--election=x", "--ttl=10500ms"}, nil, ExitConfig,
+			"elector: --ttl=10500ms: must be a whole number of seconds (the Lease stores seconds), such as 10s"},
+		{"bad http", []string{"--election=x", "--http=4444"}, nil, ExitConfig,
+			"elector: --http=4444: invalid listen address (missing port in address); use HOST:PORT such as :4444 or 127.0.0.1:0"},
+		{"bad http port", []string{"--election=x", "--http=:http"}, nil, ExitConfig,
+			`elector: --http=:http: invalid port "http"; use a number from 0 to 65535`},
+		{"http port too large", []string{"--election=x", "--http=:70000"}, nil, ExitConfig,
+			`elector: --http=:70000: invalid port "70000"; use a number from 0 to 65535`},
+		{"empty id", []string{"--election=x", "--id="}, nil, ExitConfig,
+			"elector: --id is empty; pass a name unique among the replicas, such as the Pod name"},
+		{"long id", []string{"--election=x", "--id=" + strings.Repeat("a", 1025)}, nil, ExitConfig,
+			"elector: --id of 1025 bytes is too long; use at most 1024 bytes"},
+		{"bad bool", []string{"--election=x", "--use-cluster-credentials=maybe"}, nil, ExitConfig,
+			"elector: --use-cluster-credentials=maybe: invalid boolean; use --use-cluster-credentials=true or --use-cluster-credentials=false"},
+		{"bad log format", []string{"--election=x", "--log-format=xml"}, nil, ExitConfig,
+			"elector: --log-format=xml: must be text or json"},
+		{"bad log level", []string{"--election=x", "--log-level=loud"}, nil, ExitConfig,
+			"elector: --log-level=loud: must be debug, info, warn or error"},
+		{"empty kubeconfig", []string{"--election=x", "--kubeconfig="}, nil, ExitConfig,
+			"elector: --kubeconfig is empty; pass the path of a kubeconfig file, or omit the flag to use in-cluster credentials"},
+		{"label without =", []string{"--election=x", "--leader-label=leader"}, podEnv, ExitConfig,
+			"elector: --leader-label=leader: must be KEY=VALUE, such as --leader-label=elector.dev/leader=true"},
+		{"label bad key", []string{"--election=x", "--leader-label=a/b/c=true"}, podEnv, ExitConfig,
+			`elector: --leader-label=a/b/c=true: invalid label key "a/b/c": a valid label key must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')`},
+		{"label bad value", []string{"--election=x", "--leader-label=leader=yes please"}, podEnv, ExitConfig,
+			`elector: --leader-label=leader=yes please: invalid label value "yes please": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')`},
+		{"label without POD_NAME", []string{"--election=x", "--leader-label=leader=true"}, map[string]string{envPodNamespace: "team-a"}, ExitConfig,
+			"elector: --leader-label needs the Pod's name in $POD_NAME; add it with the Downward API (env: [{name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}])"},
+		{"label without namespace", []string{"--election=x", "--leader-label=leader=true"}, map[string]string{envPodName: "pod-a"}, ExitConfig,
+			"elector: --leader-label needs the Pod's namespace in $POD_NAMESPACE; add it with the Downward API (env: [{name: POD_NAMESPACE, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}])"},
+		{"grace without command", []string{"--election=x", "--grace=1s"}, nil, ExitUsage,
+			"elector: --grace only applies to a command run while leading: elector --election=x --grace=1s -- COMMAND"},
+		{"bad grace", []string{"--election=x", "--grace=soon", "--", "sleep", "1"}, nil, ExitConfig,
+			"elector: --grace=soon: invalid duration; use a Go duration such as 2s"},
+		{"zero grace", []string{"--election=x", "--grace=0s", "--", "sleep", "1"}, nil, ExitConfig,
+			"elector: --grace=0s: must be positive"},
+		{"grace too long", []string{"--election=x", "--grace=3s", "--", "sleep", "1"}, nil, ExitConfig,
+			"elector: --grace=3s: must be shorter than 2.5s (--ttl/4, the time from losing the lease to the renew deadline); lower --grace or raise --ttl to at least 13s"},
+		{"grace too long for ttl", []string{"--election=x", "--ttl=4s", "--grace=1s", "--", "sleep", "1"}, nil, ExitConfig,
+			"elector: --grace=1s: must be shorter than 1s (--ttl/4, the time from losing the lease to the renew deadline); lower --grace or raise --ttl to at least 5s"},
+		{"command not found", []string{"--election=x", "--", "no-such-cmd"}, nil, ExitConfig,
+			`elector: command "no-such-cmd": not found in $PATH; use an absolute path or install it in the image`},
+		{"command not executable", []string{"--election=x", "--", "/etc/passwd"}, nil, ExitConfig,
+			`elector: command "/etc/passwd": not executable (permission denied)`},
+	}
+	if len(tests) < 15 {
+		t.Fatalf("only %d cases", len(tests))
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseConfig(tt.args, fakeEnv(tt.env))
+			var ue *usageError
+			if !errors.As(err, &ue) {
+				t.Fatalf("parseConfig(%q) = %v, want a usageError", tt.args, err)
+			}
+			if ue.Error() != tt.msg {
+				t.Errorf("message\n got: %s\nwant: %s", ue.Error(), tt.msg)
+			}
+			if ue.code != tt.code {
+				t.Errorf("exit code = %d, want %d", ue.code, tt.code)
+			}
+			if strings.Contains(ue.Error(), "\n") {
+				t.Errorf("message is not one line: %q", ue.Error())
+			}
+		})
+	}
+}
+
+func TestParseConfigDefaults(t *testing.T) {
+	c, err := parseConfig([]string{"--election=my-app"}, fakeEnv(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config{
+		election:      "my-app",
+		namespace:     "default",
+		identity:      "host-1",
+		leaseDuration: 10 * time.Second,
+		renewDeadline: 5 * time.Second,
+		retryPeriod:   2 * time.Second,
+		stopGrace:     2500 * time.Millisecond,
+		grace:         2 * time.Second,
+		heartbeat:     500 * time.Millisecond,
+		events:        true,
+		logFormat:     "text",
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("parseConfig defaults\n got: %+v\nwant: %+v", c, want)
+	}
+}
+
+// The derived timings satisfy the library's rules for every allowed ttl:
+// lease > renew > 1.2 × retry, stop budget < renew − retry, grace < stop budget.
+func TestDerivedTimings(t *testing.T) {
+	for ttl := minTTL; ttl <= 120*time.Second; ttl += time.Second {
+		c, err := parseConfig([]string{"--election=x", "--ttl=" + ttl.String()}, fakeEnv(nil))
+		if err != nil {
+			t.Fatalf("ttl %v: %v", ttl, err)
+		}
+		switch {
+		case c.leaseDuration <= c.renewDeadline:
+			t.Errorf("ttl %v: lease %v <= renew %v", ttl, c.leaseDuration, c.renewDeadline)
+		case float64(c.renewDeadline) <= 1.2*float64(c.retryPeriod):
+			t.Errorf("ttl %v: renew %v <= 1.2 × retry %v", ttl, c.renewDeadline, c.retryPeriod)
+		case c.stopGrace >= c.renewDeadline-c.retryPeriod:
+			t.Errorf("ttl %v: stop budget %v >= renew − retry", ttl, c.stopGrace)
+		case c.grace >= c.stopGrace:
+			t.Errorf("ttl %v: grace %v >= stop budget %v", ttl, c.grace, c.stopGrace)
+		case c.renewDeadline <= time.Second:
+			t.Errorf("ttl %v: renew %v leaves no room for the 1s API timeout", ttl, c.renewDeadline)
+		}
+	}
+}
+
+func TestParseConfigValues(t *testing.T) {
+	saFile := "file:" + serviceAccountNamespaceFile
+	tests := []struct {
+		name  string
+		args  []string
+		env   map[string]string
+		check func(t *testing.T, c config)
+	}{
+		{"0.5 image flags, space separated", []string{"--election", "elect-nginx", "--http", "0.0.0.0:4444", "--id", "me", "--ttl", "20s", "--election-namespace", "ns1", "--use-cluster-credentials"}, nil,
+			func(t *testing.T, c config) {
+				if c.election != "elect-nginx" || c.httpAddr != "0.0.0.0:4444" || c.identity != "me" || c.leaseDuration != 20*time.Second || c.namespace != "ns1" {
+					t.Errorf("got %+v", c)
+				}
+			}},
+		{"single dash", []string{"-election=x", "-use-cluster-credentials=true"}, nil,
+			func(t *testing.T, c config) {
+				if c.election != "x" {
+					t.Errorf("election = %q", c.election)
+				}
+			}},
+		{"namespace from service account", []string{"--election=x"}, map[string]string{saFile: "team-sa\n", envPodNamespace: "team-env"},
+			func(t *testing.T, c config) {
+				if c.namespace != "team-sa" {
+					t.Errorf("namespace = %q, want team-sa", c.namespace)
+				}
+			}},
+		{"namespace from env", []string{"--election=x"}, map[string]string{envPodNamespace: "team-env"},
+			func(t *testing.T, c config) {
+				if c.namespace != "team-env" {
+					t.Errorf("namespace = %q, want team-env", c.namespace)
+				}
+			}},
+		{"identity from POD_NAME", []string{"--election=x"}, map[string]string{envPodName: "pod-7"},
+			func(t *testing.T, c config) {
+				if c.identity != "pod-7" {
+					t.Errorf("identity = %q", c.identity)
+				}
+			}},
+		{"leader label", []string{"--election=x", "--election-namespace=locks", "--leader-label=elector.dev/leader=true"}, podEnv,
+			func(t *testing.T, c config) {
+				if c.labelKey != "elector.dev/leader" || c.labelValue != "true" || c.podName != "pod-a" || c.podNamespace != "team-a" || c.namespace != "locks" {
+					t.Errorf("got %+v", c)
+				}
+			}},
+		{"exec mode", []string{"--election=x", "--ttl=20s", "--grace=4s", "--", "sleep", "--ttl=1", "--"}, nil,
+			func(t *testing.T, c config) {
+				if !reflect.DeepEqual(c.command, []string{"sleep", "--ttl=1", "--"}) || c.grace != 4*time.Second {
+					t.Errorf("command %q grace %v", c.command, c.grace)
+				}
+			}},
+		{"events off, json logs", []string{"--election=x", "--events=false", "--log-format=json", "--log-level=debug", "--skip-permission-check"}, nil,
+			func(t *testing.T, c config) {
+				if c.events || c.logFormat != "json" || c.logLevel.String() != "DEBUG" || !c.skipPermissionCheck {
+					t.Errorf("got %+v", c)
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseConfig(tt.args, fakeEnv(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+// Value errors print one line and no usage; -h prints the usage on stdout.
+func TestRunBadFlags(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := runWith(context.Background(), []string{"--election=x", "--ttl=abc"}, &stdout, &stderr, fakeEnv(nil))
+	if code != ExitConfig {
+		t.Errorf("exit code = %d, want %d", code, ExitConfig)
+	}
+	if got, want := stderr.String(), "elector: --ttl=abc: invalid duration; use a Go duration such as 10s\n"; got != want {
+		t.Errorf("stderr = %q, want %q", got, want)
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("stdout = %q, want nothing", stdout.String())
+	}
+
+	stdout.Reset()
+	stderr.Reset()
+	if code := runWith(context.Background(), []string{"-h"}, &stdout, &stderr, fakeEnv(nil)); code != ExitOK {
+		t.Errorf("-h: exit code = %d", code)
+	}
+	for _, want := range []string{"--election", "--leader-label", "--grace", "Exit codes:", "/watch"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("usage lacks %q", want)
+		}
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("-h: stderr = %q", stderr.String())
+	}
+}

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/utils/clock"
+
+	"github.com/elector-dev/elector"
+)
+
+// sseHeartbeat is how often /watch sends a comment line, so that proxies
+// and clients notice dead connections and do not time out idle ones.
+const sseHeartbeat = 15 * time.Second
+
+// readHeaderTimeout protects the server from slow clients.
+const readHeaderTimeout = 10 * time.Second
+
+// leaderView is what the HTTP handlers need of an *elector.Elector.
+type leaderView interface {
+	Leader() elector.Leader
+	Subscribe(ctx context.Context) <-chan elector.Leader
+	Synced() bool
+	Check(*http.Request) error
+}
+
+var _ leaderView = (*elector.Elector)(nil)
+
+// handlers serves the HTTP endpoints.
+type handlers struct {
+	view     leaderView
+	identity string
+	gatherer prometheus.Gatherer
+	clock    clock.WithTicker
+	log      *slog.Logger
+}
+
+func (h *handlers) mux() *http.ServeMux {
+	m := http.NewServeMux()
+	m.HandleFunc("/", h.name)
+	m.HandleFunc("/leader", h.leader)
+	m.HandleFunc("/healthz", h.healthz)
+	m.HandleFunc("/readyz", h.readyz)
+	m.HandleFunc("/watch", h.watch)
+	m.Handle("/metrics", promhttp.HandlerFor(h.gatherer, promhttp.HandlerOpts{}))
+	return m
+}
+
+// name answers every path and method not served otherwise with exactly
+// {"name":"<leader>"}, as k8s.gcr.io/leader-elector:0.5 did, so that
+// existing clients keep working. Followers report the current holder.
+func (h *handlers) name(w http.ResponseWriter, _ *http.Request) {
+	body, _ := json.Marshal(struct {
+		Name string `json:"name"`
+	}{h.view.Leader().Identity})
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(body)
+}
+
+// leaderJSON is the body of /leader and the data of /watch events.
+type leaderJSON struct {
+	Name     string `json:"name"`     // the holder; "" when none or unknown
+	IsLeader bool   `json:"isLeader"` // this replica leads
+	Since    string `json:"since"`    // holder's acquireTime (its clock), RFC 3339
+	Token    int64  `json:"token"`    // fencing token of the holder's tenure
+	Expiry   string `json:"expiry"`   // when this replica would consider the lease expired
+	Identity string `json:"identity"` // this replica's identity
+}
+
+func (h *handlers) toJSON(l elector.Leader) leaderJSON {
+	return leaderJSON{
+		Name:     l.Identity,
+		IsLeader: l.Self,
+		Since:    rfc3339(l.Since),
+		Token:    int64(l.Token),
+		Expiry:   rfc3339(l.Expiry),
+		Identity: h.identity,
+	}
+}
+
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func (h *handlers) leader(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(h.toJSON(h.view.Leader()))
+}
+
+// healthz fails only when this replica believes it leads but has not
+// renewed within the renew deadline: its leader work overran its stop or
+// the election loop is stuck. A restart is then the right answer.
+func (h *handlers) healthz(w http.ResponseWriter, r *http.Request) {
+	if err := h.view.Check(r); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	_, _ = fmt.Fprintln(w, "ok")
+}
+
+// readyz reports ready once the Lease has been read, whoever leads. It is
+// deliberately not gated on leadership: with readiness = "is leader", a
+// Deployment's rolling update waits for each new Pod to become ready, and
+// a new Pod cannot lead while an old one holds the Lease, so the rollout
+// stalls (LINBIT/k8s-await-election PR #1). To route a Service to the
+// leader only, select on --leader-label instead.
+func (h *handlers) readyz(w http.ResponseWriter, _ *http.Request) {
+	if !h.view.Synced() {
+		http.Error(w, "lease not read yet", http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = fmt.Fprintln(w, "ok")
+}
+
+// watch streams Server-Sent Events: the current state at once, then one
+// "leader" event per change of holder, token or isLeader (a slow client
+// sees only the newest state), and a comment every sseHeartbeat. It
+// returns when the client goes away or the server shuts down.
+func (h *handlers) watch(w http.ResponseWriter, r *http.Request) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	ctx := r.Context()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	flusher.Flush()
+
+	updates := h.view.Subscribe(ctx) // closed when ctx ends
+	tick := h.clock.NewTicker(sseHeartbeat)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case l, ok := <-updates:
+			if !ok {
+				return
+			}
+			data, _ := json.Marshal(h.toJSON(l))
+			if _, err := fmt.Fprintf(w, "event: leader\ndata: %s\n\n", data); err != nil {
+				return
+			}
+		case <-tick.C():
+			if _, err := fmt.Fprint(w, ": heartbeat\n\n"); err != nil {
+				return
+			}
+		}
+		flusher.Flush()
+	}
+}
+
+// server is the HTTP server on a listener opened at start.
+type server struct {
+	srv    *http.Server
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// serve starts serving on ln. Request contexts derive from a context that
+// shutdown cancels, so that /watch streams end.
+func serve(ln net.Listener, h http.Handler, log *slog.Logger) *server {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &server{
+		srv: &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: readHeaderTimeout,
+			BaseContext:       func(net.Listener) context.Context { return ctx },
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		},
+		cancel: cancel,
+		done:   make(chan error, 1),
+	}
+	log.Info("Serving HTTP", "addr", ln.Addr().String())
+	go func() { s.done <- s.srv.Serve(ln) }()
+	return s
+}
+
+// shutdown ends streams, waits for requests in flight (up to timeout) and
+// returns once the server has stopped.
+func (s *server) shutdown(timeout time.Duration) error {
+	s.cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		_ = s.srv.Close()
+	}
+	if serr := <-s.done; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	return err
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	authenticationv1client "k8s.io/client-go/kubernetes/typed/authentication/v1"
+	authorizationv1client "k8s.io/client-go/kubernetes/typed/authorization/v1"
+	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/elector-dev/elector/internal/rbac"
+)
+
+// startupTimeout bounds each request made before campaigning (identity and
+// permission checks), so that an unreachable API server is reported
+// quickly instead of retried forever.
+const startupTimeout = 5 * time.Second
+
+// clients are the typed clients of the API groups elector uses. Only these
+// groups are compiled in (not kubernetes.NewForConfig's ~50), which keeps
+// the binary small. They share one HTTP client and connection pool.
+type clients struct {
+	host         string
+	token        string // bearer token, if any; names the caller when SelfSubjectReview is unavailable
+	coordination coordinationv1client.CoordinationV1Interface
+	core         corev1client.CoreV1Interface
+	authz        authorizationv1client.AuthorizationV1Interface
+	authn        authenticationv1client.AuthenticationV1Interface
+}
+
+// restConfig finds credentials: --kubeconfig, else in-cluster, else
+// $KUBECONFIG (or ~/.kube/config).
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		if _, err := os.Stat(kubeconfig); err != nil {
+			return nil, configf("--kubeconfig=%s: %v", kubeconfig, pathErr(err))
+		}
+		rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+		if err != nil {
+			return nil, configf("--kubeconfig=%s: %s", kubeconfig, oneLine(err))
+		}
+		return rc, nil
+	}
+	rc, err := rest.InClusterConfig()
+	if err == nil {
+		return rc, nil
+	}
+	if !errors.Is(err, rest.ErrNotInCluster) {
+		return nil, &usageError{code: ExitUnreachable, msg: fmt.Sprintf("unable to load in-cluster credentials: %s; mount a ServiceAccount token (automountServiceAccountToken) or pass --kubeconfig", oneLine(err))}
+	}
+	rc, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{}).ClientConfig()
+	switch {
+	case clientcmd.IsEmptyConfig(err):
+		return nil, &usageError{code: ExitUnreachable, msg: "no credentials: not running in a Pod and no kubeconfig found; pass --kubeconfig=PATH or set $KUBECONFIG"}
+	case err != nil:
+		return nil, configf("unable to load kubeconfig from $KUBECONFIG or ~/.kube/config: %s", oneLine(err))
+	}
+	return rc, nil
+}
+
+// newClients builds the typed clients. API server warnings go to log.
+func newClients(rc *rest.Config, log *slog.Logger) (*clients, error) {
+	rc = rest.CopyConfig(rc)
+	rc.UserAgent = "elector/" + version()
+	rc.WarningHandler = slogWarnings{log}
+	hc, err := rest.HTTPClientFor(rc)
+	if err != nil {
+		return nil, configf("unable to configure the API client: %s", oneLine(err))
+	}
+	c := &clients{host: rc.Host, token: rc.BearerToken}
+	if c.token == "" && rc.BearerTokenFile != "" {
+		if b, err := os.ReadFile(rc.BearerTokenFile); err == nil {
+			c.token = strings.TrimSpace(string(b))
+		}
+	}
+	var errs [4]error
+	c.coordination, errs[0] = coordinationv1client.NewForConfigAndClient(rc, hc)
+	c.core, errs[1] = corev1client.NewForConfigAndClient(rc, hc)
+	c.authz, errs[2] = authorizationv1client.NewForConfigAndClient(rc, hc)
+	c.authn, errs[3] = authenticationv1client.NewForConfigAndClient(rc, hc)
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, configf("unable to configure the API client: %s", oneLine(err))
+	}
+	return c, nil
+}
+
+// whoAmI checks that the API server is reachable and accepts the
+// credentials, and names the caller for permission messages. It uses a
+// SelfSubjectReview; when the server does not offer it (or denies it), the
+// caller is taken from the ServiceAccount token, else unknown.
+func whoAmI(ctx context.Context, c *clients) (rbac.Subject, error) {
+	rctx, cancel := context.WithTimeout(ctx, startupTimeout)
+	defer cancel()
+	user, err := rbac.WhoAmI(rctx, c.authn)
+	if err == nil {
+		return rbac.SubjectFromUsername(user), nil
+	}
+	var status apierrors.APIStatus
+	switch {
+	case ctx.Err() != nil:
+		return rbac.Subject{}, ctx.Err()
+	case apierrors.IsUnauthorized(err):
+		return rbac.Subject{}, &usageError{code: ExitUnreachable, msg: fmt.Sprintf(
+			"the API server at %s rejected the credentials (401 Unauthorized); check --kubeconfig or the mounted ServiceAccount token", c.host)}
+	case errors.As(err, &status):
+		// Reachable; only the review is unavailable.
+		return rbac.SubjectFromUsername(usernameFromToken(c.token)), nil
+	default:
+		return rbac.Subject{}, unreachable(c.host, err)
+	}
+}
+
+// unreachable is the one line for a request that got no answer.
+func unreachable(host string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("no answer within %v", startupTimeout)
+	}
+	return &usageError{code: ExitUnreachable, msg: fmt.Sprintf(
+		"unable to reach the API server at %s: %s; check the address and the network (--kubeconfig, or KUBERNETES_SERVICE_HOST in a Pod)", host, oneLine(err))}
+}
+
+// usernameFromToken reads the subject of a JWT bearer token, such as a
+// ServiceAccount token's "system:serviceaccount:NS:NAME", without
+// verifying it: the result only names the caller in messages.
+func usernameFromToken(token string) string {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return ""
+	}
+	var claims struct {
+		Sub string `json:"sub"`
+	}
+	if json.Unmarshal(payload, &claims) != nil {
+		return ""
+	}
+	return claims.Sub
+}
+
+// slogWarnings logs API server warnings (deprecations and the like).
+type slogWarnings struct{ log *slog.Logger }
+
+func (w slogWarnings) HandleWarningHeader(code int, agent, text string) {
+	if code == 299 && text != "" {
+		w.log.Warn("API server warning", "text", text)
+	}
+}
+
+var _ rest.WarningHandler = slogWarnings{}
+
+func pathErr(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// oneLine keeps error messages to one line.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/utils/clock"
+
+	"github.com/elector-dev/elector/internal/rbac"
+)
+
+// fieldManager names elector in the Pods' managedFields.
+const fieldManager = "elector"
+
+// labeler marks the leader's Pod with KEY=VALUE, so that a Service can
+// select the leader only. It needs list and patch on pods
+// (rbac.PodLabelRules) and nothing else.
+type labeler struct {
+	pods       corev1client.PodInterface // in namespace
+	namespace  string                    // own Pod's namespace
+	self       string                    // own Pod name
+	key, value string
+	retry      time.Duration // between failed attempts
+	unmarkIn   time.Duration // budget to remove the own label when leadership ends
+	clock      clock.Clock
+	log        *slog.Logger
+}
+
+// labelForbiddenError is a 403 on pods: retries cannot fix it.
+type labelForbiddenError struct {
+	namespace string
+	err       error
+}
+
+func (e *labelForbiddenError) Error() string {
+	return fmt.Sprintf("unable to label the leader's Pod in namespace %q: %v", e.namespace, e.err)
+}
+
+func (e *labelForbiddenError) Unwrap() error { return e.err }
+
+// claim makes this Pod the only one labeled: first it removes the label
+// from every other Pod that carries it (a crashed leader never removed
+// its own), then sets it on this Pod. In that order a Service never
+// routes to two Pods at once; it routes to none for one request's time.
+func (l *labeler) claim(ctx context.Context) error {
+	sel := labels.Set{l.key: l.value}.AsSelector().String()
+	list, err := l.pods.List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return fmt.Errorf("unable to list pods with %s: %w", sel, err)
+	}
+	for _, p := range list.Items {
+		if p.Name == l.self {
+			continue
+		}
+		if err := l.patch(ctx, p.Name, nil); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("unable to remove label %s from pod %q: %w", l.key, p.Name, err)
+		}
+		l.log.Info("Removed leader label from former leader", "pod", p.Name, "label", sel)
+	}
+	if err := l.patch(ctx, l.self, &l.value); err != nil {
+		return fmt.Errorf("unable to label own pod %q: %w", l.self, err)
+	}
+	return nil
+}
+
+// unmark removes the label from this Pod.
+func (l *labeler) unmark(ctx context.Context) error {
+	if err := l.patch(ctx, l.self, nil); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("unable to remove label %s from own pod %q: %w", l.key, l.self, err)
+	}
+	return nil
+}
+
+// patch sets (value non-nil) or removes (nil) the label with a JSON merge
+// patch, which needs no prior read.
+func (l *labeler) patch(ctx context.Context, pod string, value *string) error {
+	body, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]*string{l.key: value}}})
+	if err != nil {
+		return err
+	}
+	_, err = l.pods.Patch(ctx, pod, types.MergePatchType, body, metav1.PatchOptions{FieldManager: fieldManager})
+	return err
+}
+
+// hold runs for one tenure: it claims the label, retrying transient
+// errors, until ctx ends; then it removes the own label within unmarkIn,
+// best effort. It returns early only on a 403, which retries cannot fix.
+func (l *labeler) hold(ctx context.Context) error {
+	for ctx.Err() == nil {
+		err := l.claim(ctx)
+		if err == nil {
+			l.log.Info("Labeled own pod as leader", "pod", l.self, "label", l.key+"="+l.value)
+			break
+		}
+		if _, ok := rbac.ParseForbidden(err); ok {
+			l.unmarkBestEffort(ctx)
+			return &labelForbiddenError{namespace: l.namespace, err: err}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		l.log.Error("Unable to move the leader label, retrying", "error", err, "retryIn", l.retry)
+		t := l.clock.NewTimer(l.retry)
+		select {
+		case <-ctx.Done():
+		case <-t.C():
+		}
+		t.Stop()
+	}
+	<-ctx.Done()
+	l.unmarkBestEffort(ctx)
+	return nil
+}
+
+func (l *labeler) unmarkBestEffort(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.unmarkIn)
+	defer cancel()
+	if err := l.unmark(rctx); err != nil {
+		l.log.Error("Unable to remove leader label; the next leader removes it", "error", err)
+		return
+	}
+	l.log.Info("Removed leader label from own pod", "pod", l.self)
+}

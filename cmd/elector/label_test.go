@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	goruntime "runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/elector-dev/elector"
+)
+
+const labelKey = "elector.dev/leader"
+
+func pod(name string, labels map[string]string) *corev1.Pod {
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "team-a", Labels: labels}}
+}
+
+// newLabelFixture has pod-a (us, unlabeled), pod-b (crashed former
+// leader, still labeled), pod-c (same key, other value: not ours) and
+// pod-d (unlabeled).
+func newLabelFixture() (*fake.Clientset, *labeler, *clocktesting.FakeClock) {
+	cs := fake.NewClientset(
+		pod("pod-a", nil),
+		pod("pod-b", map[string]string{labelKey: "true", "app": "x"}),
+		pod("pod-c", map[string]string{labelKey: "false"}),
+		pod("pod-d", map[string]string{"app": "x"}),
+	)
+	fc := clocktesting.NewFakeClock(t0)
+	l := &labeler{
+		pods:      cs.CoreV1().Pods("team-a"),
+		namespace: "team-a",
+		self:      "pod-a",
+		key:       labelKey,
+		value:     "true",
+		retry:     2 * time.Second,
+		unmarkIn:  time.Second,
+		clock:     fc,
+		log:       slog.New(slog.DiscardHandler),
+	}
+	return cs, l, fc
+}
+
+func labelsOf(t *testing.T, cs *fake.Clientset) map[string]string {
+	t.Helper()
+	list, err := cs.CoreV1().Pods("team-a").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, p := range list.Items {
+		v, ok := p.Labels[labelKey]
+		if !ok {
+			v = "-"
+		}
+		got[p.Name] = v
+	}
+	return got
+}
+
+func wantLabels(t *testing.T, cs *fake.Clientset, want map[string]string) {
+	t.Helper()
+	got := labelsOf(t, cs)
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("pod %s label = %q, want %q (all: %v)", name, got[name], w, got)
+		}
+	}
+}
+
+func TestLabelerClaimAndUnmark(t *testing.T) {
+	cs, l, _ := newLabelFixture()
+	ctx := context.Background()
+	if err := l.claim(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantLabels(t, cs, map[string]string{"pod-a": "true", "pod-b": "-", "pod-c": "false", "pod-d": "-"})
+	// Other labels survive.
+	b, _ := cs.CoreV1().Pods("team-a").Get(ctx, "pod-b", metav1.GetOptions{})
+	if b.Labels["app"] != "x" {
+		t.Errorf("pod-b lost its other labels: %v", b.Labels)
+	}
+	// The label was removed from others before it was set on us.
+	var order []string
+	for _, a := range cs.Actions() {
+		if p, ok := a.(k8stesting.PatchAction); ok {
+			order = append(order, p.GetName())
+		}
+	}
+	if !equal(order, []string{"pod-b", "pod-a"}) {
+		t.Errorf("patch order = %v, want [pod-b pod-a]", order)
+	}
+
+	if err := l.unmark(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantLabels(t, cs, map[string]string{"pod-a": "-", "pod-b": "-", "pod-c": "false"})
+}
+
+// hold claims while leading and unlabels when the tenure ends.
+func TestLabelerHold(t *testing.T) {
+	cs, l, _ := newLabelFixture()
+	var patched atomic.Int32
+	labeled := make(chan struct{})
+	cs.PrependReactor("patch", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.(k8stesting.PatchAction).GetName() == "pod-a" && patched.Add(1) == 1 {
+			defer close(labeled)
+		}
+		return false, nil, nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.hold(ctx) }()
+	<-labeled
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	wantLabels(t, cs, map[string]string{"pod-a": "-", "pod-b": "-"})
+}
+
+// Transient errors are retried after the retry period, on the clock.
+func TestLabelerRetries(t *testing.T) {
+	cs, l, fc := newLabelFixture()
+	var lists atomic.Int32
+	cs.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if lists.Add(1) == 1 {
+			return true, nil, apierrors.NewServiceUnavailable("etcd is sad")
+		}
+		return false, nil, nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- l.hold(ctx) }()
+	waitForWaiter(t, fc)
+	if got := labelsOf(t, cs)["pod-a"]; got != "-" {
+		t.Fatalf("labeled despite the failed list: %q", got)
+	}
+	fc.Step(l.retry)
+	// The second attempt succeeds; hold then waits for ctx.
+	for labelsOf(t, cs)["pod-a"] != "true" {
+		goruntime.Gosched()
+	}
+	wantLabels(t, cs, map[string]string{"pod-b": "-"})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	wantLabels(t, cs, map[string]string{"pod-a": "-"})
+}
+
+// A 403 ends the tenure with an error that names the namespace.
+func TestLabelerForbidden(t *testing.T) {
+	cs, l, _ := newLabelFixture()
+	cs.PrependReactor("patch", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, a.(k8stesting.PatchAction).GetName(),
+			errors.New(`User "system:serviceaccount:team-a:app" cannot patch resource "pods" in API group "" in the namespace "team-a"`))
+	})
+	err := l.hold(context.Background())
+	var le *labelForbiddenError
+	if !errors.As(err, &le) || le.namespace != "team-a" {
+		t.Fatalf("hold = %v, want labelForbiddenError", err)
+	}
+}
+
+// waitForWaiter spins until the code under test waits on the fake clock.
+func waitForWaiter(t *testing.T, fc *clocktesting.FakeClock) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !fc.HasWaiters() {
+		if time.Now().After(deadline) {
+			t.Fatal("nothing waits on the clock")
+		}
+		goruntime.Gosched()
+	}
+}
+
+// lead labels the Pod for the tenure and unlabels it before returning.
+func TestLeadWithLabel(t *testing.T) {
+	cs, l, fc := newLabelFixture()
+	labeled := make(chan struct{})
+	var once atomic.Bool
+	cs.PrependReactor("patch", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.(k8stesting.PatchAction).GetName() == "pod-a" && once.CompareAndSwap(false, true) {
+			defer close(labeled)
+		}
+		return false, nil, nil
+	})
+	a := &app{cfg: config{identity: "pod-a"}, log: l.log, clock: fc, label: l}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.lead(ctx, elector.Term{Token: 4, Identity: "pod-a"}) }()
+	<-labeled
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	wantLabels(t, cs, map[string]string{"pod-a": "-", "pod-b": "-"})
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	authorizationv1client "k8s.io/client-go/kubernetes/typed/authorization/v1"
+
+	"github.com/elector-dev/elector/internal/rbac"
+)
+
+// permissionSet is the rules needed in one namespace.
+type permissionSet struct {
+	namespace string
+	rules     []rbac.Rule
+}
+
+// requiredPermissions lists every permission the configuration needs:
+// the Lease rules; create events when Events are on; list and patch pods
+// in the Pod's namespace with --leader-label. Nothing cluster-wide.
+func requiredPermissions(c config) []permissionSet {
+	sets := []permissionSet{{namespace: c.namespace, rules: rbac.LeaseRules(c.election)}}
+	if c.events {
+		// The sidecar writes each Event once with create; it never patches
+		// (rbac.EventRules also lists patch, for client-go's recorder).
+		for _, r := range rbac.EventRules() {
+			if r.Verb == "create" {
+				sets[0].rules = append(sets[0].rules, r)
+			}
+		}
+	}
+	if c.labelKey != "" {
+		if c.podNamespace == c.namespace {
+			sets[0].rules = append(sets[0].rules, rbac.PodLabelRules()...)
+		} else {
+			sets = append(sets, permissionSet{namespace: c.podNamespace, rules: rbac.PodLabelRules()})
+		}
+	}
+	return sets
+}
+
+// roleName names the Role that the printed fix creates.
+func roleName(election string) string { return "elector-" + election }
+
+// checkPermissions asks the API server, with SelfSubjectAccessReviews,
+// which of the needed permissions the caller lacks. When some are
+// missing it prints, for each namespace, one summary line and the Role and
+// RoleBinding that grant them, and returns ExitForbidden. A failed check
+// (other than an unreachable server) is logged and not fatal: a 403 at
+// runtime gets the same explanation.
+func checkPermissions(ctx context.Context, authz authorizationv1client.SelfSubjectAccessReviewsGetter, host string, sets []permissionSet, subject rbac.Subject, role string, stderr io.Writer) (int, error) {
+	code := ExitOK
+	for _, set := range sets {
+		rctx, cancel := context.WithTimeout(ctx, startupTimeout)
+		missing, err := rbac.Check(rctx, authz, set.namespace, set.rules)
+		cancel()
+		var status apierrors.APIStatus
+		switch {
+		case ctx.Err() != nil:
+			return ExitOK, ctx.Err()
+		case err != nil && errors.As(err, &status):
+			return ExitOK, fmt.Errorf("unable to check permissions in namespace %q: %w", set.namespace, err)
+		case err != nil:
+			return ExitUnreachable, unreachable(host, err)
+		case len(missing) > 0:
+			printMissing(stderr, subject, set.namespace, missing, role)
+			code = ExitForbidden
+		}
+	}
+	return code, nil
+}
+
+// printMissing writes the summary line, then rbac.Explain's Role,
+// RoleBinding and kubectl commands.
+func printMissing(w io.Writer, subject rbac.Subject, namespace string, missing []rbac.Rule, role string) {
+	names := make([]string, len(missing))
+	for i, r := range missing {
+		names[i] = r.String()
+	}
+	noun := "permissions"
+	if len(missing) == 1 {
+		noun = "permission"
+	}
+	fmt.Fprintf(w, "elector: %s lacks %d %s in namespace %s: %s\n\n%s",
+		describeSubject(subject), len(missing), noun, namespace, strings.Join(names, ", "),
+		rbac.Explain(namespace, subject, missing, role))
+}
+
+// describeSubject names the caller for the summary line.
+func describeSubject(s rbac.Subject) string {
+	switch {
+	case s.Name == "":
+		return "this client"
+	case s.Kind == rbac.KindServiceAccount:
+		return fmt.Sprintf("ServiceAccount %s/%s", s.Namespace, s.Name)
+	default:
+		return fmt.Sprintf("User %s", s.Name)
+	}
+}
