@@ -1,0 +1,86 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"testing"
+)
+
+// RunMain starts a control plane, stores it in *cp, runs the tests of the
+// package and stops the control plane. It returns the exit code for os.Exit:
+//
+//	var cp *controlplane.ControlPlane
+//
+//	func TestMain(m *testing.M) {
+//		os.Exit(controlplane.RunMain(m, &cp))
+//	}
+//
+// The progress of a first-run build of the binaries goes to os.Stderr. If the
+// control plane cannot be built or started, no test runs and the package
+// fails: integration tests are never skipped silently.
+//
+// The control plane is stopped when the tests return, when TestMain panics,
+// and on SIGINT or SIGTERM, after which the process exits with 130 or 143. A
+// panic in a test goroutine or a test timeout crashes the process without
+// running deferred code; the kernel then kills etcd and kube-apiserver (see
+// PR_SET_PDEATHSIG in the package documentation) and the next Start removes
+// the temporary directory left behind.
+//
+// RunMain leaves no goroutine behind, so goleak.Find may follow it.
+func RunMain(m *testing.M, cp **ControlPlane) (code int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(signals)
+
+	// started receives the result of Start, so that a signal arriving while
+	// the control plane starts can wait for it and stop it.
+	started := make(chan *ControlPlane, 1)
+	finished := make(chan struct{})
+	handlerDone := make(chan struct{})
+	go func() {
+		defer close(handlerDone)
+		select {
+		case <-finished:
+		case sig := <-signals:
+			cancel()
+			fmt.Fprintf(os.Stderr, "controlplane: %v received, stopping the control plane\n", sig)
+			if c := <-started; c != nil {
+				if err := c.Stop(); err != nil {
+					fmt.Fprintf(os.Stderr, "controlplane: %v\n", err)
+				}
+			}
+			code := 130
+			if sig == syscall.SIGTERM {
+				code = 143
+			}
+			os.Exit(code)
+		}
+	}()
+	defer func() {
+		close(finished)
+		<-handlerDone
+	}()
+
+	c, err := Start(ctx, Options{Out: os.Stderr})
+	started <- c
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: unable to start the test control plane: %v\n", err)
+		return 1
+	}
+	defer func() {
+		if err := c.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "controlplane: %v\n", err)
+			if code == 0 {
+				code = 1
+			}
+		}
+	}()
+	*cp = c
+	return m.Run()
+}
