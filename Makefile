@@ -1,0 +1,48 @@
+# Build and test elector. Run `make` for the list of targets.
+#
+# The integration tests run a real kube-apiserver and etcd, built from source
+# on first use (about ten minutes on two cores) and cached in
+# ~/.cache/elector/controlplane (set ELECTOR_CACHE_DIR to move it).
+
+GO ?= go
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: test
+test: test-unit test-integration ## Run all tests (unit, then integration)
+
+.PHONY: test-unit
+test-unit: ## Run the library's unit tests
+	$(GO) test -race -count=1 ./...
+
+.PHONY: test-integration
+test-integration: controlplane ## Run the integration tests against a real control plane
+	cd test && $(GO) test -race -count=1 ./...
+
+.PHONY: controlplane
+controlplane: ## Build kube-apiserver and etcd for the tests (first run only)
+	cd test && $(GO) run ./cmd/controlplane build
+
+.PHONY: cluster
+cluster: ## Run a control plane in the foreground until Ctrl-C
+	cd test && $(GO) run ./cmd/controlplane run
+
+.PHONY: demo
+demo: controlplane ## Run the demo against a local control plane
+	cd test && $(GO) run ./cmd/demo
+
+.PHONY: lint
+lint: ## Run go vet in every module
+	$(GO) vet ./...
+	cd test && $(GO) vet ./...
+	cd test/kube && $(GO) vet ./...
+
+.PHONY: tidy
+tidy: ## Tidy the go.mod files of every module
+	$(GO) mod tidy
+	cd test && $(GO) mod tidy
+	cd test/kube && $(GO) mod tidy
