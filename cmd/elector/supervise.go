@@ -61,12 +61,6 @@ func (s *supervisor) run(ctx context.Context, term elector.Term) error {
 		return fmt.Errorf("unable to create watchdog pipe: %w", err)
 	}
 	defer pw.Close()
-	// The first heartbeat waits in the pipe: the watchdog starts the
-	// command only after reading one.
-	if err := s.beat(pw); err != nil {
-		pr.Close()
-		return fmt.Errorf("unable to write first heartbeat: %w", err)
-	}
 
 	args := append([]string{watchdogCommand, "--log-format=" + s.logFormat, "--"}, s.command...)
 	cmd := exec.Command(s.self, args...)
@@ -85,6 +79,12 @@ func (s *supervisor) run(ctx context.Context, term elector.Term) error {
 	pr.Close()
 	if err != nil {
 		return fmt.Errorf("unable to start watchdog %s: %w", s.self, err)
+	}
+	// The watchdog starts the command only after a first heartbeat. It is
+	// written after Start, so that it waits in the pipe no longer than the
+	// watchdog's own start-up.
+	if err := s.beat(pw); err != nil {
+		s.log.Warn("Unable to write first heartbeat; the command will not start", "error", err)
 	}
 	s.log.Info("Starting command", "command", s.command, "token", term.Token, "watchdogPID", cmd.Process.Pid)
 	exited := make(chan error, 1)

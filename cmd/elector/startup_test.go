@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+)
+
+// writeKubeconfig points a kubeconfig at server with a bearer token
+// (client-go sends credentials over TLS only).
+func writeKubeconfig(t *testing.T, server, token string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	cfg := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster:
+    server: %s
+    insecure-skip-tls-verify: %t
+users:
+- name: u
+  user:
+    token: %s
+contexts:
+- name: c
+  context: {cluster: c, user: u}
+current-context: c
+`, server, strings.HasPrefix(server, "https:"), token)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// fakeAPIServer answers SelfSubjectReview (unless whoAmI is false: 404,
+// as on servers without it) and SelfSubjectAccessReview (allowed when
+// allow says so).
+func fakeAPIServer(t *testing.T, whoAmI bool, allow func(authorizationv1.ResourceAttributes) bool) *httptest.Server {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.URL.Path == "/apis/authentication.k8s.io/v1/selfsubjectreviews" && whoAmI:
+			fmt.Fprint(w, `{"kind":"SelfSubjectReview","apiVersion":"authentication.k8s.io/v1","status":{"userInfo":{"username":"system:serviceaccount:team-a:app"}}}`)
+		case r.URL.Path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews":
+			// client-go sends protobuf.
+			body, _ := io.ReadAll(r.Body)
+			var review authorizationv1.SelfSubjectAccessReview
+			if _, _, err := scheme.Codecs.UniversalDeserializer().Decode(body, nil, &review); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			review.Kind, review.APIVersion = "SelfSubjectAccessReview", "authorization.k8s.io/v1"
+			review.Status.Allowed = allow(*review.Spec.ResourceAttributes)
+			_ = json.NewEncoder(w).Encode(review)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func runForTest(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := runWith(context.Background(), args, &stdout, &stderr, fakeEnv(nil))
+	return code, stderr.String()
+}
+
+// Missing permissions: one summary line, then the Role and RoleBinding.
+func TestStartupMissingPermissions(t *testing.T) {
+	srv := fakeAPIServer(t, true, func(a authorizationv1.ResourceAttributes) bool { return a.Verb == "get" })
+	kc := writeKubeconfig(t, srv.URL, "opaque")
+	code, stderr := runForTest(t, "--kubeconfig="+kc, "--election=my-app", "--election-namespace=team-a", "--log-level=error")
+	if code != ExitForbidden {
+		t.Errorf("exit code = %d, want %d; stderr:\n%s", code, ExitForbidden, stderr)
+	}
+	first, rest, _ := strings.Cut(stderr, "\n")
+	want := `elector: ServiceAccount team-a/app lacks 4 permissions in namespace team-a: create leases.coordination.k8s.io, watch leases.coordination.k8s.io "my-app", update leases.coordination.k8s.io "my-app", create events`
+	if first != want {
+		t.Errorf("summary\n got: %s\nwant: %s", first, want)
+	}
+	for _, s := range []string{"kind: Role", "name: elector-my-app", "kind: RoleBinding", "kubectl create role", "--serviceaccount=team-a:app"} {
+		if !strings.Contains(rest, s) {
+			t.Errorf("explanation lacks %q:\n%s", s, rest)
+		}
+	}
+	if strings.Contains(stderr, "cluster-admin") || strings.Contains(stderr, "ClusterRoleBinding") {
+		t.Errorf("suggests cluster-wide rights:\n%s", stderr)
+	}
+}
+
+// Without SelfSubjectReview the caller is read from its token.
+func TestStartupIdentityFromToken(t *testing.T) {
+	srv := fakeAPIServer(t, false, func(a authorizationv1.ResourceAttributes) bool { return a.Verb != "create" })
+	token := "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJ4Iiwic3ViIjoic3lzdGVtOnNlcnZpY2VhY2NvdW50OnRlYW0tYTphcHAifQ.c2ln"
+	kc := writeKubeconfig(t, srv.URL, token)
+	code, stderr := runForTest(t, "--kubeconfig="+kc, "--election=my-app", "--election-namespace=team-a", "--events=false", "--log-level=error")
+	if code != ExitForbidden || !strings.HasPrefix(stderr, "elector: ServiceAccount team-a/app lacks 1 permission in namespace team-a: create leases.coordination.k8s.io\n") {
+		t.Errorf("exit code %d, stderr:\n%s", code, stderr)
+	}
+}
+
+func TestStartupUnauthorized(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprint(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Unauthorized","code":401}`)
+	}))
+	defer srv.Close()
+	code, stderr := runForTest(t, "--kubeconfig="+writeKubeconfig(t, srv.URL, "expired"), "--election=my-app", "--log-level=error")
+	want := "elector: the API server at " + srv.URL + " rejected the credentials (401 Unauthorized); check --kubeconfig or the mounted ServiceAccount token\n"
+	if code != ExitUnreachable || stderr != want {
+		t.Errorf("exit code %d, stderr %q; want %d, %q", code, stderr, ExitUnreachable, want)
+	}
+}
+
+func TestStartupUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	code, stderr := runForTest(t, "--kubeconfig="+writeKubeconfig(t, "http://"+addr, "x"), "--election=my-app", "--log-level=error")
+	prefix := "elector: unable to reach the API server at http://" + addr + ": dial tcp " + addr + ": connect: connection refused; check"
+	if code != ExitUnreachable || !strings.HasPrefix(stderr, prefix) || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("exit code %d, stderr %q; want %d, %q...", code, stderr, ExitUnreachable, prefix)
+	}
+}
+
+func TestStartupBadKubeconfig(t *testing.T) {
+	code, stderr := runForTest(t, "--kubeconfig=/nonexistent/kubeconfig", "--election=my-app")
+	if want := "elector: --kubeconfig=/nonexistent/kubeconfig: no such file or directory\n"; code != ExitConfig || stderr != want {
+		t.Errorf("exit code %d, stderr %q; want %d, %q", code, stderr, ExitConfig, want)
+	}
+}
+
+func TestStartupPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	code, stderr := runForTest(t, "--http="+ln.Addr().String(), "--election=my-app")
+	if want := "elector: --http=" + ln.Addr().String() + ": bind: address already in use\n"; code != ExitConfig || stderr != want {
+		t.Errorf("exit code %d, stderr %q; want %d, %q", code, stderr, ExitConfig, want)
+	}
+}
