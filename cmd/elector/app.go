@@ -68,8 +68,8 @@ func (a *app) run(ctx context.Context) int {
 		return fail(a.stderr, err)
 	}
 	a.log.Info("Starting", "lease", c.namespace+"/"+c.election, "identity", c.identity,
-		"user", a.subject.Username(), "server", kc.host, "leaseDuration", c.leaseDuration,
-		"renewDeadline", c.renewDeadline, "retryPeriod", c.retryPeriod, "command", c.command)
+		"user", a.subject.Username(), "server", kc.host, "leaseDuration", c.leaseDuration.String(),
+		"renewDeadline", c.renewDeadline.String(), "retryPeriod", c.retryPeriod.String(), "command", c.command)
 
 	if c.skipPermissionCheck {
 		a.log.Info("Skipping permission check")

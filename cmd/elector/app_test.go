@@ -3,14 +3,25 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/rest"
 
 	"github.com/elector-dev/elector"
 	"github.com/elector-dev/elector/internal/rbac"
@@ -127,5 +138,32 @@ func TestUsernameFromToken(t *testing.T) {
 		if got := usernameFromToken(bad); got != "" {
 			t.Errorf("usernameFromToken(%q) = %q, want empty", bad, got)
 		}
+	}
+}
+
+func TestUsernameFromConfig(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "alice", Organization: []string{"devs"}}, NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if got := usernameFromConfig(&rest.Config{TLSClientConfig: rest.TLSClientConfig{CertData: certPEM}}); got != "alice" {
+		t.Errorf("from client certificate: %q, want alice", got)
+	}
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	token := "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJ4Iiwic3ViIjoic3lzdGVtOnNlcnZpY2VhY2NvdW50OnRlYW0tYTphcHAifQ.c2ln"
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := usernameFromConfig(&rest.Config{BearerTokenFile: tokenFile}); got != "system:serviceaccount:team-a:app" {
+		t.Errorf("from token file: %q", got)
+	}
+	if got := usernameFromConfig(&rest.Config{BearerToken: "opaque"}); got != "" {
+		t.Errorf("from opaque token: %q, want empty", got)
 	}
 }

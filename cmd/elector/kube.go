@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,7 +35,7 @@ const startupTimeout = 5 * time.Second
 // the binary small. They share one HTTP client and connection pool.
 type clients struct {
 	host         string
-	token        string // bearer token, if any; names the caller when SelfSubjectReview is unavailable
+	username     string // from the credentials; names the caller when SelfSubjectReview is unavailable
 	coordination coordinationv1client.CoordinationV1Interface
 	core         corev1client.CoreV1Interface
 	authz        authorizationv1client.AuthorizationV1Interface
@@ -79,12 +81,7 @@ func newClients(rc *rest.Config, log *slog.Logger) (*clients, error) {
 	if err != nil {
 		return nil, configf("unable to configure the API client: %s", oneLine(err))
 	}
-	c := &clients{host: rc.Host, token: rc.BearerToken}
-	if c.token == "" && rc.BearerTokenFile != "" {
-		if b, err := os.ReadFile(rc.BearerTokenFile); err == nil {
-			c.token = strings.TrimSpace(string(b))
-		}
-	}
+	c := &clients{host: rc.Host, username: usernameFromConfig(rc)}
 	var errs [4]error
 	c.coordination, errs[0] = coordinationv1client.NewForConfigAndClient(rc, hc)
 	c.core, errs[1] = corev1client.NewForConfigAndClient(rc, hc)
@@ -116,7 +113,7 @@ func whoAmI(ctx context.Context, c *clients) (rbac.Subject, error) {
 			"the API server at %s rejected the credentials (401 Unauthorized); check --kubeconfig or the mounted ServiceAccount token", c.host)}
 	case errors.As(err, &status):
 		// Reachable; only the review is unavailable.
-		return rbac.SubjectFromUsername(usernameFromToken(c.token)), nil
+		return rbac.SubjectFromUsername(c.username), nil
 	default:
 		return rbac.Subject{}, unreachable(c.host, err)
 	}
@@ -133,6 +130,31 @@ func unreachable(host string, err error) error {
 	}
 	return &usageError{code: ExitUnreachable, msg: fmt.Sprintf(
 		"unable to reach the API server at %s: %s; check the address and the network (--kubeconfig, or KUBERNETES_SERVICE_HOST in a Pod)", host, oneLine(err))}
+}
+
+// usernameFromConfig guesses the user name from the credentials, without
+// asking the API server: the subject of a JWT bearer token (ServiceAccount
+// tokens), else the common name of a client certificate.
+func usernameFromConfig(rc *rest.Config) string {
+	token := rc.BearerToken
+	if token == "" && rc.BearerTokenFile != "" {
+		if b, err := os.ReadFile(rc.BearerTokenFile); err == nil {
+			token = strings.TrimSpace(string(b))
+		}
+	}
+	if u := usernameFromToken(token); u != "" {
+		return u
+	}
+	certPEM := rc.CertData
+	if len(certPEM) == 0 && rc.CertFile != "" {
+		certPEM, _ = os.ReadFile(rc.CertFile)
+	}
+	if block, _ := pem.Decode(certPEM); block != nil {
+		if cert, err := x509.ParseCertificate(block.Bytes); err == nil {
+			return cert.Subject.CommonName
+		}
+	}
+	return ""
 }
 
 // usernameFromToken reads the subject of a JWT bearer token, such as a

@@ -73,7 +73,7 @@ func (l *labeler) claim(ctx context.Context) error {
 
 // unmark removes the label from this Pod.
 func (l *labeler) unmark(ctx context.Context) error {
-	if err := l.patch(ctx, l.self, nil); err != nil && !apierrors.IsNotFound(err) {
+	if err := l.patch(ctx, l.self, nil); err != nil {
 		return fmt.Errorf("unable to remove label %s from own pod %q: %w", l.key, l.self, err)
 	}
 	return nil
@@ -107,7 +107,7 @@ func (l *labeler) hold(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
-		l.log.Error("Unable to move the leader label, retrying", "error", err, "retryIn", l.retry)
+		l.log.Error("Unable to move the leader label, retrying", "error", err, "retryIn", l.retry.String())
 		t := l.clock.NewTimer(l.retry)
 		select {
 		case <-ctx.Done():
@@ -123,7 +123,11 @@ func (l *labeler) hold(ctx context.Context) error {
 func (l *labeler) unmarkBestEffort(ctx context.Context) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.unmarkIn)
 	defer cancel()
-	if err := l.unmark(rctx); err != nil {
+	err := l.unmark(rctx)
+	switch {
+	case apierrors.IsNotFound(err):
+		return // no Pod, no label
+	case err != nil:
 		l.log.Error("Unable to remove leader label; the next leader removes it", "error", err)
 		return
 	}

@@ -128,14 +128,14 @@ func (s *supervisor) run(ctx context.Context, term elector.Term) error {
 		case <-ctxDone:
 			ctxDone = nil
 			stopping = true
-			s.log.Info("Stopping command", "reason", context.Cause(ctx), "grace", s.grace)
+			s.log.Info("Stopping command", "reason", context.Cause(ctx), "grace", s.grace.String())
 			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 				s.log.Debug("Unable to signal watchdog", "error", err)
 			}
 			grace = s.clock.NewTimer(s.grace)
 		case <-graceC():
 			grace = nil
-			s.log.Warn("Command did not stop within grace; killing it", "grace", s.grace)
+			s.log.Warn("Command did not stop within grace; killing it", "grace", s.grace.String())
 			pw.Close() // EOF: the watchdog SIGKILLs the command's group
 		}
 	}
