@@ -148,7 +148,7 @@ func (a *app) run(ctx context.Context) int {
 		}
 	}
 	if ln != nil {
-		h := &handlers{view: e, identity: c.identity, gatherer: reg, clock: a.clock, log: a.log}
+		h := &handlers{view: e, identity: c.identity, gatherer: reg, clock: a.clock}
 		srv := serve(ln, h.mux(), a.log)
 		defer func() {
 			if err := srv.shutdown(shutdownTimeout); err != nil {

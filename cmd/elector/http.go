@@ -40,7 +40,6 @@ type handlers struct {
 	identity string
 	gatherer prometheus.Gatherer
 	clock    clock.WithTicker
-	log      *slog.Logger
 }
 
 func (h *handlers) mux() *http.ServeMux {

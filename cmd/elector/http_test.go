@@ -88,7 +88,7 @@ func newTestHandlers(v *fakeView) (*handlers, *clocktesting.FakeClock) {
 	fc := clocktesting.NewFakeClock(t0)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector())
-	return &handlers{view: v, identity: "pod-b", gatherer: reg, clock: fc, log: slog.New(slog.DiscardHandler)}, fc
+	return &handlers{view: v, identity: "pod-b", gatherer: reg, clock: fc}, fc
 }
 
 func get(t *testing.T, h http.Handler, method, path string) *httptest.ResponseRecorder {

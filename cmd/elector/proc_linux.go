@@ -16,3 +16,10 @@ func setSubreaper(log *slog.Logger) {
 		log.Warn("Unable to become child subreaper", "error", errno)
 	}
 }
+
+// commandAttr puts the command in its own process group, and has the
+// kernel SIGKILL it should the watchdog itself die (a crash, the OOM
+// killer), so that it never runs unsupervised.
+func commandAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}

@@ -51,7 +51,9 @@ import (
 // after a first heartbeat, and exits with the command's exit code (128+N
 // when killed by signal N), or ExitLost when it had to enforce a deadline.
 // It is a child subreaper, so orphans of the command are reaped by it, not
-// left as zombies under the elector when the elector is PID 1.
+// left as zombies under the elector when the elector is PID 1. On Linux
+// the command also gets SIGKILL from the kernel if the watchdog itself
+// dies (PR_SET_PDEATHSIG), so the command never outlives its supervision.
 //
 // A frozen watchdog, or a frozen host, cannot be helped by any timeout:
 // use the fencing token (ELECTOR_TOKEN) where writes must be safe.
@@ -262,7 +264,7 @@ func startCommand(argv []string, stdout, stderr *os.File) (int, error) {
 	p, err := os.StartProcess(path, argv, &os.ProcAttr{
 		Env:   os.Environ(),
 		Files: []*os.File{devnull, stdout, stderr},
-		Sys:   &syscall.SysProcAttr{Setpgid: true},
+		Sys:   commandAttr(),
 	})
 	if err != nil {
 		return 0, err

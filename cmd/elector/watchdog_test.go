@@ -291,6 +291,34 @@ func TestWatchdogProcessForwardsSIGTERM(t *testing.T) {
 	assertGone(t, p.pid)
 }
 
+// If the watchdog itself dies, the kernel kills the command.
+func TestWatchdogProcessDeathKillsCommand(t *testing.T) {
+	p := startWatchdogProcess(t, "60000\n", "sleep", "100")
+	defer p.stdin.Close()
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	// The command is killed asynchronously: wait until it is gone or a
+	// zombie. (Its stderr is the watchdog's: drain the logs only after.)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(10 * time.Second)
+	zombie := regexp.MustCompile(`^\d+ \(.*\) Z`)
+	for {
+		state, err := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/stat")
+		if err != nil || zombie.Match(state) {
+			break
+		}
+		select {
+		case <-tick.C:
+		case <-timeout:
+			_ = syscall.Kill(p.pid, syscall.SIGKILL) // clean up after the failure
+			t.Fatalf("command %d survives its watchdog: %s", p.pid, state)
+		}
+	}
+	p.wait(t)
+}
+
 // Without a first heartbeat the command never starts.
 func TestWatchdogProcessNeedsAHeartbeat(t *testing.T) {
 	cmd := exec.Command(os.Args[0], watchdogCommand, "--", "sleep", "100")
