@@ -225,8 +225,17 @@ func (r *round) timerC() <-chan time.Time {
 	return r.timer.C()
 }
 
-// observe records a Lease state, from the watch or from our own requests.
+// observe records a Lease state, from the watch or from our own requests,
+// and publishes it to observers.
 func (r *round) observe(l *coordinationv1.Lease) {
+	r.update(l)
+	if l != nil {
+		r.e.publish(r.rec, r.expiry())
+	}
+}
+
+// update records a Lease state without publishing it.
+func (r *round) update(l *coordinationv1.Lease) {
 	if !r.known {
 		r.e.mu.Lock()
 		r.e.synced = true
@@ -246,7 +255,6 @@ func (r *round) observe(l *coordinationv1.Lease) {
 		r.observedAt = r.e.clk.Now()
 	}
 	r.maxToken = max(r.maxToken, rec.transitions)
-	r.e.publish(r.rec, r.expiry())
 }
 
 func (r *round) expiry() time.Time {
@@ -341,7 +349,7 @@ func (r *round) tryAcquire(ctx context.Context) (bool, error) {
 	switch {
 	case err == nil:
 		r.lastWrite = sent
-		r.observe(got)
+		r.update(got) // published by lead, together with Self
 		return true, nil
 	case apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) || apierrors.IsNotFound(err) && r.lease != nil:
 		// Someone else wrote first: read the winner.

@@ -147,6 +147,13 @@ type candidate struct {
 
 func (w *world) start(id string, mod func(*elector.Config)) *candidate {
 	w.t.Helper()
+	return w.startWith(id, mod, false)
+}
+
+// startWith starts a candidate whose leader function ignores its context
+// when ignoring is set.
+func (w *world) startWith(id string, mod func(*elector.Config), ignoring bool) *candidate {
+	w.t.Helper()
 	cfg := w.config(id)
 	if mod != nil {
 		mod(&cfg)
@@ -158,7 +165,7 @@ func (w *world) start(id string, mod func(*elector.Config)) *candidate {
 	c := &candidate{
 		id: id, e: e, done: make(chan struct{}),
 		started: make(chan elector.Term, 1), stopped: make(chan time.Time, 1),
-		release: make(chan struct{}),
+		release: make(chan struct{}), ignoring: ignoring,
 	}
 	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), idKey{}, id))
 	c.cancel = cancel
@@ -493,8 +500,7 @@ func TestTokenGrowsEvenIfTransitionsWereEditedBackwards(t *testing.T) {
 
 func TestStopOverrunIsReported(t *testing.T) {
 	w := newWorld(t)
-	a := w.start("a", nil)
-	a.ignoring = true
+	a := w.startWith("a", nil, true)
 	wait(t, a.started, "a to lead")
 	w.setFail("a", apierrors.NewServiceUnavailable("etcd is down"))
 	for i := 0; i < 5; i++ {
@@ -516,8 +522,7 @@ func TestStopOverrunIsReported(t *testing.T) {
 
 func TestHealthCheckFailsWhenRenewIsOverdue(t *testing.T) {
 	w := newWorld(t)
-	a := w.start("a", nil)
-	a.ignoring = true
+	a := w.startWith("a", nil, true)
 	wait(t, a.started, "a to lead")
 	if err := a.e.Check(nil); err != nil {
 		t.Fatalf("Check = %v while renewing", err)
@@ -638,5 +643,23 @@ func TestSubscribeDeliversCurrentStateThenChanges(t *testing.T) {
 	}
 	cancel()
 	for range ch {
+	}
+}
+
+func TestObserversNeverSeeSelfHoldingWithoutLeading(t *testing.T) {
+	w := newWorld(t)
+	a := w.start("a", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := a.e.Subscribe(ctx)
+	wait(t, a.started, "a to lead")
+	for {
+		v := wait(t, ch, "a's view")
+		if v.Identity == "a" {
+			if !v.Self {
+				t.Fatalf("view %+v: a holds the Lease but is not reported as leading", v)
+			}
+			return
+		}
 	}
 }

@@ -39,15 +39,17 @@ func (r *round) lead(ctx context.Context, fn LeaderFunc) error {
 	}
 	defer t.stopTimers()
 	e.setLeading(true, r.lastWrite)
+	e.publish(r.rec, r.lastWrite.Add(e.cfg.LeaseDuration))
 	e.log.Info("Became leader", "token", t.term.Token)
 
+	// Arm the timers before the work starts, so that they count from the
+	// write, not from whenever the work got scheduled.
+	t.renewT = newTimer(e.clk, r.lastWrite.Add(e.cfg.RetryPeriod).Sub(e.clk.Now()))
+	t.stopT = newTimer(e.clk, t.untilStop())
 	fctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	done := make(chan error, 1)
 	go func() { done <- fn(fctx, t.term) }()
-
-	t.renewT = newTimer(e.clk, e.cfg.RetryPeriod)
-	t.stopT = newTimer(e.clk, t.untilStop())
 	ctxDone := ctx.Done()
 	for {
 		select {
@@ -166,7 +168,9 @@ func (t *tenure) renew(ctx context.Context, cancel context.CancelCauseFunc) {
 		e.setLeading(true, sent)
 		t.stopT.Stop()
 		t.stopT = newTimer(e.clk, t.untilStop())
-		t.renewT = newTimer(e.clk, e.cfg.RetryPeriod)
+		// The cadence counts from the send, so request latency does not
+		// stretch the renew interval.
+		t.renewT = newTimer(e.clk, sent.Add(e.cfg.RetryPeriod).Sub(e.clk.Now()))
 	case apierrors.IsConflict(err):
 		// Someone wrote the Lease: read it; keep leading only if it is
 		// still ours (a label edit, say) and renew again at once.
@@ -180,7 +184,7 @@ func (t *tenure) renew(ctx context.Context, cancel context.CancelCauseFunc) {
 		t.stepDown(cancel, fmt.Errorf("%w: %w", ErrLeadershipLost, e.apiError(err, "update")))
 	default:
 		e.log.Info("Unable to renew lease, retrying", "error", err, "stopIn", t.untilStop().Round(time.Millisecond))
-		t.renewT = newTimer(e.clk, min(e.cfg.RetryPeriod, t.untilStop()))
+		t.renewT = newTimer(e.clk, min(sent.Add(e.cfg.RetryPeriod).Sub(e.clk.Now()), t.untilStop()))
 	}
 }
 

@@ -71,6 +71,9 @@ func (e *Elector) setLeading(leading bool, lastRenew time.Time) {
 	}
 	e.metrics.setLeader(leading, lastRenew)
 	v := e.view
+	if leading && v.Identity != e.cfg.Identity {
+		return // the new record is published next, together with Self
+	}
 	v.Self = leading
 	if leading {
 		v.Expiry = lastRenew.Add(e.cfg.LeaseDuration)
