@@ -20,7 +20,10 @@ import (
 //
 // The progress of a first-run build of the binaries goes to os.Stderr. If the
 // control plane cannot be built or started, no test runs and the package
-// fails: integration tests are never skipped silently.
+// fails: integration tests are never skipped silently. Build the binaries
+// beforehand ("make controlplane"): "go test" buffers the output of packages
+// run in parallel, and kills a test binary that runs longer than -timeout
+// plus a minute, build included.
 //
 // The control plane is stopped when the tests return, when TestMain panics,
 // and on SIGINT or SIGTERM, after which the process exits with 130 or 143. A
