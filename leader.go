@@ -85,6 +85,14 @@ func (r *round) lead(ctx context.Context, fn LeaderFunc) error {
 
 		case <-timerC(t.deadT):
 			t.deadT = nil
+			select {
+			case err := <-done:
+				// The function has returned; the loop saw both at once
+				// (after a pause, say). Not an overrun: handle the return.
+				done <- err
+				continue
+			default:
+			}
 			e.metrics.stopOverrun()
 			e.log.Error("Leader work did not stop before the renew deadline; exit the process", "token", t.term.Token, "stopGrace", e.cfg.StopGrace)
 			return fmt.Errorf("%w (%v)", ErrStopOverrun, t.lost)

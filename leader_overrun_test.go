@@ -1,0 +1,78 @@
+package elector_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/elector-dev/elector"
+)
+
+// TestReturnedLeaderFunctionIsNotAnOverrun: after a long pause (a frozen
+// process, here a fake clock that jumps while a renewal hangs), the
+// election loop may find, all at once, that the stop point and the renew
+// deadline have passed and that the leader function has returned. It must
+// not report ErrStopOverrun ("the function is still running: exit") for a
+// function that has returned. The chaos tests found this: a sidecar whose
+// elector was SIGSTOPped exited with code 7 although its watchdog had
+// killed the command in time.
+//
+// The loop picks among ready channels at random, so the test repeats the
+// scene; without the fix about one run in four reports an overrun.
+func TestReturnedLeaderFunctionIsNotAnOverrun(t *testing.T) {
+	for i := range 30 {
+		w := newWorld(t)
+		inUpdate := make(chan struct{}, 1)
+		unblock := make(chan struct{})
+		var hang atomic.Bool
+		w.leases.SetReactor(func(ctx context.Context, verb, _, _ string) error {
+			if verb != "update" || !hang.Load() {
+				return nil
+			}
+			select {
+			case inUpdate <- struct{}{}:
+			default:
+			}
+			select {
+			case <-unblock:
+			case <-ctx.Done():
+			}
+			return apierrors.NewServiceUnavailable("slow")
+		})
+		e, err := elector.New(w.config("a"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		started, quit := make(chan struct{}), make(chan struct{})
+		returned := make(chan struct{})
+		result := make(chan error, 1)
+		go func() {
+			result <- e.Run(context.Background(), func(context.Context, elector.Term) error {
+				close(started)
+				<-quit
+				close(returned)
+				return nil
+			})
+		}()
+		wait(t, started, "a to lead")
+
+		hang.Store(true)
+		w.clock.Step(elector.DefaultRetryPeriod) // the renewal hangs in the API
+		wait(t, inUpdate, "the renewal")
+		// Frozen past the renew deadline; the function returns meanwhile.
+		w.clock.Step(elector.DefaultRenewDeadline)
+		close(quit)
+		<-returned
+		time.Sleep(time.Millisecond) // its result reaches the loop's channel
+		close(unblock)
+
+		err = wait(t, result, "Run to return")
+		if errors.Is(err, elector.ErrStopOverrun) {
+			t.Fatalf("run %d: Run = %v, although the leader function had returned", i, err)
+		}
+	}
+}
