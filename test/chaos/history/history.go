@@ -219,3 +219,76 @@ func AppendLine(f *os.File, e Event) error {
 	_, err := io.WriteString(f, e.String()+"\n")
 	return err
 }
+
+// Tail follows a record file as it grows and tracks who acts now.
+type Tail struct {
+	path    string
+	off     int64
+	partial string
+	acting  map[string]tenure
+	events  int
+}
+
+type tenure struct {
+	token       int64
+	start, last int64
+}
+
+// NewTail follows the record at path from its beginning.
+func NewTail(path string) *Tail { return &Tail{path: path, acting: map[string]tenure{}} }
+
+// Poll reads what was appended since the last Poll.
+func (t *Tail) Poll() error {
+	f, err := os.Open(t.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.Seek(t.off, io.SeekStart); err != nil {
+		return err
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return err
+	}
+	t.off += int64(len(b))
+	lines := strings.Split(t.partial+string(b), "\n")
+	t.partial = lines[len(lines)-1]
+	for _, line := range lines[:len(lines)-1] {
+		e, err := Parse(line)
+		if err != nil {
+			continue
+		}
+		t.events++
+		switch e.Kind {
+		case Start:
+			t.acting[e.Who] = tenure{token: e.Token, start: e.At, last: e.At}
+		case Beat:
+			if a, ok := t.acting[e.Who]; ok && a.token == e.Token {
+				a.last = e.At
+				t.acting[e.Who] = a
+			}
+		case Stop:
+			if a, ok := t.acting[e.Who]; ok && a.token == e.Token {
+				delete(t.acting, e.Who)
+			}
+		}
+	}
+	return nil
+}
+
+// Leader returns who acts now, and since when. With stale > 0, a
+// candidate that has not recorded a beat (or its start) for stale
+// nanoseconds is taken for dead: a killed child records no stop.
+func (t *Tail) Leader(stale int64) (who string, since int64, ok bool) {
+	now := Now()
+	for w, a := range t.acting {
+		if stale > 0 && now-a.last > stale {
+			continue
+		}
+		if !ok || a.start > since {
+			who, since, ok = w, a.start, true
+		}
+	}
+	return who, since, ok
+}

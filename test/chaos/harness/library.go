@@ -1,0 +1,126 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
+
+	"github.com/elector-dev/elector"
+	"github.com/elector-dev/elector/test/chaos/faultproxy"
+	"github.com/elector-dev/elector/test/chaos/skewclock"
+)
+
+// LibCandidate is an elector.Elector in this process with its own fault
+// proxy and its own clock. Its leader function records its tenure and
+// takes a while (up to half of StopGrace) to stop, as real work does.
+// When Run returns (leadership lost) it campaigns again.
+type LibCandidate struct {
+	ID    string
+	Proxy *faultproxy.Proxy
+	Clock *skewclock.Clock
+
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu     sync.Mutex
+	errors []error // unexpected results of Run
+	runs   int
+}
+
+// StartLib starts a library candidate whose clock runs at rate with the
+// given offset. Stop it with Stop.
+func (e *Env) StartLib(id string, t Timing, rate float64, offset time.Duration, seed uint64) (*LibCandidate, error) {
+	p, err := faultproxy.New(e.apiAddr())
+	if err != nil {
+		return nil, err
+	}
+	client, err := coordinationv1client.NewForConfig(e.via(p.Addr()))
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	clk := skewclock.New(rate, offset)
+	el, err := elector.New(elector.Config{
+		Client: client, Namespace: e.NS, Name: e.Lease, Identity: id,
+		LeaseDuration: t.Lease, RenewDeadline: t.Renew, RetryPeriod: t.Retry,
+		Clock:  clk,
+		Logger: slog.New(slog.NewTextHandler(logWriter{e}, &slog.HandlerOptions{Level: slog.LevelInfo})).With("candidate", id),
+	})
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &LibCandidate{ID: id, Proxy: p, Clock: clk, cancel: cancel, done: make(chan struct{})}
+	rng := rand.New(rand.NewPCG(seed, 0))
+	stopGrace := min(elector.DefaultStopGrace, (t.Renew-t.Retry)/2)
+	var rngMu sync.Mutex
+	stopDelay := func() time.Duration {
+		rngMu.Lock()
+		defer rngMu.Unlock()
+		return time.Duration(rng.Int64N(int64(stopGrace / 2)))
+	}
+	go func() {
+		defer close(c.done)
+		for ctx.Err() == nil {
+			err := el.Run(ctx, func(ctx context.Context, term elector.Term) error {
+				tok := int64(term.Token)
+				if err := e.Rec.Begin(id, tok); err != nil {
+					e.Logf("OVERLAP: %v", err)
+				}
+				<-ctx.Done()
+				time.Sleep(stopDelay()) // stopping real work takes time
+				e.Rec.End(id, tok)
+				return nil
+			})
+			c.mu.Lock()
+			c.runs++
+			switch {
+			case err == nil, errors.Is(err, elector.ErrLeadershipLost):
+			default:
+				c.errors = append(c.errors, err)
+			}
+			c.mu.Unlock()
+			if err != nil && !errors.Is(err, elector.ErrLeadershipLost) {
+				e.Logf("%s: Run = %v", id, err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(t.Retry):
+				}
+			}
+		}
+	}()
+	return c, nil
+}
+
+// Stop ends the candidate (releasing the Lease if it leads) and closes its
+// proxy. It reports the unexpected errors Run returned, such as
+// ErrStopOverrun.
+func (c *LibCandidate) Stop() []error {
+	c.Proxy.Heal()
+	c.cancel()
+	<-c.done
+	c.Proxy.Close()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.errors
+}
+
+// Target is what a fault applies to.
+func (c *LibCandidate) Target() string { return c.ID }
+
+// logWriter sends slog lines to the Env's log.
+type logWriter struct{ e *Env }
+
+func (w logWriter) Write(b []byte) (int, error) {
+	if w.e.Log != nil {
+		fmt.Fprint(w.e.Log, string(b))
+	}
+	return len(b), nil
+}
