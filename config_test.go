@@ -34,6 +34,13 @@ func TestConfigErrorsNameFieldValueAndRule(t *testing.T) {
 		{"name with underscore", func(c *elector.Config) { c.Name = "my_lock" }, `invalid Name "my_lock"`},
 		{"empty namespace", func(c *elector.Config) { c.Namespace = "" }, `invalid Namespace "": must be a DNS-1123 label`},
 		{"dotted namespace", func(c *elector.Config) { c.Namespace = "a.b" }, `invalid Namespace "a.b": must be a DNS-1123 label`},
+		{"negative lease", func(c *elector.Config) { c.LeaseDuration = -15 * time.Second }, "invalid LeaseDuration -15s: must be greater than RenewDeadline (10s)"},
+		{"negative renew", func(c *elector.Config) { c.RenewDeadline = -time.Second }, "invalid RenewDeadline -1s: must be greater than 1.2 × RetryPeriod (2s)"},
+		{"retry too long for renew", func(c *elector.Config) { c.RetryPeriod = 9 * time.Second }, "invalid RenewDeadline 10s: must be greater than 1.2 × RetryPeriod (9s)"},
+		{"stop grace at its limit", func(c *elector.Config) { c.StopGrace = 8 * time.Second }, "invalid StopGrace 8s: must be between 0 and RenewDeadline - RetryPeriod (8s)"},
+		{"negative api timeout", func(c *elector.Config) { c.APITimeout = -time.Second }, "invalid APITimeout -1s: must be positive and below RenewDeadline (10s)"},
+		{"name too long", func(c *elector.Config) { c.Name = strings.Repeat("a", 254) }, "must be a DNS-1123 subdomain: must be no more than 253 characters"},
+		{"namespace too long", func(c *elector.Config) { c.Namespace = strings.Repeat("a", 64) }, "must be a DNS-1123 label: must be no more than 63 characters"},
 		{"shared watch of another namespace", func(c *elector.Config) {
 			c.Watch = elector.NewSharedWatch(fake.NewLeases(), "other", elector.SharedWatchOptions{})
 		}, `invalid Watch other: must watch the Lease's namespace "ns"`},
