@@ -77,6 +77,10 @@ type Elector struct {
 	clk     clock.WithTicker
 	metrics *metrics
 	running atomic.Bool
+	// maxToken is the highest leaseTransitions any Run of this Elector
+	// has seen, so that tokens grow across Runs. Only the running Run
+	// uses it.
+	maxToken int32
 
 	mu        sync.Mutex
 	view      Leader
@@ -185,7 +189,8 @@ func (e *Elector) Run(ctx context.Context, fn LeaderFunc) error {
 	}
 	defer stop()
 
-	r := &round{e: e, mb: mb}
+	r := &round{e: e, mb: mb, maxToken: e.maxToken}
+	defer func() { e.maxToken = max(e.maxToken, r.maxToken) }()
 	defer r.stopTimer()
 	return r.run(ctx, fn)
 }
