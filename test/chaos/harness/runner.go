@@ -230,8 +230,7 @@ func (c *Cluster) episode(ctx context.Context, i int, ep Episode) error {
 		for j := len(heals) - 1; j >= 0; j-- {
 			errs = append(errs, heals[j]())
 		}
-		at := c.Env.Rec.Heal(fmt.Sprintf("episode %d", i))
-		_ = at
+		c.Env.Rec.Heal(fmt.Sprintf("episode %d %s", i, episodeKind(ep)))
 		if err := errors.Join(errs...); err != nil {
 			c.Env.Logf("heal of episode %d: %v", i, err)
 		}
