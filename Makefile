@@ -46,3 +46,7 @@ tidy: ## Tidy the go.mod files of every module
 	$(GO) mod tidy
 	cd test && $(GO) mod tidy
 	cd test/kube && $(GO) mod tidy
+
+.PHONY: bench
+bench: controlplane ## Benchmark elector against client-go; writes BENCHMARKS.md (~15 min; BENCHFLAGS=--quick: ~4 min smoke test)
+	cd bench && $(GO) run ./cmd/bench --out ../BENCHMARKS.md $(BENCHFLAGS)

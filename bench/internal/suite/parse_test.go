@@ -1,0 +1,69 @@
+package suite
+
+import (
+	"testing"
+	"time"
+)
+
+func TestParseStatus(t *testing.T) {
+	status := "Name:\telector\nVmPeak:\t 1272060 kB\nVmRSS:\t   25392 kB\nRssAnon:\t   12000 kB\nRssFile:\t   13392 kB\nRssShmem:\t       0 kB\n"
+	m, err := parseStatus(status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (memory{rss: 25392 << 10, anon: 12000 << 10, file: 13392 << 10}); m != want {
+		t.Fatalf("parseStatus = %+v, want %+v", m, want)
+	}
+	if _, err := parseStatus("Name:\tx\n"); err == nil {
+		t.Fatal("parseStatus without VmRSS: no error")
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	// The command name may hold spaces and parentheses; utime and stime
+	// are fields 14 and 15, in clock ticks.
+	stat := "4242 (my (odd) cmd) S 1 4242 4242 0 -1 4194560 1234 0 0 0 250 37 0 0 20 0 12 0 100 1300000000 6000 18446744073709551615"
+	d, err := parseStatCPU(stat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 2870 * time.Millisecond; d != want {
+		t.Fatalf("parseStatCPU = %v, want %v", d, want)
+	}
+	if _, err := parseStatCPU("4242 (x) S 1"); err == nil {
+		t.Fatal("parseStatCPU of a short line: no error")
+	}
+}
+
+func TestParseTerminatedWatchers(t *testing.T) {
+	metrics := `# HELP apiserver_terminated_watchers_total [ALPHA] Counter of watchers closed due to unresponsiveness broken by resource type.
+# TYPE apiserver_terminated_watchers_total counter
+apiserver_terminated_watchers_total{group="coordination.k8s.io",resource="leases"} 7
+apiserver_terminated_watchers_total{group="",resource="pods"} 3
+apiserver_watch_events_total{group="coordination.k8s.io",resource="leases"} 99
+`
+	if got := parseTerminatedWatchers(metrics); got != 7 {
+		t.Fatalf("parseTerminatedWatchers = %d, want 7", got)
+	}
+	if got := parseTerminatedWatchers(""); got != 0 {
+		t.Fatalf("parseTerminatedWatchers(\"\") = %d, want 0", got)
+	}
+}
+
+func TestLineWriter(t *testing.T) {
+	p := &proc{markers: []string{"Became leader"}, changed: make(chan struct{})}
+	var lines []string
+	p.onLine = func(_ time.Time, l string) { lines = append(lines, l) }
+	w := &lineWriter{p: p}
+	for _, chunk := range []string{"level=INFO msg=\"Start", "ing\"\nlevel=INFO msg=\"Became", " leader\"\npartial"} {
+		if _, err := w.Write([]byte(chunk)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(lines) != 2 || lines[0] != `level=INFO msg="Starting"` || lines[1] != `level=INFO msg="Became leader"` {
+		t.Fatalf("lines = %q", lines)
+	}
+	if len(p.hits) != 1 || p.hits[0].marker != "Became leader" {
+		t.Fatalf("hits = %+v", p.hits)
+	}
+}

@@ -1,0 +1,134 @@
+package suite
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/elector-dev/elector/bench/internal/candidate"
+)
+
+func msList(v ...int) []time.Duration {
+	d := make([]time.Duration, len(v))
+	for i, x := range v {
+		d[i] = time.Duration(x) * time.Millisecond
+	}
+	return d
+}
+
+// fakeResults is a run where elector meets every target but RSS.
+func fakeResults() *results {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	lib := func(impl candidate.Impl, s []time.Duration) latencyResult {
+		return latencyResult{label: "library: leader work starts", impl: impl, timing: candidate.Common, samples: s}
+	}
+	side := func(impl candidate.Impl, s []time.Duration) latencyResult {
+		return latencyResult{label: "sidecar: new holder in the Lease", impl: impl, timing: crashTiming, samples: s}
+	}
+	load := func(impl candidate.Impl, leader, follower map[string]float64) loadResult {
+		total := map[string]float64{}
+		for _, m := range []map[string]float64{leader, follower} {
+			for k, v := range m {
+				total[k] += v
+			}
+		}
+		return loadResult{impl: impl, n: 10, window: 30 * time.Second, total: total, leader: leader, follower: follower}
+	}
+	return &results{
+		opts:     Full(),
+		started:  now,
+		finished: now.Add(14 * time.Minute),
+		machine:  machineInfo{cpus: 2, cpuModel: "Test CPU", memTotal: "8000000 kB", goVersion: "go1.26", loadStart: "0.1 0.1 0.1", loadEnd: "0.2 0.2 0.2"},
+		handoff: []latencyResult{
+			lib(candidate.Elector, msList(10, 12, 30)), lib(candidate.ClientGo, msList(400, 2000, 3500)),
+			side(candidate.Elector, msList(11, 14, 20)), side(candidate.ClientGo, msList(300, 1500, 3000)),
+		},
+		crash: []latencyResult{
+			side(candidate.Elector, msList(-700, -300, 40)), side(candidate.ClientGo, msList(500, 900, 1300)),
+		},
+		load: []loadResult{
+			load(candidate.Elector, map[string]float64{"PUT": 0.5}, map[string]float64{}),
+			load(candidate.ClientGo, map[string]float64{"PUT": 0.5}, map[string]float64{"GET": 2.8}),
+		},
+		footprint: []footprintResult{
+			{impl: candidate.Elector, mem: [2]memory{{rss: 25 << 20, anon: 11 << 20, file: 14 << 20}, {rss: 24 << 20}}, binary: 27 << 20, idle: time.Minute},
+			{impl: candidate.ClientGo, mem: [2]memory{{rss: 22 << 20}, {rss: 21 << 20}}, binary: 25 << 20, idle: time.Minute},
+		},
+		scale: []scaleResult{
+			{impl: candidate.Elector, n: 1000, terminated: 2},
+			{impl: candidate.ClientGo, n: 1000, terminated: -1, err: errors.New("boom\nsecond line")},
+		},
+	}
+}
+
+func TestRender(t *testing.T) {
+	r := fakeResults()
+	out := render(r)
+	for _, want := range []string{
+		"| Graceful handoff p99, library | 30 ms | 3.50 s | 0.0086× | < 50 ms | yes |",
+		"| Crash takeover − lease, worst, sidecar (SIGKILL) | +40 ms | +1.30 s | 0.76× ¹ | ≤ +100 ms | yes |",
+		"| Follower requests/s (10 candidates, all followers) | 0 | 2.80 | 0× | 0 | yes |",
+		"| Leader writes per renew interval (10 candidates) | 1.00 | 1.00 | 1.00× | ≤ 1 | yes |",
+		"| RSS, leader | 25.0 MiB | 22.0 MiB | 1.14× | < 20 MiB | **NO** |",
+		"**Target missed: sidecar RSS < 20 MiB.**",
+		"failed (client-go) | boom second line",
+		"2 CPUs (Test CPU), 7.6 GiB RAM",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	for _, bad := range []string{"Target missed: graceful", "Target missed: crash", "%!"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("report contains %q", bad)
+		}
+	}
+	if !r.anyFailed() {
+		t.Error("anyFailed = false with a failed scale variant")
+	}
+}
+
+func TestRenderMissedHandoffAndWrites(t *testing.T) {
+	r := fakeResults()
+	r.handoff[0].samples = msList(10, 60)
+	r.load[0].leader = map[string]float64{"PUT": 0.6} // 18 writes in 30 s
+	out := render(r)
+	for _, want := range []string{
+		"| Graceful handoff p99, library | 60 ms | 3.50 s | 0.017× | < 50 ms | **NO** |",
+		"**Target missed: graceful handoff p99 < 50 ms.**",
+		"**Target missed: leader ≤ 1 write per renew interval.**",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	// 16 writes in 30 s: within one edge write of 15.
+	r = fakeResults()
+	r.load[0].leader = map[string]float64{"PUT": 16.0 / 30}
+	if v := leaderWritesVerdict(r.load[0]); v != met {
+		t.Errorf("16 writes in 30 s: verdict %v, want met", v)
+	}
+}
+
+func TestFormat(t *testing.T) {
+	for _, tc := range []struct{ got, want string }{
+		{dur(1500 * time.Microsecond), "1.5 ms"},
+		{dur(42 * time.Millisecond), "42 ms"},
+		{dur(3210 * time.Millisecond), "3.21 s"},
+		{dur(16900 * time.Millisecond), "16.9 s"},
+		{sdur(-218 * time.Millisecond), "−218 ms"},
+		{sdur(40 * time.Millisecond), "+40 ms"},
+		{ratioF(0, 0), "—"},
+		{ratioF(1, 0), "∞"},
+		{ratioF(0.5, 16.2), "0.031×"},
+		{ratioF(30, 3500), "0.0086×"},
+		{verbs(map[string]float64{"PUT": 0.5, "GET": 2}), "2.50 (GET 2.00, PUT 0.50)"},
+		{counts(map[string]int64{"POST": 1000, "GET": 1000}), "2000 (GET 1000, POST 1000)"},
+		{mib(25 << 20), "25.0 MiB"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+}
