@@ -204,18 +204,34 @@ func renderSummary(m *md, r *results) {
 		m.row("Crash takeover − lease, worst, sidecar (SIGKILL)", sdur(el.summary().Max), sdur(cg.summary().Max),
 			ratioD(el.summary().Max+el.timing.Lease, cg.summary().Max+cg.timing.Lease)+" ¹", "≤ +100 ms", v.String())
 	}
-	for _, n := range []int{10} {
+	var (
+		sizes                      []string
+		fe, fc, we, wc, te, tc     []string
+		followersOK, writesOK      = true, true
+		sumFE, sumFC, sumTE, sumTC float64
+	)
+	for _, n := range r.opts.LoadSizes {
 		el, cg, ok := loadPair(r.load, n)
 		if !ok {
-			continue
+			continue // the failure is shown in the API load section
 		}
-		fv := check(el.err == nil && sum(el.follower) == 0)
+		sizes = append(sizes, fmt.Sprint(n))
+		fe, fc = append(fe, rate(sum(el.follower))), append(fc, rate(sum(cg.follower)))
+		we, wc = append(we, num(writes(el.leader)*candidate.Common.Retry.Seconds())), append(wc, num(writes(cg.leader)*candidate.Common.Retry.Seconds()))
+		te, tc = append(te, rate(sum(el.total))), append(tc, rate(sum(cg.total)))
+		followersOK = followersOK && sum(el.follower) == 0
+		writesOK = writesOK && leaderWritesVerdict(el) == met
+		sumFE, sumFC, sumTE, sumTC = sumFE+sum(el.follower), sumFC+sum(cg.follower), sumTE+sum(el.total), sumTC+sum(cg.total)
+	}
+	if len(sizes) > 0 {
+		k := strings.Join(sizes, " / ")
+		join := func(v []string) string { return strings.Join(v, " / ") }
+		fv, wv := check(followersOK), check(writesOK)
 		m.miss(fv, "followers")
-		m.row(fmt.Sprintf("Follower requests/s (%d candidates, all followers)", n), rate(sum(el.follower)), rate(sum(cg.follower)), ratioF(sum(el.follower), sum(cg.follower)), "0", fv.String())
-		wv := leaderWritesVerdict(el)
 		m.miss(wv, "writes")
-		m.row(fmt.Sprintf("Leader writes per renew interval (%d candidates)", n), num(writes(el.leader)*candidate.Common.Retry.Seconds()), num(writes(cg.leader)*candidate.Common.Retry.Seconds()), ratioF(writes(el.leader), writes(cg.leader)), "≤ 1", wv.String())
-		m.row(fmt.Sprintf("API requests/s per election (%d candidates)", n), rate(sum(el.total)), rate(sum(cg.total)), ratioF(sum(el.total), sum(cg.total)), "", "")
+		m.row("Follower requests/s, all followers of one election ("+k+" candidates)", join(fe), join(fc), ratioF(sumFE, sumFC), "0", fv.String())
+		m.row("Leader writes per renew interval ("+k+" candidates)", join(we), join(wc), "", "≤ 1", wv.String())
+		m.row("API requests/s per election ("+k+" candidates)", join(te), join(tc), ratioF(sumTE, sumTC)+" ²", "", "")
 	}
 	if el, cg, ok := footPair(r.footprint); ok {
 		v := check(el.err == nil && el.mem[0].rss < targetSidecarRSS && el.mem[1].rss < targetSidecarRSS)
@@ -230,8 +246,9 @@ func renderSummary(m *md, r *results) {
 	m.p("")
 	if crashRow {
 		m.p("¹ Ratio of the whole takeover time (SIGKILL to the new holder), not of the difference.")
-		m.p("")
 	}
+	m.p("² Ratio of the sums over the candidate counts; per count in the API load section.")
+	m.p("")
 }
 
 func pair(rs []latencyResult, label string) (el, cg latencyResult, ok bool) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -387,7 +388,11 @@ func runTrials(ctx context.Context, e *env, n int, rs []runner) (map[runner][]sa
 			}
 			samples[r] = append(samples[r], s)
 		}
-		e.logf("  trial %d/%d done", i+1, n)
+		var labels []string
+		for _, r := range rs {
+			labels = append(labels, r.label())
+		}
+		e.logf("  trial %d/%d done: %s", i+1, n, strings.Join(labels, ", "))
 	}
 	for _, r := range rs {
 		r.teardown()
