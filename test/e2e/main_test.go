@@ -1,0 +1,63 @@
+// Package e2e runs the elector sidecar binary as real processes, the way
+// a Deployment runs it: with the ServiceAccount, Role and RoleBinding of
+// deploy/ applied to a real kube-apiserver, each replica authenticated
+// with a token of that ServiceAccount, $POD_NAME and $POD_NAMESPACE set as
+// by the Downward API, and signals sent as by the kubelet.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/elector-dev/elector/test/controlplane"
+	"github.com/elector-dev/elector/test/internal/sidecar"
+)
+
+var (
+	cp *controlplane.ControlPlane
+	// electorBin is cmd/elector, built once by TestMain (with -race when
+	// the tests have it).
+	electorBin string
+	// tmpDir holds the binary and the kubeconfigs.
+	tmpDir string
+)
+
+func TestMain(m *testing.M) {
+	// The test binary doubles as the command run in exec mode.
+	if os.Getenv(envHelper) == helperLockHolder {
+		os.Exit(lockHolder())
+	}
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	var err error
+	tmpDir, err = os.MkdirTemp("", "elector-e2e-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(tmpDir)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	electorBin, err = sidecar.Build(ctx, tmpDir)
+	cancel()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
+		return 1
+	}
+	code := controlplane.RunMain(m, &cp)
+	// After the control plane has stopped: only then do the clients'
+	// connections to it close and their goroutines end.
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
+			code = 1
+		}
+	}
+	return code
+}
