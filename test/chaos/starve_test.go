@@ -102,10 +102,14 @@ func TestStarvedElectorsCommandIsKilledBeforeTakeover(t *testing.T) {
 	if !strings.Contains(log, `msg="Killing command" process=watchdog reason="heartbeat deadline passed"`) {
 		t.Errorf("a's watchdog did not report killing the command for a missed heartbeat deadline; a.log:\n%s", log)
 	}
-	// Its leader function (the supervisor) had returned by the time the
-	// elector woke, so this is a loss, not an overrun.
-	if code := a.Exits()[0]; code != harness.ExitLost {
-		t.Errorf("a's elector exited with %d after the pause, want %d (leadership lost)", code, harness.ExitLost)
+	// Woken past its renew deadline, the elector cannot know that the
+	// watchdog stopped the command in time: it reports a loss (6) if it
+	// sees the command's end first, else an overrun (7).
+	switch code := a.Exits()[0]; code {
+	case harness.ExitLost, harness.ExitOverrun:
+		t.Logf("a's elector exited with %d after SIGCONT", code)
+	default:
+		t.Errorf("a's elector exited with %d after the pause, want %d or %d", code, harness.ExitLost, harness.ExitOverrun)
 	}
 }
 

@@ -28,9 +28,10 @@ type LibCandidate struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu     sync.Mutex
-	errors []error // unexpected results of Run
-	runs   int
+	mu        sync.Mutex
+	errors    []error // unexpected results of Run
+	forbidden int     // Runs ended by a 403 (seen while kube-apiserver starts)
+	runs      int
 }
 
 // StartLib starts a library candidate whose clock runs at rate with the
@@ -81,8 +82,14 @@ func (e *Env) StartLib(id string, t Timing, rate float64, offset time.Duration, 
 			})
 			c.mu.Lock()
 			c.runs++
+			var fe *elector.ForbiddenError
 			switch {
 			case err == nil, errors.Is(err, elector.ErrLeadershipLost):
+			case errors.As(err, &fe):
+				// A starting kube-apiserver denies requests until its RBAC
+				// caches are filled; the library takes any 403 as final.
+				c.forbidden++
+				e.Rec.Note(id, "Run = ForbiddenError: "+err.Error())
 			default:
 				c.errors = append(c.errors, err)
 			}
@@ -110,6 +117,13 @@ func (c *LibCandidate) Stop() []error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.errors
+}
+
+// Forbidden is how many Runs ended with a 403.
+func (c *LibCandidate) Forbidden() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.forbidden
 }
 
 // Target is what a fault applies to.

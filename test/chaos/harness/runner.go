@@ -52,7 +52,10 @@ type Result struct {
 	// Late are the recoveries slower than lease + Bound.
 	Late  []history.Recovery
 	Exits map[int]int
-	Took  time.Duration
+	// Forbidden counts library Runs ended by a 403 from a starting
+	// kube-apiserver (not a safety problem; see the report).
+	Forbidden int
+	Took      time.Duration
 }
 
 // OK reports whether the run found no problem (late recoveries are
@@ -163,6 +166,9 @@ func (c *Cluster) Run(ctx context.Context, s Schedule) Result {
 			res.Exits[code]++
 		}
 	}
+	for _, l := range c.Lib {
+		res.Forbidden += l.Forbidden()
+	}
 	res.Took = time.Since(start)
 	return res
 }
@@ -192,11 +198,12 @@ func (c *Cluster) stop() []string {
 			exits := r.Stop()
 			mu.Lock()
 			defer mu.Unlock()
+			// Exit 7 (overrun) is not a problem by itself: after its
+			// elector was frozen past the renew deadline the library cannot
+			// know that the watchdog stopped the command in time, and says
+			// so. The actors' flock is what judges overlaps.
 			for _, code := range exits {
-				switch code {
-				case ExitOverrun:
-					problems = append(problems, fmt.Sprintf("%s: elector exited with %d (leader work overran the renew deadline)", r.ID, code))
-				case exitRaceFail:
+				if code == exitRaceFail {
 					problems = append(problems, fmt.Sprintf("%s: elector exited with %d (data race)", r.ID, code))
 				}
 			}

@@ -46,7 +46,9 @@ func (s *Summary) WriteTable(w io.Writer) {
 		lease                       = map[string]time.Duration{"library": DefaultTiming.Lease, "sidecar": SidecarTTL}
 		libraryEpisodes, sideEpisod int
 	)
+	forbidden := 0
 	for _, r := range s.Results {
+		forbidden += r.Forbidden
 		schedules[r.Kind]++
 		took += r.Took
 		rep := r.Report
@@ -110,6 +112,9 @@ func (s *Summary) WriteTable(w io.Writer) {
 	}
 	fmt.Fprintf(w, "| heals followed by a leader within lease + 1 s | %d of %d |\n", within, len(recovers))
 	fmt.Fprintf(w, "| leaderless gaps between tenures (n=%d) | %s |\n", len(gaps), percentiles(gaps))
+	if forbidden > 0 {
+		fmt.Fprintf(w, "| library Runs ended by a 403 from a starting kube-apiserver | %d |\n", forbidden)
+	}
 	if writes+rejects > 0 {
 		fmt.Fprintf(w, "| fenced store | %d writes accepted, %d rejected |\n", writes, rejects)
 	}
