@@ -50,3 +50,10 @@ tidy: ## Tidy the go.mod files of every module
 .PHONY: bench
 bench: controlplane ## Benchmark elector against client-go; writes BENCHMARKS.md (~15 min; BENCHFLAGS=--quick: ~4 min smoke test)
 	cd bench && $(GO) run ./cmd/bench --out ../BENCHMARKS.md $(BENCHFLAGS)
+
+# N is the number of schedules `make chaos` runs.
+N ?= 200
+
+.PHONY: chaos
+chaos: controlplane ## Long chaos run: N seeded fault schedules (default 200, about 75 min); prints the table of CHAOS.md
+	cd test && $(GO) run ./chaos/cmd/chaos -n $(N)
