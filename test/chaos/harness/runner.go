@@ -113,6 +113,39 @@ func (c *Cluster) WaitLeaderIs(ctx context.Context, who string, d, timeout time.
 	}
 }
 
+// WaitStable waits until one tenure has been seen acting, without
+// interruption, for d from now on (a tenure that ended a moment ago, such
+// as a killed leader's, does not count), or fails after timeout.
+func (c *Cluster) WaitStable(ctx context.Context, d, timeout time.Duration) (string, error) {
+	deadline := time.Now().Add(timeout)
+	var (
+		who     string
+		since   time.Duration
+		seen    time.Time
+		tracked bool
+	)
+	for {
+		got, s, ok := c.Leader()
+		now := time.Now()
+		switch {
+		case !ok:
+			tracked = false
+		case !tracked || got != who || s < since:
+			who, since, seen, tracked = got, s, now, true
+		case now.Sub(seen) >= d:
+			return who, nil
+		default:
+			since = s
+		}
+		if now.After(deadline) {
+			return "", fmt.Errorf("no leader lasted %v within %v", d, timeout)
+		}
+		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+			return "", err
+		}
+	}
+}
+
 // Run runs a schedule and stops every candidate at its end; the cluster
 // cannot be used afterwards.
 func (c *Cluster) Run(ctx context.Context, s Schedule) Result {
@@ -135,7 +168,7 @@ func (c *Cluster) Run(ctx context.Context, s Schedule) Result {
 			res.Problems = append(res.Problems, fmt.Sprintf("episode %d %s: %v", i, ep, err))
 		}
 		// Recovery: wait until a leader lasts; the checker measures it.
-		if _, err := c.WaitLeader(ctx, stable, c.Lease+guard); err != nil {
+		if _, err := c.WaitStable(ctx, stable, c.Lease+guard); err != nil {
 			res.Problems = append(res.Problems, fmt.Sprintf("episode %d %s: %v after heal", i, ep, err))
 		}
 	}
