@@ -29,7 +29,12 @@ type footprintResult struct {
 // together for the idle window, through the counting proxy; then the time
 // from process start to leading a Lease that does not exist yet.
 func runFootprint(ctx context.Context, e *env, res *results) error {
-	kinds := []sidecar{electorSidecar(e, 0), clientGoSidecar(e, candidate.Common)}
+	et, err := e.electorTiming(ctx, 0)
+	if err != nil {
+		return err
+	}
+	res.sidecarTiming = et
+	kinds := []sidecar{electorSidecar(e, 0, et), clientGoSidecar(e, candidate.Common)}
 	out := make([]footprintResult, len(kinds))
 	var wg sync.WaitGroup
 	for i, s := range kinds {

@@ -22,32 +22,36 @@ type latencyResult struct {
 
 func (l latencyResult) summary() stats.Summary { return stats.Summarize(l.samples) }
 
-// Crash takeover timing: short, so that ten trials take a minute. It is the
-// elector sidecar's --ttl=4s (renew ttl/2, retry ttl/5); every variant
-// uses it.
-var crashTiming = candidate.Timing{Lease: 4 * time.Second, Renew: 2 * time.Second, Retry: 800 * time.Millisecond}
-
+// crashTTL is the lease duration in the crash scenario: short, so that ten
+// trials take a minute. Every variant uses the timing the elector sidecar
+// derives from --ttl=4s.
 const crashTTL = 4 * time.Second
 
 // runHandoff: the leader is told to stop (context cancelled in-process,
 // SIGTERM for a sidecar) and releases the Lease; measured until the other
 // candidate starts acting. Library candidates and the client-go sidecar
-// use 15s/10s/2s; the elector sidecar its default --ttl=10s (10s/5s/2s).
+// use 15s/10s/2s; the elector sidecar its default --ttl.
 func runHandoff(ctx context.Context, e *env, res *results) error {
+	et, err := e.electorTiming(ctx, 0)
+	if err != nil {
+		return err
+	}
+	res.sidecarTiming = et
+	retry := max(et.Retry, candidate.Common.Retry)
 	var rs []runner
 	for _, impl := range []candidate.Impl{candidate.Elector, candidate.ClientGo} {
 		ns, err := e.namespace(ctx, "handoff-lib")
 		if err != nil {
 			return err
 		}
-		rs = append(rs, &libRunner{e: e, impl: impl, timing: candidate.Common, mode: graceful, ns: ns, lease: "handoff"})
+		rs = append(rs, &libRunner{e: e, impl: impl, timing: candidate.Common, mode: graceful, retry: retry, ns: ns, lease: "handoff"})
 	}
-	for _, s := range []sidecar{electorSidecar(e, 0), clientGoSidecar(e, candidate.Common)} {
+	for _, s := range []sidecar{electorSidecar(e, 0, et), clientGoSidecar(e, candidate.Common)} {
 		ns, err := e.namespace(ctx, "handoff-sidecar")
 		if err != nil {
 			return err
 		}
-		rs = append(rs, &procRunner{e: e, s: s, mode: graceful, ns: ns, lease: "handoff"})
+		rs = append(rs, &procRunner{e: e, s: s, mode: graceful, retry: retry, ns: ns, lease: "handoff"})
 	}
 	samples, failed := runTrials(ctx, e, e.opts.HandoffTrials, rs)
 	res.handoff = latencyResults(rs, samples, failed)
@@ -61,20 +65,25 @@ func runHandoff(ctx context.Context, e *env, res *results) error {
 // at the same time, each on its own Lease: the waits are seconds long and
 // the load they add is a few requests per second.
 func runCrash(ctx context.Context, e *env, res *results) error {
+	crashTiming, err := e.electorTiming(ctx, crashTTL)
+	if err != nil {
+		return err
+	}
+	res.crashTiming = crashTiming
 	var rs []runner
 	for _, impl := range []candidate.Impl{candidate.Elector, candidate.ClientGo} {
 		ns, err := e.namespace(ctx, "crash-lib")
 		if err != nil {
 			return err
 		}
-		rs = append(rs, &libRunner{e: e, impl: impl, timing: crashTiming, mode: crash, ns: ns, lease: "crash"})
+		rs = append(rs, &libRunner{e: e, impl: impl, timing: crashTiming, mode: crash, retry: crashTiming.Retry, ns: ns, lease: "crash"})
 	}
-	for _, s := range []sidecar{electorSidecar(e, crashTTL), clientGoSidecar(e, crashTiming)} {
+	for _, s := range []sidecar{electorSidecar(e, crashTTL, crashTiming), clientGoSidecar(e, crashTiming)} {
 		ns, err := e.namespace(ctx, "crash-sidecar")
 		if err != nil {
 			return err
 		}
-		rs = append(rs, &procRunner{e: e, s: s, mode: crash, ns: ns, lease: "crash"})
+		rs = append(rs, &procRunner{e: e, s: s, mode: crash, retry: crashTiming.Retry, ns: ns, lease: "crash"})
 	}
 	var (
 		mu      sync.Mutex

@@ -3,6 +3,8 @@ package suite
 import (
 	"testing"
 	"time"
+
+	"github.com/elector-dev/elector/bench/internal/candidate"
 )
 
 func TestParseStatus(t *testing.T) {
@@ -65,5 +67,20 @@ func TestLineWriter(t *testing.T) {
 	}
 	if len(p.hits) != 1 || p.hits[0].marker != "Became leader" {
 		t.Fatalf("hits = %+v", p.hits)
+	}
+}
+
+func TestParseStartingLine(t *testing.T) {
+	line := `time=2026-11-24T05:26:55.249Z level=INFO msg=Starting lease=ns/lock identity=a user=admin server=https://127.0.0.1:1 leaseDuration=4s renewDeadline=2.4s retryPeriod=400ms command=[]`
+	got, err := parseStartingLine(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := candidate.Timing{Lease: 4 * time.Second, Renew: 2400 * time.Millisecond, Retry: 400 * time.Millisecond}
+	if got != want {
+		t.Fatalf("parseStartingLine = %v, want %v", got, want)
+	}
+	if _, err := parseStartingLine(`level=INFO msg=Starting leaseDuration=4s`); err == nil {
+		t.Fatal("parseStartingLine without renewDeadline: no error")
 	}
 }

@@ -146,6 +146,18 @@ func (p *proc) waitMarker(ctx context.Context, marker string, since time.Time, t
 	}
 }
 
+// lineWith returns the first line seen with marker, or "".
+func (p *proc) lineWith(marker string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, h := range p.hits {
+		if h.marker == marker {
+			return h.line
+		}
+	}
+	return ""
+}
+
 // failure is an error naming the process, with its last output lines.
 func (p *proc) failure(what string) error {
 	p.mu.Lock()

@@ -27,6 +27,9 @@ type results struct {
 	scale     []scaleResult
 	failures  []string
 	durations []scenarioDuration
+	// sidecarTiming is the elector sidecar's timing at its default --ttl,
+	// crashTiming at --ttl=4s (every crash variant uses it).
+	sidecarTiming, crashTiming candidate.Timing
 }
 
 // anyFailed reports whether a scenario or one of its variants failed.
@@ -331,7 +334,7 @@ func renderHandoff(m *md, r *results) {
 	}
 	m.p("## Graceful handoff")
 	m.p("")
-	m.p("The leader is told to stop — its context cancelled (library), SIGTERM (sidecar) — and releases the Lease; measured until the other candidate acts. %d trials per variant, interleaved. Library candidates and the client-go sidecar: 15s / 10s / 2s, ReleaseOnCancel; elector sidecar: its default `--ttl=10s` (10s / 5s / 2s).", r.opts.HandoffTrials)
+	m.p("The leader is told to stop — its context cancelled (library), SIGTERM (sidecar) — and releases the Lease; measured until the other candidate acts. %d trials per variant, interleaved. Library candidates and the client-go sidecar: 15s / 10s / 2s, ReleaseOnCancel; elector sidecar: its default `--ttl` (%v).", r.opts.HandoffTrials, r.sidecarTiming)
 	m.p("")
 	latencyTable(m, r.handoff, false)
 }
@@ -342,7 +345,7 @@ func renderCrash(m *md, r *results) {
 	}
 	m.p("## Crash takeover")
 	m.p("")
-	m.p("The leader dies without a word — SIGKILL (sidecar); every further request black-holed (library) — and the other candidate takes over once the lease expires. Shown: time from the kill until the other acts, **minus the lease duration** (%v; negative when the dead leader's last renewal preceded the kill by more than the takeover latency). %d trials per variant; the four variants run at the same time on separate Leases. Timing for every variant: %v, as the elector sidecar's `--ttl=4s`.", crashTiming.Lease, r.opts.CrashTrials, crashTiming)
+	m.p("The leader dies without a word — SIGKILL (sidecar); every further request black-holed (library) — and the other candidate takes over once the lease expires. Shown: time from the kill until the other acts, **minus the lease duration** (%v; negative when the dead leader's last renewal preceded the kill by more than the takeover latency). %d trials per variant; the four variants run at the same time on separate Leases. Timing for every variant: %v, as the elector sidecar derives from `--ttl=4s`.", r.crashTiming.Lease, r.opts.CrashTrials, r.crashTiming)
 	m.p("")
 	latencyTable(m, r.crash, true)
 }
@@ -462,7 +465,7 @@ func renderFootprint(m *md, r *results) {
 	}
 	m.p("## Footprint")
 	m.p("")
-	m.p("Two replicas of each sidecar, one leading and one following, idle for %v (after %v of settling), all four at the same time. elector sidecar: `cmd/elector --http=127.0.0.1:PORT` with its defaults (`--ttl=10s`, Events on, permission check at start); client-go sidecar: `bench/cmd/clientgo-sidecar`, a minimal program (client-go leaderelection, LeaseLock, ReleaseOnCancel, 15s / 10s / 2s, no HTTP server, no metrics). Both built like the release image: `CGO_ENABLED=0 go build -trimpath -ldflags=\"-s -w\"`.", el.idle.Round(time.Second), settleBeforeIdle)
+	m.p("Two replicas of each sidecar, one leading and one following, idle for %v (after %v of settling), all four at the same time. elector sidecar: `cmd/elector --http=127.0.0.1:PORT` with its defaults (default `--ttl`: %v; Events on; permission check at start); client-go sidecar: `bench/cmd/clientgo-sidecar`, a minimal program (client-go leaderelection, LeaseLock, ReleaseOnCancel, 15s / 10s / 2s, no HTTP server, no metrics). Both built like the release image: `CGO_ENABLED=0 go build -trimpath -ldflags=\"-s -w\"`.", el.idle.Round(time.Second), settleBeforeIdle, r.sidecarTiming)
 	m.p("")
 	m.header("", "elector sidecar", "client-go sidecar", "ratio", "target", "met?")
 	for _, x := range []footprintResult{el, cg} {
@@ -500,6 +503,17 @@ func renderFootprint(m *md, r *results) {
 			m.miss(v, "followers")
 		}
 		m.row("Lease requests/s while idle, "+role, verbs(el.requests[i]), verbs(cg.requests[i]), ratioF(sum(el.requests[i]), sum(cg.requests[i])), target, v.String())
+	}
+	{
+		// Writes per renew interval, each sidecar at its own RetryPeriod;
+		// one write more than idle ÷ RetryPeriod is a window edge.
+		ew, cw := writes(el.requests[0])*el.timing.Retry.Seconds(), writes(cg.requests[0])*cg.timing.Retry.Seconds()
+		v := check(writes(el.requests[0])*el.idle.Seconds() <= el.idle.Seconds()/el.timing.Retry.Seconds()+1)
+		if el.err != nil || el.timing.Retry == 0 {
+			v = unknown
+		}
+		m.miss(v, "writes")
+		m.row(fmt.Sprintf("Lease writes per renew interval, leader (%v / %v)", el.timing.Retry, cg.timing.Retry), num(ew), num(cw), "", "≤ 1", v.String())
 	}
 	m.row("other requests/s while idle (leader + follower)", rate(el.other[0]+el.other[1]), rate(cg.other[0]+cg.other[1]), "", "", "")
 	m.row("Binary size", mib(el.binary), mib(cg.binary), ratioF(float64(el.binary), float64(cg.binary)), "", "")
@@ -554,10 +568,10 @@ func renderScale(m *md, r *results) {
 func renderNotes(m *md, r *results) {
 	m.p("## How each number is measured")
 	m.p("")
-	m.p("- **Control plane:** kube-apiserver and etcd built from source (test/controlplane), on loopback, etcd with `--unsafe-no-fsync`. All candidates authenticate as the admin user (RBAC evaluation is the same for both implementations).")
+	m.p("- **Control plane:** kube-apiserver and etcd built from source (test/controlplane), on loopback, etcd with `--unsafe-no-fsync`. All candidates authenticate as the admin user (RBAC evaluation is the same for both implementations). client-go candidates get a request timeout of max(RenewDeadline/2, 1 s), as leaderelection.NewFromKubeconfig sets; elector bounds its requests itself (max(RenewDeadline/4, 1 s)).")
 	m.p("- **Graceful handoff, library:** two in-process candidates of one Lease; the leader's context is cancelled at t0; the sample is the moment the other candidate's leader work starts (elector: the LeaderFunc is called; client-go: OnStartedLeading is called) minus t0. The stopped candidate is replaced by a fresh one (new identity), which must have read the Lease before the next trial, so every trial is a rolling-update step.")
 	m.p("- **Graceful handoff, sidecar:** two processes; SIGTERM to the leader at t0. *New holder in the Lease*: the moment the benchmark's own watch of the Lease (admin, straight at the API server) delivers holderIdentity = the other replica — the same definition for both sidecars, independent of their logs. *New leader's log line*: the moment the other replica prints that it leads (elector: `Became leader`; client-go sidecar: `started leading`, printed in OnStartedLeading), read from its stdout/stderr pipe. Replacement replicas must be ready before the next trial (elector: `/readyz` is 200; client-go sidecar: it printed the leader it observed).")
-	m.p("- **Random pause:** before each trial, the benchmark waits a random 0.5 s to 0.5 s + 2.2 × RetryPeriod, the same for every variant, so that the leader is ended at random phases of the followers' polling (client-go) and the leader's renewal timer.")
+	m.p("- **Random pause:** before each trial, the benchmark waits a random 0.5 s to 0.5 s + 2.2 × RetryPeriod (the longest RetryPeriod of the scenario's variants), the same for every variant, so that the leader is ended at random phases of the followers' polling (client-go) and the leader's renewal timer.")
 	m.p("- **Crash takeover:** as above with SIGKILL (sidecars), or, for library candidates, with every further request of the leader black-holed by its HTTP transport (to the API server indistinguishable from a crash; requests in flight complete). The lease duration is subtracted.")
 	m.p("- **API load:** a TLS reverse proxy (`bench/internal/countproxy`, `httputil.ReverseProxy` with immediate flushing for watches, passing the bearer token through) sits in front of kube-apiserver. Each client's server URL is `https://proxy/c/<candidate>`, so each request is attributed to its candidate; requests are classified by method and `watch=true|1` into GET, LIST, WATCH, PUT, POST, PATCH, DELETE, and only `/apis/coordination.k8s.io/v1/namespaces/<election namespace>/leases…` are counted. *Leader writes per renew interval* = leader's PUT+POST+PATCH per second × 2 s; the target allows one write more than window ÷ 2 s, since a window can catch a renewal at each edge.")
 	m.p("- **Footprint:** RSS is VmRSS from /proc/<pid>/status at the end of the idle window; CPU is utime + stime from /proc/<pid>/stat over the window. Sidecars go through the counting proxy too, so their idle request rates are counted; *other requests* are everything but Leases (elector: Events, SelfSubjectReview and SelfSubjectAccessReviews at start, none while idle). *Process start → leader of a fresh Lease*: from just before exec to the benchmark's watch seeing the replica as holder of a Lease that did not exist; it includes the elector sidecar's start-up checks (identity and permissions).")

@@ -24,7 +24,7 @@ func fakeResults() *results {
 		return latencyResult{label: "library: leader work starts", impl: impl, timing: candidate.Common, samples: s}
 	}
 	side := func(impl candidate.Impl, s []time.Duration) latencyResult {
-		return latencyResult{label: "sidecar: new holder in the Lease", impl: impl, timing: crashTiming, samples: s}
+		return latencyResult{label: "sidecar: new holder in the Lease", impl: impl, timing: candidate.Timing{Lease: 4 * time.Second, Renew: 2 * time.Second, Retry: 400 * time.Millisecond}, samples: s}
 	}
 	load := func(impl candidate.Impl, leader, follower map[string]float64) loadResult {
 		total := map[string]float64{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,10 +50,10 @@ type runner interface {
 // settle is the random pause before each trial. It decorrelates the moment
 // the leader is ended from the candidates' timers: client-go's followers
 // poll every RetryPeriod to 2.2 × RetryPeriod (jitter 1.2), and a fixed
-// pause would always hit the same phase of that cycle. Both
-// implementations get the same pause.
-func settle(e *env, t candidate.Timing) time.Duration {
-	return e.uniform(500*time.Millisecond, 500*time.Millisecond+t.Retry*22/10)
+// pause would always hit the same phase of that cycle. Every variant of a
+// scenario gets the same pause, from the longest RetryPeriod among them.
+func settle(e *env, retry time.Duration) time.Duration {
+	return e.uniform(500*time.Millisecond, 500*time.Millisecond+retry*22/10)
 }
 
 // libRunner runs in-process candidates of elector or client-go.
@@ -61,6 +62,7 @@ type libRunner struct {
 	impl    candidate.Impl
 	timing  candidate.Timing
 	mode    mode
+	retry   time.Duration // for settle
 	ns      string
 	lease   string
 	seq     int
@@ -142,7 +144,7 @@ func (r *libRunner) setup(ctx context.Context) error {
 
 func (r *libRunner) trial(ctx context.Context) (sample, error) {
 	leader, follower := r.cur[0], r.cur[1]
-	sleepCtx(ctx, settle(r.e, r.timing))
+	sleepCtx(ctx, settle(r.e, r.retry))
 	t0 := time.Now()
 	var wait time.Duration
 	if r.mode == graceful {
@@ -196,13 +198,74 @@ type sidecar struct {
 	readyMarker string
 }
 
-func electorSidecar(e *env, ttl time.Duration) sidecar {
-	t := candidate.Timing{Lease: 10 * time.Second, Renew: 5 * time.Second, Retry: 2 * time.Second}
-	if ttl != 0 {
-		// cmd/elector derives renew = ttl/2, retry = ttl/5.
-		t = candidate.Timing{Lease: ttl, Renew: ttl / 2, Retry: ttl / 5}
+// electorSidecar describes cmd/elector with --ttl=ttl (0: its default).
+// cmd/elector derives its renew deadline and retry period from --ttl; the
+// benchmark does not assume the formula but reads the durations the
+// binary logs at start (see electorTiming).
+func electorSidecar(e *env, ttl time.Duration, t candidate.Timing) sidecar {
+	return sidecar{impl: candidate.Elector, bin: e.bins.Elector, timing: t, ttl: ttl, leadMarker: "Became leader", readyMarker: ""}
+}
+
+// startingMarker is in the elector sidecar's first log line, which names
+// its lease duration, renew deadline and retry period.
+const startingMarker = "msg=Starting"
+
+var timingField = regexp.MustCompile(`\b(leaseDuration|renewDeadline|retryPeriod)=("?)([0-9a-zµ.]+)`)
+
+// parseStartingLine reads the durations of the elector sidecar's
+// "Starting" log line (text format).
+func parseStartingLine(line string) (candidate.Timing, error) {
+	var t candidate.Timing
+	for _, m := range timingField.FindAllStringSubmatch(line, -1) {
+		d, err := time.ParseDuration(m[3])
+		if err != nil {
+			return t, fmt.Errorf("unable to parse %s=%s: %w", m[1], m[3], err)
+		}
+		switch m[1] {
+		case "leaseDuration":
+			t.Lease = d
+		case "renewDeadline":
+			t.Renew = d
+		case "retryPeriod":
+			t.Retry = d
+		}
 	}
-	return sidecar{impl: candidate.Elector, bin: e.bins.Elector, timing: t, ttl: ttl, leadMarker: "Became leader"}
+	if t.Lease == 0 || t.Renew == 0 || t.Retry == 0 {
+		return t, fmt.Errorf("no leaseDuration, renewDeadline and retryPeriod in %q", line)
+	}
+	return t, nil
+}
+
+// electorTiming runs the elector sidecar once with --ttl=ttl (0: its
+// default) and returns the timing it reports.
+func (e *env) electorTiming(ctx context.Context, ttl time.Duration) (candidate.Timing, error) {
+	e.mu.Lock()
+	t, ok := e.timings[ttl]
+	e.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	ns, err := e.namespace(ctx, "probe")
+	if err != nil {
+		return t, err
+	}
+	s := electorSidecar(e, ttl, candidate.Timing{})
+	p, err := e.startSidecar(s, ns, "probe", "probe", e.direct, startingMarker)
+	if err != nil {
+		return t, err
+	}
+	defer p.stop(exitTimeout)
+	if _, err := p.waitMarker(ctx, startingMarker, p.started, readyTimeout); err != nil {
+		return t, err
+	}
+	line := p.lineWith(startingMarker)
+	if t, err = parseStartingLine(line); err != nil {
+		return t, p.failure(err.Error())
+	}
+	e.mu.Lock()
+	e.timings[ttl] = t
+	e.mu.Unlock()
+	return t, nil
 }
 
 func clientGoSidecar(e *env, t candidate.Timing) sidecar {
@@ -216,8 +279,9 @@ type sidecarProc struct {
 	httpPort int // elector: the --http port
 }
 
-// startSidecar starts one replica of s for Lease ns/name.
-func (e *env) startSidecar(s sidecar, ns, name, id, kubeconfig string) (*sidecarProc, error) {
+// startSidecar starts one replica of s for Lease ns/name; extra markers
+// are output lines to timestamp besides s's own.
+func (e *env) startSidecar(s sidecar, ns, name, id, kubeconfig string, extra ...string) (*sidecarProc, error) {
 	var args []string
 	sp := &sidecarProc{id: id}
 	switch s.impl {
@@ -237,7 +301,7 @@ func (e *env) startSidecar(s sidecar, ns, name, id, kubeconfig string) (*sidecar
 			"--kubeconfig=" + kubeconfig, "--lease-duration=" + s.timing.Lease.String(),
 			"--renew-deadline=" + s.timing.Renew.String(), "--retry-period=" + s.timing.Retry.String()}
 	}
-	markers := []string{s.leadMarker}
+	markers := append([]string{s.leadMarker}, extra...)
 	if s.readyMarker != "" {
 		markers = append(markers, s.readyMarker)
 	}
@@ -284,6 +348,7 @@ type procRunner struct {
 	e     *env
 	s     sidecar
 	mode  mode
+	retry time.Duration // for settle
 	ns    string
 	lease string
 	watch *leaseWatcher
@@ -322,7 +387,7 @@ func (r *procRunner) setup(ctx context.Context) error {
 
 func (r *procRunner) trial(ctx context.Context) (sample, error) {
 	leader, follower := r.cur[0], r.cur[1]
-	sleepCtx(ctx, settle(r.e, r.s.timing))
+	sleepCtx(ctx, settle(r.e, r.retry))
 	t0 := time.Now()
 	wait := readyTimeout
 	if r.mode == graceful {

@@ -114,9 +114,10 @@ type env struct {
 	dir    string // temporary files: binaries, kubeconfigs
 	direct string // admin kubeconfig straight at the API server
 
-	mu    sync.Mutex
-	nsSeq int
-	rng   *rand.Rand
+	mu      sync.Mutex
+	nsSeq   int
+	rng     *rand.Rand
+	timings map[time.Duration]candidate.Timing // elector sidecar's, by --ttl
 }
 
 // Run runs the benchmark and returns the report as Markdown, and whether
@@ -131,7 +132,8 @@ func Run(ctx context.Context, opts Options, log io.Writer) (report string, faile
 	}
 	defer os.RemoveAll(dir)
 
-	e := &env{opts: opts, log: log, procs: newProcs(), dir: dir, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))}
+	e := &env{opts: opts, log: log, procs: newProcs(), dir: dir, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7)),
+		timings: map[time.Duration]candidate.Timing{}}
 	defer e.procs.killAll()
 
 	e.logf("building the sidecars")
