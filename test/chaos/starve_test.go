@@ -2,12 +2,14 @@ package chaos
 
 import (
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/elector-dev/elector/test/chaos/harness"
 	"github.com/elector-dev/elector/test/chaos/history"
+	"github.com/elector-dev/elector/test/chaos/skewclock"
 )
 
 // pauseFor is how long the tests below freeze a leader: twice the lease,
@@ -238,4 +240,44 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestClockRateBeyondTheBoundBreaksMutualExclusion is the library-level
+// control: with clock rates far outside the documented bound (the leader's
+// clock at half speed, the follower's at 1.6×), a leader cut off from the
+// API server still acts when the follower's lease expires. The detector
+// must see it; within the bound (TestLibrarySchedules) it never does.
+func TestClockRateBeyondTheBoundBreaksMutualExclusion(t *testing.T) {
+	e := newEnv(t)
+	tm := harness.DefaultTiming
+	slow, err := e.StartLib("slow", tm, 0.5, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &harness.Cluster{Env: e, Lib: []*harness.LibCandidate{slow}, Lease: tm.Lease}
+	t.Cleanup(func() { c.Stop() })
+	if _, err := c.WaitLeaderIs(t.Context(), "slow", 500*time.Millisecond, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	fast, err := e.StartLib("fast", tm, 1.6, 0, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Lib = append(c.Lib, fast)
+	time.Sleep(time.Second) // fast reads the Lease and follows: setup, not an assertion
+
+	e.Rec.Fault("slow", "blackhole; clock rates 0.5 and 1.6, bound ±"+strconv.FormatFloat(skewclock.Bound(tm.Lease, tm.Renew), 'f', 2, 64))
+	slow.Proxy.Blackhole()
+	if _, err := c.WaitLeaderIs(t.Context(), "fast", 0, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(tm.Renew) // the slow leader's own stop
+	slow.Proxy.Heal()
+	c.Stop()
+
+	rep := readReport(t, e)
+	if rep.Safe() {
+		t.Fatal("no overlap detected with clock rates far beyond the documented bound")
+	}
+	t.Logf("detected, as it must be:\n%s", rep.Problems())
 }
