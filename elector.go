@@ -59,9 +59,10 @@ var (
 	// ErrLeadershipLost means this candidate led and lost the Lease:
 	// renewals failed until the renew deadline, or another holder took it.
 	ErrLeadershipLost = errors.New("elector: leadership lost")
-	// ErrStopOverrun means the leader function did not return before the
-	// renew deadline after its context was cancelled. It is still running
-	// and mutual exclusion is no longer guaranteed: exit the process.
+	// ErrStopOverrun means the leader function did not return in time
+	// after its context was cancelled: by the renew deadline, and never
+	// sooner than StopGrace. It is still running and mutual exclusion is
+	// no longer guaranteed: exit the process.
 	ErrStopOverrun = errors.New("elector: leader function did not return before the renew deadline")
 	// ErrAlreadyRunning means Run was called while another Run of the same
 	// Elector had not returned.
@@ -271,8 +272,9 @@ func (r *round) run(ctx context.Context, fn LeaderFunc) error {
 		// Follower: when nothing is pending, take the Lease if it is free
 		// or expired on this candidate's clock, else wait until it expires.
 		if r.known && r.timer == nil {
-			if wait, ok := r.mayAcquire(); !ok {
-				r.arm(wait)
+			if _, ok := r.mayAcquire(); !ok {
+				r.stopTimer()
+				r.timer = timerAt(r.e.clk, r.expiry())
 			} else {
 				won, err := r.tryAcquire(ctx)
 				switch {
@@ -408,6 +410,32 @@ func newTimer(clk clock.Clock, d time.Duration) clock.Timer {
 	c := make(chan time.Time, 1)
 	c <- clk.Now()
 	return firedTimer(c)
+}
+
+// timerAt returns a timer that fires at the instant at. A fake clock
+// registers a timer relative to its time at registration; if the clock
+// moved past at meanwhile, the timer fires at once instead of late.
+func timerAt(clk clock.Clock, at time.Time) clock.Timer {
+	t := newTimer(clk, at.Sub(clk.Now()))
+	if _, fired := t.(firedTimer); !fired && !clk.Now().Before(at) {
+		t.Stop()
+		return newTimer(clk, 0)
+	}
+	return t
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 type firedTimer chan time.Time

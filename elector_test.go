@@ -134,15 +134,16 @@ func (w *world) get() *coordinationv1.Lease {
 
 // candidate runs one elector whose leader function records its tenure.
 type candidate struct {
-	id       string
-	e        *elector.Elector
-	cancel   context.CancelFunc
-	done     chan struct{} // closed when Run returned
-	err      error         // what Run returned
-	started  chan elector.Term
-	stopped  chan time.Time // fake-clock time when the function returned
-	ignoring bool           // the function ignores its context
-	release  chan struct{}  // unblocks an ignoring function
+	id        string
+	e         *elector.Elector
+	cancel    context.CancelFunc
+	done      chan struct{} // closed when Run returned
+	err       error         // what Run returned
+	started   chan elector.Term
+	stopped   chan time.Time // fake-clock time when the function returned
+	ignoring  bool           // the function ignores its context
+	release   chan struct{}  // unblocks an ignoring function
+	cancelled chan struct{}  // closed when the function's context ends
 }
 
 func (w *world) start(id string, mod func(*elector.Config)) *candidate {
@@ -165,7 +166,7 @@ func (w *world) startWith(id string, mod func(*elector.Config), ignoring bool) *
 	c := &candidate{
 		id: id, e: e, done: make(chan struct{}),
 		started: make(chan elector.Term, 1), stopped: make(chan time.Time, 1),
-		release: make(chan struct{}), ignoring: ignoring,
+		release: make(chan struct{}), ignoring: ignoring, cancelled: make(chan struct{}),
 	}
 	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), idKey{}, id))
 	c.cancel = cancel
@@ -173,6 +174,7 @@ func (w *world) startWith(id string, mod func(*elector.Config), ignoring bool) *
 		defer close(c.done)
 		c.err = e.Run(ctx, func(ctx context.Context, term elector.Term) error {
 			w.enter(id)
+			context.AfterFunc(ctx, func() { close(c.cancelled) })
 			c.started <- term
 			if c.ignoring {
 				<-c.release
@@ -456,11 +458,14 @@ func TestDeletedLeaseIsWaitedOutByFollowers(t *testing.T) {
 	if err := w.leases.Leases(ns).Delete(context.Background(), lease, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// a learns from its watch, or, if its watch started after the
+	// deletion, from its next renewal.
+	w.clock.Step(elector.DefaultRetryPeriod)
 	err := a.result(t)
 	if !errors.Is(err, elector.ErrLeadershipLost) {
 		t.Fatalf("Run = %v, want ErrLeadershipLost", err)
 	}
-	w.clock.Step(elector.DefaultLeaseDuration - time.Millisecond)
+	w.clock.Step(elector.DefaultLeaseDuration - elector.DefaultRetryPeriod - time.Millisecond)
 	select {
 	case <-b.started:
 		t.Fatal("b re-created the Lease before a's lease expired on b's clock")
@@ -503,19 +508,24 @@ func TestStopOverrunIsReported(t *testing.T) {
 	a := w.startWith("a", nil, true)
 	wait(t, a.started, "a to lead")
 	w.setFail("a", apierrors.NewServiceUnavailable("etcd is down"))
-	for i := 0; i < 5; i++ {
+	for range 3 { // failed renewals at 2s, 4s and 6s
 		w.clock.Step(elector.DefaultRetryPeriod)
-		if i < 3 {
-			w.updateBy("a")
-		}
+		w.updateBy("a")
 	}
+	w.clock.Step(elector.DefaultRetryPeriod) // 8s: the stop point
+	wait(t, a.cancelled, "a's work to be cancelled at the stop point")
+	select {
+	case <-a.done:
+		t.Fatalf("Run returned %v before the renew deadline", a.err)
+	default:
+	}
+	w.clock.Step(elector.DefaultStopGrace) // 10s: the renew deadline
 	err := a.result(t)
 	if !errors.Is(err, elector.ErrStopOverrun) {
 		t.Fatalf("Run = %v, want ErrStopOverrun", err)
 	}
-	if err := a.e.Check(nil); err == nil {
-		// Run returned, so the elector no longer claims to lead.
-		t.Log("health check passes after Run returned")
+	if err := a.e.Check(nil); err != nil {
+		t.Fatalf("Check = %v after Run returned; it no longer claims to lead", err)
 	}
 	close(a.release)
 }

@@ -17,6 +17,9 @@ type tenure struct {
 	*round
 	term   Term
 	ours   record // the record of our last successful write
+	// caughtUp: the watch has delivered the version of t.lease, so later
+	// events are newer than it.
+	caughtUp bool
 	lost   error  // why leadership ended; nil while leading
 	renewT clock.Timer
 	stopT  clock.Timer // fires at the stop point: lastWrite + RenewDeadline - StopGrace
@@ -44,8 +47,8 @@ func (r *round) lead(ctx context.Context, fn LeaderFunc) error {
 
 	// Arm the timers before the work starts, so that they count from the
 	// write, not from whenever the work got scheduled.
-	t.renewT = newTimer(e.clk, r.lastWrite.Add(e.cfg.RetryPeriod).Sub(e.clk.Now()))
-	t.stopT = newTimer(e.clk, t.untilStop())
+	t.renewT = timerAt(e.clk, r.lastWrite.Add(e.cfg.RetryPeriod))
+	t.stopT = timerAt(e.clk, t.stopPoint())
 	fctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	done := make(chan error, 1)
@@ -126,9 +129,14 @@ func (t *tenure) stopTimers() {
 	}
 }
 
-func (t *tenure) untilStop() time.Duration {
+// stopPoint is when the work is cancelled unless a renewal succeeds first.
+func (t *tenure) stopPoint() time.Time {
 	c := &t.e.cfg
-	return t.lastWrite.Add(c.RenewDeadline - c.StopGrace).Sub(t.e.clk.Now())
+	return t.lastWrite.Add(c.RenewDeadline - c.StopGrace)
+}
+
+func (t *tenure) untilStop() time.Duration {
+	return t.stopPoint().Sub(t.e.clk.Now())
 }
 
 // stepDown cancels the leader function at once and arms the deadline by
@@ -136,9 +144,6 @@ func (t *tenure) untilStop() time.Duration {
 func (t *tenure) stepDown(cancel context.CancelCauseFunc, reason error) {
 	e := t.e
 	t.lost = reason
-	cancel(reason)
-	e.setLeading(false, time.Time{})
-	e.log.Info("Stepping down", "reason", reason, "token", t.term.Token)
 	if t.renewT != nil {
 		t.renewT.Stop()
 		t.renewT = nil
@@ -147,7 +152,23 @@ func (t *tenure) stepDown(cancel context.CancelCauseFunc, reason error) {
 		t.stopT.Stop()
 		t.stopT = nil
 	}
-	t.deadT = newTimer(e.clk, t.lastWrite.Add(e.cfg.RenewDeadline).Sub(e.clk.Now()))
+	// On time, the work has until the renew deadline: StopGrace at a
+	// stop-point step-down, more after a foreign holder appeared. A loop
+	// that ran late (its process was paused or starved past the stop
+	// point) still gives the work StopGrace from now: an overrun means the
+	// work ignored its context, not that this process was frozen. The
+	// timer is armed before the work is told to stop.
+	now := e.clk.Now()
+	deadline := t.lastWrite.Add(e.cfg.RenewDeadline)
+	wait := deadline.Sub(now)
+	t.deadT = timerAt(e.clk, maxTime(deadline, now.Add(e.cfg.StopGrace)))
+	cancel(reason)
+	e.setLeading(false, time.Time{})
+	e.log.Info("Stepping down", "reason", reason, "token", t.term.Token)
+	if wait < e.cfg.StopGrace/2 {
+		e.log.Error("Election loop ran late: the renew deadline passed before stepping down; only fencing protects writes now",
+			"late", (e.cfg.StopGrace - wait).String(), "token", t.term.Token)
+	}
 }
 
 // renew writes a new renewTime with the cached resourceVersion: one
@@ -173,12 +194,13 @@ func (t *tenure) renew(ctx context.Context, cancel context.CancelCauseFunc) {
 		t.ours = rec
 		t.lastWrite = sent
 		t.observe(got)
+		t.caughtUp = false
 		e.setLeading(true, sent)
 		t.stopT.Stop()
-		t.stopT = newTimer(e.clk, t.untilStop())
+		t.stopT = timerAt(e.clk, t.stopPoint())
 		// The cadence counts from the send, so request latency does not
 		// stretch the renew interval.
-		t.renewT = newTimer(e.clk, sent.Add(e.cfg.RetryPeriod).Sub(e.clk.Now()))
+		t.renewT = timerAt(e.clk, sent.Add(e.cfg.RetryPeriod))
 	case apierrors.IsConflict(err):
 		// Someone wrote the Lease: read it; keep leading only if it is
 		// still ours (a label edit, say) and renew again at once.
@@ -191,17 +213,28 @@ func (t *tenure) renew(ctx context.Context, cancel context.CancelCauseFunc) {
 	case isFatal(err):
 		t.stepDown(cancel, fmt.Errorf("%w: %w", ErrLeadershipLost, e.apiError(err, "update")))
 	default:
-		e.log.Info("Unable to renew lease, retrying", "error", err, "stopIn", t.untilStop().Round(time.Millisecond))
-		t.renewT = newTimer(e.clk, min(sent.Add(e.cfg.RetryPeriod).Sub(e.clk.Now()), t.untilStop()))
+		if left := t.untilStop(); left > 0 {
+			e.log.Info("Unable to renew lease, retrying", "error", err, "stopIn", left.Round(time.Millisecond).String())
+		} else {
+			e.log.Info("Unable to renew lease before the stop point", "error", err)
+		}
+		t.renewT = timerAt(e.clk, minTime(sent.Add(e.cfg.RetryPeriod), t.stopPoint()))
 	}
 }
 
-// onEvent handles a watch event while leading. Events of our own writes
-// are adopted; anything else is confirmed with a consistent read, because
-// a watch may deliver an event older than our last write.
+// onEvent handles a watch event while leading. A watch may deliver events
+// older than the Lease we hold from our own last write or read. Events with
+// our record are adopted (newer metadata, such as a label edit) once the
+// stream has reached the version we hold; anything else is confirmed with
+// a consistent read.
 func (t *tenure) onEvent(ctx context.Context, l *coordinationv1.Lease, cancel context.CancelCauseFunc) {
 	if l != nil && recordOf(l).equal(t.ours) {
-		t.lease = l // same record, maybe newer metadata
+		switch {
+		case t.caughtUp:
+			t.lease = l
+		case l.ResourceVersion == t.lease.ResourceVersion:
+			t.caughtUp = true
+		}
 		return
 	}
 	t.confirm(ctx, cancel)
@@ -223,7 +256,7 @@ func (t *tenure) confirm(ctx context.Context, cancel context.CancelCauseFunc) bo
 		// Unknown: the renewal timers decide.
 		e.log.Info("Unable to read lease", "error", err)
 		if t.renewT == nil {
-			t.renewT = newTimer(e.clk, min(e.cfg.RetryPeriod, t.untilStop()))
+			t.renewT = timerAt(e.clk, minTime(e.clk.Now().Add(e.cfg.RetryPeriod), t.stopPoint()))
 		}
 		return false
 	}
@@ -235,6 +268,7 @@ func (t *tenure) confirm(ctx context.Context, cancel context.CancelCauseFunc) bo
 	}
 	t.lease = l
 	t.ours = rec
+	t.caughtUp = false
 	return true
 }
 

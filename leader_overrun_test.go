@@ -5,7 +5,6 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
@@ -22,7 +21,7 @@ import (
 // killed the command in time.
 //
 // The loop picks among ready channels at random, so the test repeats the
-// scene; without the fix about one run in four reports an overrun.
+// scene.
 func TestReturnedLeaderFunctionIsNotAnOverrun(t *testing.T) {
 	for i := range 30 {
 		w := newWorld(t)
@@ -67,7 +66,6 @@ func TestReturnedLeaderFunctionIsNotAnOverrun(t *testing.T) {
 		w.clock.Step(elector.DefaultRenewDeadline)
 		close(quit)
 		<-returned
-		time.Sleep(time.Millisecond) // its result reaches the loop's channel
 		close(unblock)
 
 		err = wait(t, result, "Run to return")

@@ -22,30 +22,37 @@ import (
 // deadline = ttl/2, retry = ttl/4); elector keeps --ttl as the only knob and
 // derives, for a ttl of T:
 //
-//	lease duration  T      how long followers wait out a silent leader
-//	renew deadline  T/2    the leader's work must have stopped by last renewal + T/2
-//	retry period    T/5    renewal interval (client-go rule: renew > 1.2 × retry)
-//	stop budget     T/4    from cancelling the leader work to the renew deadline
-//	                       (the library's StopGrace; it must be < renew − retry)
-//	command grace   T/5    SIGTERM → SIGKILL for the command (must be < stop budget,
-//	                       leaving T/20 to kill, reap and unlabel)
-//	heartbeat       T/20   watchdog heartbeat interval (retry/4)
+//	lease duration  T       how long followers wait out a silent leader
+//	renew deadline  3T/5    the leader's work must have stopped by last renewal + 3T/5
+//	retry period    T/10    renewal interval (client-go rule: renew > 1.2 × retry)
+//	stop budget     T/5     from cancelling the leader work to the renew deadline
+//	                        (the library's StopGrace; it must be < renew − retry)
+//	command grace   T/10    SIGTERM → SIGKILL for the command (must be < stop budget,
+//	                        leaving T/10 to kill, reap and unlabel)
+//	heartbeat       T/40    watchdog heartbeat interval (retry/4)
 //
-// With the default ttl of 10s: 10s / 5s / 2s, stop budget 2.5s, grace 2s,
-// heartbeat 500ms. The gap between lease duration and renew deadline (T/2)
-// is the margin for clock-rate differences and watchdog latency: a leader
-// has stopped acting half a ttl before any follower may take over.
+// With the default ttl of 10s: 10s / 6s / 1s, stop budget 2s, grace 1s,
+// heartbeat 250ms. The leader cancels its work at 2T/5 after its last
+// successful renewal, so three renewal attempts (at T/10, 2T/10, 3T/10) fit
+// before it gives up: one slow request does not end a tenure. The gap
+// between lease duration and renew deadline (2T/5) is the margin for
+// clock-rate differences (a quarter) and watchdog latency: a leader has
+// stopped acting 2T/5 before any follower may take over.
 const (
 	defaultTTL = 10 * time.Second
-	// minTTL keeps the derived renew deadline (ttl/2) above the library's
+	// minTTL keeps the derived renew deadline (3ttl/5) above the library's
 	// minimum API request timeout of 1s.
 	minTTL = 3 * time.Second
+	// maxTTL bounds how long a vanished leader can block the election,
+	// and keeps the derived durations far from overflow.
+	maxTTL = time.Hour
 
-	renewDivisor     = 2
-	retryDivisor     = 5
-	stopDivisor      = 4
-	graceDivisor     = 5
-	heartbeatDivisor = 20
+	renewNumerator   = 3
+	renewDivisor     = 5
+	retryDivisor     = 10
+	stopDivisor      = 5
+	graceDivisor     = 10
+	heartbeatDivisor = 40
 )
 
 // In-cluster defaults.
@@ -150,11 +157,11 @@ func newFlagSet(f *flags) *flag.FlagSet {
 	fs.Var(&f.namespace, "election-namespace", "namespace of the Lease (default: the Pod's namespace, else $POD_NAMESPACE, else \"default\")")
 	fs.Var(&f.httpAddr, "http", "listen address of the HTTP server, e.g. :4444 or 127.0.0.1:0 (default: no server)")
 	fs.Var(&f.id, "id", "identity of this replica in the Lease (default: $POD_NAME, else the hostname)")
-	fs.Var(&f.ttl, "ttl", "lease duration; renew deadline ttl/2, retry period ttl/5, stop budget ttl/4 (default 10s)")
+	fs.Var(&f.ttl, "ttl", "lease duration; renew deadline 3×ttl/5, retry period ttl/10, stop budget ttl/5 (default 10s)")
 	fs.Var(&f.useClusterCredentials, "use-cluster-credentials", "accepted for compatibility with leader-elector:0.5; no effect (in-cluster credentials are used when no kubeconfig is given)")
 	fs.Var(&f.kubeconfig, "kubeconfig", "kubeconfig file (default: in-cluster credentials, else $KUBECONFIG, else ~/.kube/config)")
 	fs.Var(&f.leaderLabel, "leader-label", "KEY=VALUE label set on the leader's Pod and removed from all others; needs $POD_NAME (Downward API)")
-	fs.Var(&f.grace, "grace", "with a command: time between SIGTERM and SIGKILL when leadership ends (default ttl/5; must be < ttl/4)")
+	fs.Var(&f.grace, "grace", "with a command: time between SIGTERM and SIGKILL when leadership ends (default ttl/10; must be < ttl/5)")
 	fs.Var(&f.events, "events", "record BecameLeader/StoppedLeading Events on the Lease (default true)")
 	fs.Var(&f.skipPermissionCheck, "skip-permission-check", "do not check RBAC permissions with SelfSubjectAccessReviews at start")
 	fs.Var(&f.logFormat, "log-format", "text or json (default text)")
@@ -346,13 +353,15 @@ func parseConfig(args []string, env environment) (config, error) {
 			return c, configf("--ttl=%s: invalid duration; use a Go duration such as 10s", f.ttl.s)
 		case d < minTTL:
 			return c, configf("--ttl=%s: must be at least %v", f.ttl.s, minTTL)
+		case d > maxTTL:
+			return c, configf("--ttl=%s: must be at most %v; a leader that vanishes blocks the election for one ttl", f.ttl.s, maxTTL)
 		case d%time.Second != 0:
 			return c, configf("--ttl=%s: must be a whole number of seconds (the Lease stores seconds), such as 10s", f.ttl.s)
 		}
 		ttl = d
 	}
 	c.leaseDuration = ttl
-	c.renewDeadline = ttl / renewDivisor
+	c.renewDeadline = ttl * renewNumerator / renewDivisor
 	c.retryPeriod = ttl / retryDivisor
 	c.stopGrace = ttl / stopDivisor
 	c.grace = ttl / graceDivisor
@@ -369,9 +378,9 @@ func parseConfig(args []string, env environment) (config, error) {
 			return c, configf("--grace=%s: must be positive", f.grace.s)
 		case d >= c.stopGrace:
 			// The command must be dead before the renew deadline: the stop
-			// budget is ttl/4 and the kill itself needs a moment.
+			// budget is ttl/5 and the kill itself needs a moment.
 			need := max((d*stopDivisor).Truncate(time.Second)+time.Second, minTTL)
-			return c, configf("--grace=%s: must be shorter than %v (--ttl/4, the time from losing the lease to the renew deadline); lower --grace or raise --ttl to at least %v",
+			return c, configf("--grace=%s: must be shorter than %v (--ttl/5, the time from losing the lease to the renew deadline); lower --grace or raise --ttl to at least %v",
 				f.grace.s, c.stopGrace, need)
 		}
 		c.grace = d

@@ -109,9 +109,11 @@ func TestParseConfigErrors(t *testing.T) {
 		{"zero grace", []string{"--election=x", "--grace=0s", "--", "sleep", "1"}, nil, ExitConfig,
 			"elector: --grace=0s: must be positive"},
 		{"grace too long", []string{"--election=x", "--grace=3s", "--", "sleep", "1"}, nil, ExitConfig,
-			"elector: --grace=3s: must be shorter than 2.5s (--ttl/4, the time from losing the lease to the renew deadline); lower --grace or raise --ttl to at least 13s"},
+			"elector: --grace=3s: must be shorter than 2s (--ttl/5, the time from losing the lease to the renew deadline); lower --grace or raise --ttl to at least 16s"},
+		{"ttl too long", []string{"--election=x", "--ttl=2h"}, nil, ExitConfig,
+			"elector: --ttl=2h: must be at most 1h0m0s; a leader that vanishes blocks the election for one ttl"},
 		{"grace too long for ttl", []string{"--election=x", "--ttl=4s", "--grace=1s", "--", "sleep", "1"}, nil, ExitConfig,
-			"elector: --grace=1s: must be shorter than 1s (--ttl/4, the time from losing the lease to the renew deadline); lower --grace or raise --ttl to at least 5s"},
+			"elector: --grace=1s: must be shorter than 800ms (--ttl/5, the time from losing the lease to the renew deadline); lower --grace or raise --ttl to at least 6s"},
 		{"command not found", []string{"--election=x", "--", "no-such-cmd"}, nil, ExitConfig,
 			`elector: command "no-such-cmd": not found in $PATH; use an absolute path or install it in the image`},
 		{"command not executable", []string{"--election=x", "--", "/etc/passwd"}, nil, ExitConfig,
@@ -150,11 +152,11 @@ func TestParseConfigDefaults(t *testing.T) {
 		namespace:     "default",
 		identity:      "host-1",
 		leaseDuration: 10 * time.Second,
-		renewDeadline: 5 * time.Second,
-		retryPeriod:   2 * time.Second,
-		stopGrace:     2500 * time.Millisecond,
-		grace:         2 * time.Second,
-		heartbeat:     500 * time.Millisecond,
+		renewDeadline: 6 * time.Second,
+		retryPeriod:   time.Second,
+		stopGrace:     2 * time.Second,
+		grace:         time.Second,
+		heartbeat:     250 * time.Millisecond,
 		events:        true,
 		logFormat:     "text",
 	}
@@ -230,9 +232,9 @@ func TestParseConfigValues(t *testing.T) {
 					t.Errorf("got %+v", c)
 				}
 			}},
-		{"exec mode", []string{"--election=x", "--ttl=20s", "--grace=4s", "--", "sleep", "--ttl=1", "--"}, nil,
+		{"exec mode", []string{"--election=x", "--ttl=20s", "--grace=3s", "--", "sleep", "--ttl=1", "--"}, nil,
 			func(t *testing.T, c config) {
-				if !reflect.DeepEqual(c.command, []string{"sleep", "--ttl=1", "--"}) || c.grace != 4*time.Second {
+				if !reflect.DeepEqual(c.command, []string{"sleep", "--ttl=1", "--"}) || c.grace != 3*time.Second {
 					t.Errorf("command %q grace %v", c.command, c.grace)
 				}
 			}},

@@ -30,14 +30,14 @@ import (
 // elector binary re-executed as `elector __watchdog -- COMMAND ARGS...`
 // in its own process group. Its stdin is a pipe from the elector, which
 // writes the time remaining until Deadline(), in whole milliseconds
-// rounded down ("4873\n"), every heartbeat interval (ttl/20, a quarter of
+// rounded down ("4873\n"), every heartbeat interval (ttl/40, a quarter of
 // the retry period), so that each renewal is passed on within that
 // interval. The watchdog keeps its own deadline on its own monotonic
 // clock: time of receipt + remaining. Relative durations need no shared
 // clock. The receipt is after the send, so the watchdog's deadline trails
 // the elector's by the pipe latency (microseconds unless the host is
 // starved); that is covered by the lease duration − renew deadline margin
-// (ttl/2), the time between the renew deadline and the earliest takeover.
+// (2ttl/5), the time between the renew deadline and the earliest takeover.
 //
 // The watchdog SIGKILLs the command's process group when
 //   - its deadline passes without a newer heartbeat (the elector is frozen
