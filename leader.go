@@ -15,15 +15,15 @@ import (
 // tenure is the leader side of a round.
 type tenure struct {
 	*round
-	term   Term
-	ours   record // the record of our last successful write
+	term Term
+	ours record // the record of our last successful write
 	// caughtUp: the watch has delivered the version of t.lease, so later
 	// events are newer than it.
 	caughtUp bool
-	lost   error  // why leadership ended; nil while leading
-	renewT clock.Timer
-	stopT  clock.Timer // fires at the stop point: lastWrite + RenewDeadline - StopGrace
-	deadT  clock.Timer // armed once lost: lastWrite + RenewDeadline
+	lost     error // why leadership ended; nil while leading
+	renewT   clock.Timer
+	stopT    clock.Timer // fires at the stop point: lastWrite + RenewDeadline - StopGrace
+	deadT    clock.Timer // armed once lost: lastWrite + RenewDeadline
 }
 
 // lead runs fn while this candidate holds the Lease. Timeline after each
