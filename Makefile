@@ -10,18 +10,27 @@ GO ?= go
 
 .PHONY: help
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: test
-test: test-unit test-integration ## Run all tests (unit, then integration)
+test: test-unit test-integration test-e2e test-chaos ## Run every tier with -race: the README's test command, and CI's
 
 .PHONY: test-unit
-test-unit: ## Run the library's unit tests
+test-unit: ## Unit tests, no control plane: library, sidecar, rbac, bench tools
 	$(GO) test -race -count=1 ./...
+	cd bench && $(GO) test -race -count=1 ./...
 
 .PHONY: test-integration
-test-integration: controlplane ## Run the integration tests against a real control plane
-	cd test && $(GO) test -race -count=1 ./...
+test-integration: controlplane ## The harness and the library against a real kube-apiserver + etcd
+	cd test && $(GO) test -race -count=1 ./controlplane/... ./integration/... ./election/... ./internal/... ./cmd/...
+
+.PHONY: test-e2e
+test-e2e: controlplane ## The sidecar as processes, with the deploy/ manifests and real ServiceAccount tokens
+	cd test && $(GO) test -race -count=1 ./e2e/...
+
+.PHONY: test-chaos
+test-chaos: controlplane ## Short seeded fault schedules and the overlap checker (the long run is make chaos)
+	cd test && $(GO) test -race -count=1 ./chaos/...
 
 .PHONY: controlplane
 controlplane: ## Build kube-apiserver and etcd for the tests (first run only)
@@ -40,12 +49,14 @@ lint: ## Run go vet in every module
 	$(GO) vet ./...
 	cd test && $(GO) vet ./...
 	cd test/kube && $(GO) vet ./...
+	cd bench && $(GO) vet ./...
 
 .PHONY: tidy
 tidy: ## Tidy the go.mod files of every module
 	$(GO) mod tidy
 	cd test && $(GO) mod tidy
 	cd test/kube && $(GO) mod tidy
+	cd bench && $(GO) mod tidy
 
 .PHONY: bench
 bench: controlplane ## Benchmark elector against client-go; writes BENCHMARKS.md (~15 min; BENCHFLAGS=--quick: ~4 min smoke test)
