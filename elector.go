@@ -331,13 +331,15 @@ func (r *round) tryAcquire(ctx context.Context) (bool, error) {
 		acquireTime:  now,
 		renewTime:    now,
 	}
+	release, err := e.cfg.Watch.acquireSlot(ctx)
+	if err != nil {
+		return false, nil // ctx ended
+	}
+	defer release()
 	rctx, cancel := context.WithTimeout(ctx, e.cfg.APITimeout)
 	defer cancel()
 	sent := e.clk.Now()
-	var (
-		got *coordinationv1.Lease
-		err error
-	)
+	var got *coordinationv1.Lease
 	// Every new tenure gets a higher token than any seen before, even if
 	// leaseTransitions was edited backwards or the Lease was re-created.
 	// A Lease that never existed starts at 0, as with client-go.

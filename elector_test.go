@@ -3,7 +3,9 @@ package elector_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -671,5 +673,39 @@ func TestObserversNeverSeeSelfHoldingWithoutLeading(t *testing.T) {
 			}
 			return
 		}
+	}
+}
+
+func TestSharedWatchBoundsConcurrentAcquisitions(t *testing.T) {
+	w := newWorld(t)
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	w.leases.SetReactor(func(ctx context.Context, verb, _, _ string) error {
+		if verb != "create" {
+			return nil
+		}
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		runtime.Gosched()
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+		return nil
+	})
+	shared := elector.NewSharedWatch(w.leases, ns, elector.SharedWatchOptions{Clock: w.clock, MaxConcurrentAcquires: 2})
+	var cands []*candidate
+	for i := range 20 {
+		cands = append(cands, w.start("p1", func(c *elector.Config) {
+			c.Name = fmt.Sprintf("shard-%d", i)
+			c.Watch = shared
+		}))
+	}
+	for _, c := range cands {
+		wait(t, c.started, "every shard to be led")
+	}
+	if most > 2 {
+		t.Fatalf("%d creates in flight at once, want at most 2", most)
 	}
 }

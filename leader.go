@@ -228,14 +228,22 @@ func (t *tenure) renew(ctx context.Context, cancel context.CancelCauseFunc) {
 // stream has reached the version we hold; anything else is confirmed with
 // a consistent read.
 func (t *tenure) onEvent(ctx context.Context, l *coordinationv1.Lease, cancel context.CancelCauseFunc) {
-	if l != nil && recordOf(l).equal(t.ours) {
-		switch {
-		case t.caughtUp:
-			t.lease = l
-		case l.ResourceVersion == t.lease.ResourceVersion:
-			t.caughtUp = true
+	if l != nil {
+		rec := recordOf(l)
+		if rec.equal(t.ours) {
+			switch {
+			case t.caughtUp:
+				t.lease = l
+			case l.ResourceVersion == t.lease.ResourceVersion:
+				t.caughtUp = true
+			}
+			return
 		}
-		return
+		if rec.holder == t.e.cfg.Identity && Token(rec.transitions) == t.term.Token {
+			// An earlier renewal of this tenure, delivered late by a
+			// lagging watch: nothing to confirm.
+			return
+		}
 	}
 	t.confirm(ctx, cancel)
 }

@@ -235,6 +235,12 @@ type SharedWatch struct {
 	namespace string
 	opts      SharedWatchOptions
 
+	// acquiring bounds the concurrent acquisition attempts of the electors
+	// sharing this watch, so that a process starting a thousand elections
+	// does not send a thousand creates at once and time them all out.
+	// Renewals never wait for it.
+	acquiring chan struct{}
+
 	mu      sync.Mutex
 	subs    map[string]map[*mailbox]struct{}
 	state   map[string]*coordinationv1.Lease
@@ -251,7 +257,16 @@ type SharedWatchOptions struct {
 	Logger     *slog.Logger
 	APITimeout time.Duration // default 2.5s (DefaultRenewDeadline/4)
 	Backoff    time.Duration // default DefaultRetryPeriod
+	// MaxConcurrentAcquires bounds the acquisition requests in flight
+	// among the electors sharing the watch; default
+	// DefaultMaxConcurrentAcquires.
+	MaxConcurrentAcquires int
 }
+
+// DefaultMaxConcurrentAcquires keeps a mass start (a thousand shards)
+// within what one API server answers inside a request timeout, while a
+// handful of elections never wait.
+const DefaultMaxConcurrentAcquires = 32
 
 // NewSharedWatch returns a SharedWatch of the Leases in namespace. Pass it
 // as Config.Watch to every elector of that namespace.
@@ -268,7 +283,11 @@ func NewSharedWatch(client coordinationv1client.LeasesGetter, namespace string, 
 	if opts.Backoff <= 0 {
 		opts.Backoff = DefaultRetryPeriod
 	}
+	if opts.MaxConcurrentAcquires <= 0 {
+		opts.MaxConcurrentAcquires = DefaultMaxConcurrentAcquires
+	}
 	return &SharedWatch{
+		acquiring: make(chan struct{}, opts.MaxConcurrentAcquires),
 		leases:    client.Leases(namespace),
 		namespace: namespace,
 		opts:      opts,
@@ -397,5 +416,19 @@ func watchOwn(leases coordinationv1client.LeaseInterface, name string, cfg *Conf
 	return func() {
 		cancel()
 		<-done
+	}
+}
+
+// acquireSlot waits for a free acquisition slot; release returns it. A
+// nil *SharedWatch never waits.
+func (s *SharedWatch) acquireSlot(ctx context.Context) (release func(), err error) {
+	if s == nil {
+		return func() {}, nil
+	}
+	select {
+	case s.acquiring <- struct{}{}:
+		return func() { <-s.acquiring }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 }
