@@ -7,6 +7,8 @@ import (
 	"os/signal"
 	"syscall"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 // RunMain starts a control plane, stores it in *cp, runs the tests of the
@@ -86,4 +88,20 @@ func RunMain(m *testing.M, cp **ControlPlane) (code int) {
 	}()
 	*cp = c
 	return m.Run()
+}
+
+// RunMainNoLeaks is RunMain followed by a goroutine-leak check, which
+// fails a passing package whose tests left goroutines behind. It checks
+// after the control plane has stopped (unlike goleak.VerifyTestMain):
+// the goroutines of clients' connections to kube-apiserver end only once
+// it is gone.
+func RunMainNoLeaks(m *testing.M, cp **ControlPlane) int {
+	code := RunMain(m, cp)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
+			code = 1
+		}
+	}
+	return code
 }
