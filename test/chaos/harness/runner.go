@@ -11,6 +11,9 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/elector-dev/elector/test/chaos/faultproxy"
 	"github.com/elector-dev/elector/test/chaos/history"
 )
@@ -37,8 +40,9 @@ type Cluster struct {
 	// Margin is lease − renew deadline, the documented margin.
 	Margin time.Duration
 
-	tail *history.Tail
-	rng  *rand.Rand
+	tail    *history.Tail
+	rng     *rand.Rand
+	apiBack []time.Duration // etcd healthy to kube-apiserver writing again
 }
 
 // Result is the outcome of one schedule.
@@ -55,7 +59,10 @@ type Result struct {
 	// Forbidden counts library Runs ended by a 403 from a starting
 	// kube-apiserver (not a safety problem; see the report).
 	Forbidden int
-	Took      time.Duration
+	// APIBack is, for each etcd restart, the time from etcd being healthy
+	// to kube-apiserver writing again (the heal is recorded after it).
+	APIBack []time.Duration
+	Took    time.Duration
 }
 
 // OK reports whether the run found no problem (late recoveries are
@@ -202,6 +209,7 @@ func (c *Cluster) Run(ctx context.Context, s Schedule) Result {
 	for _, l := range c.Lib {
 		res.Forbidden += l.Forbidden()
 	}
+	res.APIBack = c.apiBack
 	res.Took = time.Since(start)
 	return res
 }
@@ -393,8 +401,16 @@ func (c *Cluster) inject(ctx context.Context, f Fault, target string) (func() er
 		c.Env.Logf("etcd stopped in %v", time.Since(t0).Round(time.Millisecond))
 		return func() error {
 			t0 := time.Now()
-			err := cp.StartEtcd(context.WithoutCancel(ctx))
+			if err := cp.StartEtcd(context.WithoutCancel(ctx)); err != nil {
+				return err
+			}
 			c.Env.Logf("etcd healthy in %v", time.Since(t0).Round(time.Millisecond))
+			// The fault is healed when the API server can write again: its
+			// etcd client reconnects on its own schedule.
+			t1 := time.Now()
+			err := c.waitWrites(ctx)
+			c.apiBack = append(c.apiBack, time.Since(t1))
+			c.Env.Logf("kube-apiserver writes again %v after etcd is healthy", time.Since(t1).Round(time.Millisecond))
 			return err
 		}, nil
 	}
@@ -417,6 +433,26 @@ func (c *Cluster) inject(ctx context.Context, f Fault, target string) (func() er
 		return func() error { r.Cont(); return nil }, nil
 	}
 	return nil, fmt.Errorf("unknown fault %q", f.Kind)
+}
+
+// waitWrites waits until the API server stores an object again.
+func (c *Cluster) waitWrites(ctx context.Context) error {
+	deadline := time.Now().Add(guard)
+	for {
+		rctx, cancel := context.WithTimeout(ctx, time.Second)
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{GenerateName: "write-probe-"}}
+		_, err := c.Env.Admin.CoreV1().ConfigMaps(c.Env.NS).Create(rctx, cm, metav1.CreateOptions{})
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("kube-apiserver does not write: %w", err)
+		}
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

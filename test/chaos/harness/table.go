@@ -47,8 +47,10 @@ func (s *Summary) WriteTable(w io.Writer) {
 		libraryEpisodes, sideEpisod int
 	)
 	forbidden := 0
+	var apiBack []time.Duration
 	for _, r := range s.Results {
 		forbidden += r.Forbidden
+		apiBack = append(apiBack, r.APIBack...)
 		schedules[r.Kind]++
 		took += r.Took
 		rep := r.Report
@@ -112,6 +114,9 @@ func (s *Summary) WriteTable(w io.Writer) {
 	}
 	fmt.Fprintf(w, "| heals followed by a leader within lease + 1 s | %d of %d |\n", within, len(recovers))
 	fmt.Fprintf(w, "| leaderless gaps between tenures (n=%d) | %s |\n", len(gaps), percentiles(gaps))
+	if len(apiBack) > 0 {
+		fmt.Fprintf(w, "| kube-apiserver writing again after etcd was healthy (n=%d; heals of etcd restarts are recorded after it) | %s |\n", len(apiBack), percentiles(apiBack))
+	}
 	if forbidden > 0 {
 		fmt.Fprintf(w, "| library Runs ended by a 403 from a starting kube-apiserver | %d |\n", forbidden)
 	}
