@@ -48,6 +48,7 @@ func (s *Summary) WriteTable(w io.Writer) {
 	)
 	forbidden := 0
 	var apiBack []time.Duration
+	takeByKind := map[string][]time.Duration{}
 	for _, r := range s.Results {
 		forbidden += r.Forbidden
 		apiBack = append(apiBack, r.APIBack...)
@@ -72,6 +73,8 @@ func (s *Summary) WriteTable(w io.Writer) {
 		}
 		for _, t := range rep.Takeovers {
 			takeovers = append(takeovers, t.After)
+			k := r.Kind + " " + faultKind(t.Fault.Detail)
+			takeByKind[k] = append(takeByKind[k], t.After)
 		}
 		for _, rc := range rep.Recoveries {
 			recovers = append(recovers, rc.After)
@@ -134,6 +137,12 @@ func (s *Summary) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, "| %s | %d | %v | %v | %v | %v |\n", k, len(ds),
 			round(history.Percentile(ds, 50)), round(history.Percentile(ds, 90)), round(history.Percentile(ds, 99)), round(history.Percentile(ds, 100)))
 	}
+	fmt.Fprintf(w, "\nTakeover time (from the fault to the next tenure) when the fault deposed the leader, by fault:\n\n| fault | n | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|\n")
+	for _, k := range sortedKeys(takeByKind) {
+		ds := takeByKind[k]
+		fmt.Fprintf(w, "| %s | %d | %v | %v | %v | %v |\n", k, len(ds),
+			round(history.Percentile(ds, 50)), round(history.Percentile(ds, 90)), round(history.Percentile(ds, 99)), round(history.Percentile(ds, 100)))
+	}
 	if len(exits) > 0 {
 		fmt.Fprintf(w, "\nSidecar exit codes (each exit is restarted): ")
 		var parts []string
@@ -154,6 +163,14 @@ func (s *Summary) WriteTable(w io.Writer) {
 			fmt.Fprintf(w, "- %s\n", p)
 		}
 	}
+}
+
+// faultKind is the kind in a fault's description, "blackhole(leader)=...".
+func faultKind(desc string) string {
+	if i := strings.IndexAny(desc, "(=@ "); i >= 0 {
+		return desc[:i]
+	}
+	return desc
 }
 
 func episodeKind(ep Episode) string {
