@@ -21,7 +21,7 @@ func TestLibrarySchedules(t *testing.T) {
 }
 
 func TestSidecarSchedule(t *testing.T) {
-	s := harness.Generate(3, harness.SidecarKinds, 4, 3, harness.SidecarTTL, harness.SidecarTTL/2, 0)
+	s := harness.Generate(3, harness.SidecarKinds, 4, 3, harness.SidecarTTL, harness.SidecarMargin, 0)
 	e := newEnv(t)
 	c, err := harness.NewSidecarCluster(e, bins, 3, harness.ReplicaOptions{})
 	if err != nil {

@@ -90,7 +90,7 @@ func TestStarvedElectorsCommandIsKilledBeforeTakeover(t *testing.T) {
 	aEnd, bStart := as[0].End, bs[0].Start
 	t.Logf("a's command was last seen %v after its elector froze; b's command started %v after that (lease %v, renew deadline %v)",
 		time.Duration(aEnd-pausedAt).Round(time.Millisecond), time.Duration(bStart-aEnd).Round(time.Millisecond),
-		harness.SidecarTTL, harness.SidecarTTL/2)
+		harness.SidecarTTL, harness.SidecarRenew)
 	if as[0].Stopped {
 		t.Errorf("a's command recorded a stop: it got SIGTERM from the frozen elector?")
 	}

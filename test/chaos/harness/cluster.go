@@ -25,7 +25,7 @@ func NewLibraryCluster(e *Env, n int, t Timing, s Schedule) (*Cluster, error) {
 
 // NewSidecarCluster starts n sidecar replicas ("rep-0", ...).
 func NewSidecarCluster(e *Env, b Binaries, n int, opts ReplicaOptions) (*Cluster, error) {
-	c := &Cluster{Env: e, Lease: SidecarTTL, Margin: SidecarTTL / 2}
+	c := &Cluster{Env: e, Lease: SidecarTTL, Margin: SidecarMargin}
 	for i := range n {
 		r, err := e.StartReplica(b, fmt.Sprintf("rep-%d", i), opts)
 		if err != nil {

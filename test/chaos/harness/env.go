@@ -40,8 +40,14 @@ type Timing struct {
 var DefaultTiming = Timing{Lease: 3 * time.Second, Renew: 2 * time.Second, Retry: 500 * time.Millisecond}
 
 // SidecarTTL is the --ttl of sidecar replicas: lease 3s, renew deadline
-// 1.5s, retry 0.6s, heartbeat 150ms.
+// 1.8s, retry 0.3s, heartbeat 75ms (cmd/elector/config.go derives them).
 const SidecarTTL = 3 * time.Second
+
+// Sidecar timings derived from SidecarTTL as cmd/elector does.
+const (
+	SidecarRenew  = SidecarTTL * 3 / 5
+	SidecarMargin = SidecarTTL - SidecarRenew // the documented margin, 2ttl/5
+)
 
 // Env is one election: a namespace, a Lease name, a ServiceAccount with
 // exactly the documented Lease permissions, and a record.

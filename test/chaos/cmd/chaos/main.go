@@ -148,7 +148,7 @@ func runOne(ctx context.Context, cp *controlplane.ControlPlane, bins harness.Bin
 		s = harness.Generate(seed, harness.LibraryKinds, episodes, candidates, tm.Lease, tm.Lease-tm.Renew, skewclock.Bound(tm.Lease, tm.Renew))
 		c, err = harness.NewLibraryCluster(e, candidates, tm, s)
 	case "sidecar":
-		s = harness.Generate(seed, harness.SidecarKinds, episodes, candidates, harness.SidecarTTL, harness.SidecarTTL/2, 0)
+		s = harness.Generate(seed, harness.SidecarKinds, episodes, candidates, harness.SidecarTTL, harness.SidecarMargin, 0)
 		c, err = harness.NewSidecarCluster(e, bins, candidates, harness.ReplicaOptions{})
 	default:
 		return harness.Result{}, fmt.Errorf("unknown kind %q (library or sidecar)", kind)
