@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,9 +21,6 @@ import (
 // sseHeartbeat is how often /watch sends a comment line, so that proxies
 // and clients notice dead connections and do not time out idle ones.
 const sseHeartbeat = 15 * time.Second
-
-// readHeaderTimeout protects the server from slow clients.
-const readHeaderTimeout = 10 * time.Second
 
 // leaderView is what the HTTP handlers need of an *elector.Elector.
 type leaderView interface {
@@ -40,9 +38,11 @@ type handlers struct {
 	identity string
 	gatherer prometheus.Gatherer
 	clock    clock.WithTicker
+
+	httpLimits // see limits.go
 }
 
-func (h *handlers) mux() *http.ServeMux {
+func (h *handlers) mux() http.Handler {
 	m := http.NewServeMux()
 	m.HandleFunc("/", h.name)
 	m.HandleFunc("/leader", h.leader)
@@ -50,7 +50,7 @@ func (h *handlers) mux() *http.ServeMux {
 	m.HandleFunc("/readyz", h.readyz)
 	m.HandleFunc("/watch", h.watch)
 	m.Handle("/metrics", promhttp.HandlerFor(h.gatherer, promhttp.HandlerOpts{}))
-	return m
+	return h.limited(m)
 }
 
 // name answers every path and method not served otherwise with exactly
@@ -125,24 +125,47 @@ func (h *handlers) readyz(w http.ResponseWriter, _ *http.Request) {
 // watch streams Server-Sent Events: the current state at once, then one
 // "leader" event per change of holder, token or isLeader (a slow client
 // sees only the newest state), and a comment every sseHeartbeat. It
-// returns when the client goes away or the server shuts down.
+// returns when the client goes away, stops reading (each write has a
+// deadline), or the server shuts down. Beyond --max-watchers streams it
+// answers 503 with Retry-After.
 func (h *handlers) watch(w http.ResponseWriter, r *http.Request) {
-	flusher, ok := w.(http.Flusher)
-	if !ok {
+	if _, ok := w.(http.Flusher); !ok {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 		return
+	}
+	if !h.acquireWatcher() {
+		h.refuseWatch(w)
+		return
+	}
+	defer h.releaseWatcher()
+	rc := http.NewResponseController(w)
+	// send writes s (nothing for the headers) and flushes it, within a
+	// deadline of its own: the server's WriteTimeout, set when the
+	// request arrived, would end a stream that lives longer. Network
+	// deadlines are wall-clock instants, hence time.Now and not h.clock.
+	send := func(s string) error {
+		if err := rc.SetWriteDeadline(time.Now().Add(h.watchWriteDeadline())); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
+		if _, err := io.WriteString(w, s); err != nil {
+			return err
+		}
+		return rc.Flush()
 	}
 	ctx := r.Context()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	w.WriteHeader(http.StatusOK)
-	flusher.Flush()
+	if send("") != nil {
+		return
+	}
 
 	updates := h.view.Subscribe(ctx) // closed when ctx ends
 	tick := h.clock.NewTicker(sseHeartbeat)
 	defer tick.Stop()
 	for {
+		var msg string
 		select {
 		case <-ctx.Done():
 			return
@@ -151,15 +174,13 @@ func (h *handlers) watch(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			data, _ := json.Marshal(h.toJSON(l))
-			if _, err := fmt.Fprintf(w, "event: leader\ndata: %s\n\n", data); err != nil {
-				return
-			}
+			msg = "event: leader\ndata: " + string(data) + "\n\n"
 		case <-tick.C():
-			if _, err := fmt.Fprint(w, ": heartbeat\n\n"); err != nil {
-				return
-			}
+			msg = ": heartbeat\n\n"
 		}
-		flusher.Flush()
+		if send(msg) != nil {
+			return
+		}
 	}
 }
 
@@ -170,22 +191,31 @@ type server struct {
 	done   chan error
 }
 
-// serve starts serving on ln. Request contexts derive from a context that
-// shutdown cancels, so that /watch streams end.
+// serve starts serving on ln, within the limits of limits.go: those of
+// the handlers when h comes from handlers.mux, else the defaults. Request
+// contexts derive from a context that shutdown cancels, so that /watch
+// streams end.
 func serve(ln net.Listener, h http.Handler, log *slog.Logger) *server {
 	ctx, cancel := context.WithCancel(context.Background())
+	maxConns, evicted := serverLimits(h)
+	lim := newConnLimiter(ln, maxConns, evicted)
 	s := &server{
 		srv: &http.Server{
 			Handler:           h,
 			ReadHeaderTimeout: readHeaderTimeout,
+			ReadTimeout:       readTimeout,
+			WriteTimeout:      writeTimeout,
+			IdleTimeout:       idleTimeout,
+			MaxHeaderBytes:    maxHeaderBytes,
+			ConnState:         lim.connState,
 			BaseContext:       func(net.Listener) context.Context { return ctx },
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		},
 		cancel: cancel,
 		done:   make(chan error, 1),
 	}
-	log.Info("Serving HTTP", "addr", ln.Addr().String())
-	go func() { s.done <- s.srv.Serve(ln) }()
+	log.Info("Serving HTTP", "addr", ln.Addr().String(), "maxConnections", maxConns)
+	go func() { s.done <- s.srv.Serve(lim) }()
 	return s
 }
 
