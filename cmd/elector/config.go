@@ -72,6 +72,8 @@ type config struct {
 	httpAddr   string // "" = no HTTP server
 	kubeconfig string
 
+	maxWatchers int // most /watch streams at once (limits.go)
+
 	leaseDuration time.Duration
 	renewDeadline time.Duration
 	retryPeriod   time.Duration
@@ -145,6 +147,7 @@ func (v *boolValue) IsBoolFlag() bool { return true }
 type flags struct {
 	election, namespace, httpAddr, id, ttl, kubeconfig stringValue
 	leaderLabel, grace, logFormat, logLevel            stringValue
+	maxWatchers                                        stringValue
 	useClusterCredentials, skipPermissionCheck, events boolValue
 	help, version                                      boolValue
 }
@@ -156,6 +159,7 @@ func newFlagSet(f *flags) *flag.FlagSet {
 	fs.Var(&f.election, "election", "name of the Lease to campaign for (required)")
 	fs.Var(&f.namespace, "election-namespace", "namespace of the Lease (default: the Pod's namespace, else $POD_NAMESPACE, else \"default\")")
 	fs.Var(&f.httpAddr, "http", "listen address of the HTTP server, e.g. :4444 or 127.0.0.1:0 (default: no server)")
+	fs.Var(&f.maxWatchers, "max-watchers", fmt.Sprintf("most /watch streams open at once; more get 503 with Retry-After (default %d)", defaultMaxWatchers))
 	fs.Var(&f.id, "id", "identity of this replica in the Lease (default: $POD_NAME, else the hostname)")
 	fs.Var(&f.ttl, "ttl", "lease duration; renew deadline 3×ttl/5, retry period ttl/10, stop budget ttl/5 (default 10s)")
 	fs.Var(&f.useClusterCredentials, "use-cluster-credentials", "accepted for compatibility with leader-elector:0.5; no effect (in-cluster credentials are used when no kubeconfig is given)")
@@ -337,6 +341,14 @@ func parseConfig(args []string, env environment) (config, error) {
 			return c, configf("--http=%s: invalid port %q; use a number from 0 to 65535", f.httpAddr.s, port)
 		}
 		c.httpAddr = f.httpAddr.s
+	}
+	c.maxWatchers = defaultMaxWatchers
+	if f.maxWatchers.set {
+		n, err := strconv.Atoi(f.maxWatchers.s)
+		if err != nil || n < 1 || n > maxMaxWatchers {
+			return c, configf("--max-watchers=%s: must be a whole number from 1 to %d", f.maxWatchers.s, maxMaxWatchers)
+		}
+		c.maxWatchers = n
 	}
 
 	c.kubeconfig = f.kubeconfig.s

@@ -80,6 +80,12 @@ func TestParseConfigErrors(t *testing.T) {
 			`elector: --http=:http: invalid port "http"; use a number from 0 to 65535`},
 		{"http port too large", []string{"--election=x", "--http=:70000"}, nil, ExitConfig,
 			`elector: --http=:70000: invalid port "70000"; use a number from 0 to 65535`},
+		{"bad max-watchers", []string{"--election=x", "--max-watchers=lots"}, nil, ExitConfig,
+			"elector: --max-watchers=lots: must be a whole number from 1 to 10000"},
+		{"zero max-watchers", []string{"--election=x", "--max-watchers=0"}, nil, ExitConfig,
+			"elector: --max-watchers=0: must be a whole number from 1 to 10000"},
+		{"max-watchers too large", []string{"--election=x", "--max-watchers=10001"}, nil, ExitConfig,
+			"elector: --max-watchers=10001: must be a whole number from 1 to 10000"},
 		{"empty id", []string{"--election=x", "--id="}, nil, ExitConfig,
 			"elector: --id is empty; pass a name unique among the replicas, such as the Pod name"},
 		{"long id", []string{"--election=x", "--id=" + strings.Repeat("a", 1025)}, nil, ExitConfig,
@@ -159,6 +165,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		heartbeat:     250 * time.Millisecond,
 		events:        true,
 		logFormat:     "text",
+		maxWatchers:   100,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("parseConfig defaults\n got: %+v\nwant: %+v", c, want)
@@ -200,6 +207,12 @@ func TestParseConfigValues(t *testing.T) {
 			func(t *testing.T, c config) {
 				if c.election != "elect-nginx" || c.httpAddr != "0.0.0.0:4444" || c.identity != "me" || c.leaseDuration != 20*time.Second || c.namespace != "ns1" {
 					t.Errorf("got %+v", c)
+				}
+			}},
+		{"max-watchers", []string{"--election=x", "--max-watchers=7"}, nil,
+			func(t *testing.T, c config) {
+				if c.maxWatchers != 7 {
+					t.Errorf("maxWatchers = %d, want 7", c.maxWatchers)
 				}
 			}},
 		{"single dash", []string{"-election=x", "-use-cluster-credentials=true"}, nil,
