@@ -33,8 +33,18 @@ const (
 	// retryFactor is client-go's rule: RenewDeadline > retryFactor × RetryPeriod,
 	// so that at least one retry fits inside the renew deadline.
 	retryFactor = 1.2
-	// minAPITimeout keeps request timeouts sane on very short leases.
+	// minAPITimeout keeps request timeouts sane on short leases; on very
+	// short ones (RenewDeadline ≤ 2s) the default is RenewDeadline/2
+	// instead, so that a request never outlives the renew deadline.
 	minAPITimeout = time.Second
+
+	// DefaultForbiddenTimeout is how long a candidate that has never had a
+	// request accepted keeps retrying requests the API server denies (403,
+	// 401) before Run gives up. A kube-apiserver that has just started
+	// denies requests for a few seconds while its authorization caches
+	// fill; a permission that is really missing is still reported well
+	// within 20 seconds.
+	DefaultForbiddenTimeout = 15 * time.Second
 )
 
 // Config configures an [Elector]. Only Client, Namespace, Name and Identity
@@ -68,9 +78,18 @@ type Config struct {
 	StopGrace time.Duration
 
 	// APITimeout bounds every API request. Zero means
-	// max(RenewDeadline/4, 1s), which keeps a stuck request well inside the
-	// renew deadline.
+	// max(RenewDeadline/4, 1s), but at most RenewDeadline/2, which keeps a
+	// stuck request well inside the renew deadline.
 	APITimeout time.Duration
+
+	// ForbiddenTimeout is how long Run retries requests that the API
+	// server denies (403 Forbidden, 401 Unauthorized) while no request of
+	// this Elector has ever been accepted; then Run returns a
+	// *ForbiddenError. Once any request has been accepted, denials are
+	// treated as transient (an API server restarting, a Role being
+	// replaced) and retried for as long as Run runs: Err reports them.
+	// Zero means DefaultForbiddenTimeout.
+	ForbiddenTimeout time.Duration
 
 	// KeepLease disables release on cancel: by default the Lease is
 	// released (empty holder) after the leader function has returned, so
@@ -118,7 +137,10 @@ func (c Config) withDefaults() Config {
 		c.StopGrace = min(DefaultStopGrace, (c.RenewDeadline-c.RetryPeriod)/2)
 	}
 	if c.APITimeout == 0 {
-		c.APITimeout = max(c.RenewDeadline/4, minAPITimeout)
+		c.APITimeout = min(max(c.RenewDeadline/4, minAPITimeout), c.RenewDeadline/2)
+	}
+	if c.ForbiddenTimeout == 0 {
+		c.ForbiddenTimeout = DefaultForbiddenTimeout
 	}
 	if c.Clock == nil {
 		c.Clock = clock.RealClock{}
@@ -157,6 +179,8 @@ func (c Config) validated() (Config, error) {
 		return c, &ConfigError{"StopGrace", c.StopGrace, fmt.Sprintf("must be between 0 and RenewDeadline - RetryPeriod (%v)", c.RenewDeadline-c.RetryPeriod)}
 	case c.APITimeout <= 0 || c.APITimeout >= c.RenewDeadline:
 		return c, &ConfigError{"APITimeout", c.APITimeout, fmt.Sprintf("must be positive and below RenewDeadline (%v)", c.RenewDeadline)}
+	case c.ForbiddenTimeout < 0:
+		return c, &ConfigError{"ForbiddenTimeout", c.ForbiddenTimeout, "must not be negative"}
 	}
 	if errs := validation.IsDNS1123Subdomain(c.Name); len(errs) > 0 {
 		return c, &ConfigError{"Name", fmt.Sprintf("%q", c.Name), "must be a DNS-1123 subdomain: " + errs[0]}

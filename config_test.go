@@ -65,3 +65,20 @@ func TestConfigErrorsNameFieldValueAndRule(t *testing.T) {
 		t.Fatalf("valid config: %v", err)
 	}
 }
+
+// TestDefaultsAreValidForShortLeases: the defaults derived from a short
+// but legal lease must pass validation (the default APITimeout once
+// equalled the renew deadline and was rejected).
+func TestDefaultsAreValidForShortLeases(t *testing.T) {
+	for _, tc := range []struct{ lease, renew, retry time.Duration }{
+		{2 * time.Second, time.Second, 500 * time.Millisecond},
+		{2 * time.Second, 1500 * time.Millisecond, time.Second},
+		{3 * time.Second, 2 * time.Second, time.Second},
+	} {
+		c := elector.Config{Client: fake.NewLeases(), Namespace: "ns", Name: "lock", Identity: "a",
+			LeaseDuration: tc.lease, RenewDeadline: tc.renew, RetryPeriod: tc.retry}
+		if err := c.Validate(); err != nil {
+			t.Errorf("%v/%v/%v: Validate() = %v, want the defaults to fit", tc.lease, tc.renew, tc.retry, err)
+		}
+	}
+}
