@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -78,6 +79,9 @@ type Elector struct {
 	clk     clock.WithTicker
 	metrics *metrics
 	running atomic.Bool
+	// hadAccess: the API server accepted a request of this Elector, so
+	// later denials are transient (see Config.ForbiddenTimeout).
+	hadAccess atomic.Bool
 	// maxToken is the highest leaseTransitions any Run of this Elector
 	// has seen, so that tokens grow across Runs. Only the running Run
 	// uses it.
@@ -85,10 +89,17 @@ type Elector struct {
 
 	mu        sync.Mutex
 	view      Leader
-	leading   bool
+	leading   bool // the tenure runs: the leader function has not been told to stop
+	working   bool // the leader function has not returned
 	lastRenew time.Time
 	synced    bool
 	subs      map[*subscriber]struct{}
+	// problem is the last failed request's error; nil once one succeeds.
+	problem      error
+	deniedLogged time.Time
+	// lastHolder is the last non-empty holder seen, for the metric of
+	// leader changes.
+	lastHolder string
 }
 
 // New validates cfg and returns an Elector.
@@ -142,14 +153,15 @@ func (e *Elector) Deadline() (time.Time, bool) {
 }
 
 // Check is a health check in the shape of controller-runtime's
-// healthz.Checker: it fails when this candidate believes it leads but has
-// not renewed within the renew deadline, i.e. its leader function overran
-// its stop or the election loop is stuck.
+// healthz.Checker: it fails while the leader function runs past the renew
+// deadline of its last successful renewal — the function overran its stop
+// (also after Run returned ErrStopOverrun, until it returns) or the
+// election loop is stuck — so that a liveness probe restarts the process.
 func (e *Elector) Check(_ *http.Request) error {
 	e.mu.Lock()
-	leading, last := e.leading, e.lastRenew
+	working, last := e.working, e.lastRenew
 	e.mu.Unlock()
-	if !leading {
+	if !working {
 		return nil
 	}
 	if overdue := e.clk.Since(last) - e.cfg.RenewDeadline; overdue > 0 {
@@ -161,13 +173,24 @@ func (e *Elector) Check(_ *http.Request) error {
 
 // Run campaigns for the Lease and, while this candidate leads, runs fn.
 // It returns after one tenure, or when ctx ends, or on an error that
-// retries cannot fix (such as missing RBAC permissions, *ForbiddenError):
+// retries cannot fix:
 //
 //   - nil: ctx ended (the Lease was released if this candidate led), or fn
 //     returned nil and the Lease was released;
 //   - fn's error, wrapped, after the Lease was released;
-//   - ErrLeadershipLost, wrapped with the reason;
-//   - ErrStopOverrun when fn ignored its cancelled context.
+//   - ErrLeadershipLost, wrapped with the reason (renewals failed until
+//     the stop point, or another holder took the Lease);
+//   - ErrStopOverrun when fn did not return within StopGrace of its
+//     context being cancelled, at the renew deadline at the earliest (also
+//     at shutdown): exit the process;
+//   - *ForbiddenError when this Elector has never had a request accepted
+//     and the API server denied every request for ForbiddenTimeout;
+//   - ErrTokensExhausted when leaseTransitions cannot grow any more.
+//
+// Everything else is retried while Run runs: an unreachable or restarting
+// API server, 429 and 5xx answers, and denials once this Elector has had
+// access (a Role deleted and restored, an API server whose authorization
+// caches are still filling). Err reports such a problem while it lasts.
 //
 // The Lease is released only after fn has returned.
 func (e *Elector) Run(ctx context.Context, fn LeaderFunc) error {
@@ -192,7 +215,7 @@ func (e *Elector) Run(ctx context.Context, fn LeaderFunc) error {
 
 	r := &round{e: e, mb: mb, maxToken: e.maxToken}
 	defer func() { e.maxToken = max(e.maxToken, r.maxToken) }()
-	defer r.stopTimer()
+	defer r.stopTimers()
 	return r.run(ctx, fn)
 }
 
@@ -208,13 +231,28 @@ type round struct {
 	maxToken   int32                 // highest leaseTransitions seen
 	lastWrite  time.Time             // local time our last successful write was sent
 
-	timer clock.Timer
+	timer clock.Timer // the follower's one timer: lease expiry or a retry
+
+	// deniedSince is when the current streak of denied requests began;
+	// zero when the last request was accepted. deniedT fires when the
+	// streak becomes final (only before this Elector ever had access).
+	deniedSince time.Time
+	deniedErr   error
+	deniedT     clock.Timer
 }
 
 func (r *round) stopTimer() {
 	if r.timer != nil {
 		r.timer.Stop()
 		r.timer = nil
+	}
+}
+
+func (r *round) stopTimers() {
+	r.stopTimer()
+	if r.deniedT != nil {
+		r.deniedT.Stop()
+		r.deniedT = nil
 	}
 }
 
@@ -240,8 +278,10 @@ func (r *round) observe(l *coordinationv1.Lease) {
 	}
 }
 
-// update records a Lease state without publishing it.
+// update records a Lease state, read from the API server, without
+// publishing it.
 func (r *round) update(l *coordinationv1.Lease) {
+	r.accepted()
 	if !r.known {
 		r.e.mu.Lock()
 		r.e.synced = true
@@ -254,13 +294,26 @@ func (r *round) update(l *coordinationv1.Lease) {
 	}
 	rec := recordOf(l)
 	if !rec.equal(r.rec) || r.observedAt.IsZero() {
-		if rec.holder != r.rec.holder {
-			r.e.metrics.leaderChanged()
-		}
+		r.e.sawHolder(rec.holder)
 		r.rec = rec
 		r.observedAt = r.e.clk.Now()
 	}
 	r.maxToken = max(r.maxToken, rec.transitions)
+}
+
+// sawHolder counts a change of leader: a holder other than the last one
+// this Elector saw. The first sight is not a change, and a release
+// followed by a new holder is one change, not two.
+func (e *Elector) sawHolder(holder string) {
+	if holder == "" {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.lastHolder != "" && e.lastHolder != holder {
+		e.metrics.leaderChanged()
+	}
+	e.lastHolder = holder
 }
 
 func (r *round) expiry() time.Time {
@@ -269,6 +322,9 @@ func (r *round) expiry() time.Time {
 
 func (r *round) run(ctx context.Context, fn LeaderFunc) error {
 	for {
+		if err := r.finalDenial(); err != nil {
+			return err
+		}
 		// Follower: when nothing is pending, take the Lease if it is free
 		// or expired on this candidate's clock, else wait until it expires.
 		if r.known && r.timer == nil {
@@ -296,12 +352,22 @@ func (r *round) run(ctx context.Context, fn LeaderFunc) error {
 				continue
 			}
 			if o.err != nil {
-				return r.e.apiError(o.err, "watch")
+				// The watch retries by itself; a denial may end Run.
+				if isDenied(o.err) {
+					if err := r.denied(o.err, "watch"); err != nil {
+						return err
+					}
+				} else {
+					r.e.failed(o.err, "watch")
+				}
+				continue
 			}
 			r.stopTimer()
 			r.observe(o.lease)
 		case <-r.timerC():
 			r.timer = nil
+		case <-timerC(r.deniedT):
+			r.deniedT = nil // finalDenial decides
 		}
 	}
 }
@@ -344,7 +410,11 @@ func (r *round) tryAcquire(ctx context.Context) (bool, error) {
 	// leaseTransitions was edited backwards or the Lease was re-created.
 	// A Lease that never existed starts at 0, as with client-go.
 	if r.known && (r.lease != nil || !r.observedAt.IsZero()) {
-		rec.transitions = max(r.maxToken, r.rec.transitions) + 1
+		highest := max(r.maxToken, r.rec.transitions)
+		if highest == math.MaxInt32 {
+			return false, e.tokensExhausted()
+		}
+		rec.transitions = highest + 1
 	}
 	if r.lease == nil {
 		l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: e.cfg.Name, Namespace: e.cfg.Namespace}}
@@ -367,15 +437,20 @@ func (r *round) tryAcquire(ctx context.Context) (bool, error) {
 	case apierrors.IsNotFound(err):
 		return false, fmt.Errorf("elector: unable to create Lease %s/%s: namespace %q does not exist; create it or set the namespace of the election: %w",
 			e.cfg.Namespace, e.cfg.Name, e.cfg.Namespace, err)
-	case isFatal(err):
+	case ctx.Err() != nil:
+		return false, nil
+	case isDenied(err):
 		verb := "update"
 		if r.lease == nil {
 			verb = "create"
 		}
-		return false, e.apiError(err, verb)
-	case ctx.Err() != nil:
+		if err := r.denied(err, verb); err != nil {
+			return false, err
+		}
+		r.arm(jitter(e.cfg.RetryPeriod))
 		return false, nil
 	default:
+		e.failed(err, "acquire")
 		e.log.Info("Unable to acquire lease, retrying", "error", err)
 		r.arm(jitter(e.cfg.RetryPeriod))
 		return false, nil
@@ -391,9 +466,16 @@ func (r *round) refresh(ctx context.Context) error {
 	case apierrors.IsNotFound(err):
 		r.observe(nil)
 		return nil
-	case isFatal(err):
-		return r.e.apiError(err, "get")
+	case ctx.Err() != nil:
+		return nil
+	case isDenied(err):
+		if err := r.denied(err, "get"); err != nil {
+			return err
+		}
+		r.arm(jitter(r.e.cfg.RetryPeriod))
+		return nil
 	case err != nil:
+		r.e.failed(err, "get")
 		r.e.log.Info("Unable to read lease, retrying", "error", err)
 		r.arm(jitter(r.e.cfg.RetryPeriod))
 		return nil

@@ -587,11 +587,12 @@ func TestForbiddenNamesWhatIsMissingAndTheFix(t *testing.T) {
 		return apierrors.NewForbidden(schema.GroupResource{Group: "coordination.k8s.io", Resource: "leases"}, name,
 			errors.New(`User "system:serviceaccount:team-a:app" cannot `+verb+` resource "leases" in API group "coordination.k8s.io" in the namespace "team-a"`))
 	})
-	e, err := elector.New(w.config("a"))
-	if err != nil {
-		t.Fatal(err)
+	a := w.start("a", nil)
+	errSoon(t, a.e)
+	for range 8 { // past ForbiddenTimeout: no request was ever accepted
+		w.clock.Step(2 * time.Second)
 	}
-	err = e.Run(context.Background(), func(context.Context, elector.Term) error { return nil })
+	err := a.result(t)
 	var fe *elector.ForbiddenError
 	if !errors.As(err, &fe) {
 		t.Fatalf("Run = %v, want *ForbiddenError", err)

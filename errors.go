@@ -1,10 +1,32 @@
 package elector
 
 import (
+	"errors"
 	"fmt"
+	"math"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/elector-dev/elector/internal/rbac"
 )
+
+// ErrTokensExhausted means the Lease's leaseTransitions has reached the
+// largest value the API can store (2^31−1), so no higher fencing token can
+// be written. No retry can fix it; see the error's message for what to do.
+var ErrTokensExhausted = errors.New("elector: fencing tokens exhausted")
+
+// tokensExhausted explains ErrTokensExhausted for one Lease.
+func (e *Elector) tokensExhausted() error {
+	return fmt.Errorf("%w: Lease %s/%s has leaseTransitions %d, the largest a Lease can hold; stop every candidate, delete the Lease (tokens restart at 0) and reset the highest token your fencing store accepts",
+		ErrTokensExhausted, e.cfg.Namespace, e.cfg.Name, int32(math.MaxInt32))
+}
+
+// isDenied reports a request the API server refused for who we are (403)
+// or for our credentials (401). Whether that is final depends on whether
+// this candidate ever had access: see Config.ForbiddenTimeout.
+func isDenied(err error) bool {
+	return apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err)
+}
 
 // ForbiddenError reports that the API server denied a request for lack of
 // RBAC permissions. Its message names the verb, resource, namespace, Lease
@@ -35,8 +57,9 @@ func (e *ForbiddenError) Error() string {
 
 func (e *ForbiddenError) Unwrap() error { return e.Err }
 
-// apiError turns an error that retries cannot fix into a clear one. verb
-// is what this elector was doing when the request failed.
+// apiError turns a failed request into a clear error: a *ForbiddenError
+// for a 403, else the error wrapped with what was being done. verb is what
+// this elector was doing when the request failed.
 func (e *Elector) apiError(err error, verb string) error {
 	f, ok := rbac.ParseForbidden(err)
 	if !ok {

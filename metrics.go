@@ -2,6 +2,7 @@ package elector
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +16,7 @@ const (
 	metricRenewFailures = "elector_renew_failures_total"
 	metricLastRenew     = "elector_last_renew_timestamp_seconds"
 	metricStopOverruns  = "elector_stop_overruns_total"
+	metricDenied        = "elector_permission_denied"
 )
 
 // metrics are one election's series. A nil *metrics records nothing.
@@ -25,6 +27,7 @@ type metrics struct {
 	renewFailures prometheus.Counter
 	lastRenew     prometheus.Gauge
 	stopOverruns  prometheus.Counter
+	denied        prometheus.Gauge
 }
 
 var labels = []string{"namespace", "lease"}
@@ -73,6 +76,12 @@ func newMetrics(reg prometheus.Registerer, namespace, name string) (*metrics, er
 	if err != nil {
 		return nil, err
 	}
+	denied, err := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: metricDenied, Help: "1 while the API server denies this candidate's requests (403 or 401) and it retries; Err and the logs name the missing permission.",
+	}, labels))
+	if err != nil {
+		return nil, err
+	}
 	return &metrics{
 		isLeader:      isLeader.WithLabelValues(namespace, name),
 		leaderChanges: changes.WithLabelValues(namespace, name),
@@ -80,6 +89,7 @@ func newMetrics(reg prometheus.Registerer, namespace, name string) (*metrics, er
 		renewFailures: failures.WithLabelValues(namespace, name),
 		lastRenew:     last.WithLabelValues(namespace, name),
 		stopOverruns:  overruns.WithLabelValues(namespace, name),
+		denied:        denied.WithLabelValues(namespace, name),
 	}, nil
 }
 
@@ -97,7 +107,7 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 		}
 	}
 	var zero C
-	return zero, errors.Join(errors.New("elector: unable to register metrics"), err)
+	return zero, fmt.Errorf("elector: unable to register metrics: %w", err)
 }
 
 func (m *metrics) setLeader(leading bool, lastRenew time.Time) {
@@ -126,6 +136,17 @@ func (m *metrics) renewed(d time.Duration, err error) {
 	if err != nil {
 		m.renewFailures.Inc()
 	}
+}
+
+func (m *metrics) setDenied(denied bool) {
+	if m == nil {
+		return
+	}
+	if denied {
+		m.denied.Set(1)
+		return
+	}
+	m.denied.Set(0)
 }
 
 func (m *metrics) stopOverrun() {

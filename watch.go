@@ -19,8 +19,9 @@ import (
 )
 
 // observation is what a watch tells an elector about its Lease: the Lease,
-// or nil when it does not exist, or a fatal error (such as 403) that ends
-// the election.
+// or nil when it does not exist, or the error of a failed list or watch
+// request (the watch retries by itself; the elector decides whether a
+// denial ends its Run).
 type observation struct {
 	lease *coordinationv1.Lease
 	err   error
@@ -75,13 +76,15 @@ type watchSpec struct {
 
 	// snapshot receives the full state after every (re)list: all Leases
 	// that exist. event receives each change (lease nil = deleted, with
-	// deletedName set). fatal receives errors that retries cannot fix.
+	// deletedName set). failed receives the error of every failed request;
+	// the loop retries after backoff, denials (403, 401) included: whether
+	// a denial is final is for the electors to judge.
 	snapshot func(items []coordinationv1.Lease)
 	event    func(l *coordinationv1.Lease, deletedName string)
-	fatal    func(error)
+	failed   func(error)
 }
 
-// run lists and watches until ctx ends or a fatal error is reported.
+// run lists and watches until ctx ends.
 func (s *watchSpec) run(ctx context.Context) {
 	rv := ""
 	needList := true
@@ -90,10 +93,10 @@ func (s *watchSpec) run(ctx context.Context) {
 			var err error
 			rv, err = s.list(ctx)
 			if err != nil {
-				if isFatal(err) {
-					s.fatal(err)
+				if ctx.Err() != nil {
 					return
 				}
+				s.failed(err)
 				s.log.Info("Lease read failed, retrying", "lease", s.name, "error", err)
 				s.sleep(ctx)
 				continue
@@ -103,10 +106,7 @@ func (s *watchSpec) run(ctx context.Context) {
 		var err error
 		rv, needList, err = s.watchOnce(ctx, rv)
 		if err != nil && ctx.Err() == nil {
-			if isFatal(err) {
-				s.fatal(err)
-				return
-			}
+			s.failed(err)
 			s.log.Info("Lease watch failed, retrying", "lease", s.name, "error", err)
 			s.sleep(ctx)
 		}
@@ -212,11 +212,6 @@ func metaAccessor(obj any) (string, error) {
 	return "", errors.New("object has no metadata")
 }
 
-// isFatal reports errors that no retry can fix: missing permissions.
-func isFatal(err error) bool {
-	return apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err)
-}
-
 // jitter returns d stretched by up to 20%, so that candidates that failed
 // together do not retry together.
 func jitter(d time.Duration) time.Duration {
@@ -241,11 +236,16 @@ type SharedWatch struct {
 	// Renewals never wait for it.
 	acquiring chan struct{}
 
-	mu      sync.Mutex
-	subs    map[string]map[*mailbox]struct{}
+	mu   sync.Mutex
+	subs map[string]map[*mailbox]struct{}
+	// gen numbers the watch loops: one starts with the first subscriber
+	// and stops with the last. Callbacks of an older loop (still ending
+	// while a new one starts) are ignored, so no state or error of an
+	// earlier generation reaches a later subscriber.
+	gen     uint64
 	state   map[string]*coordinationv1.Lease
 	synced  bool
-	fatal   error
+	lastErr error // the last failed request's error, until a list succeeds
 	refs    int
 	cancel  context.CancelFunc
 	stopped chan struct{}
@@ -301,30 +301,35 @@ func NewSharedWatch(client coordinationv1client.LeasesGetter, namespace string, 
 // it to end.
 func (s *SharedWatch) subscribe(name string, mb *mailbox) func() {
 	s.mu.Lock()
-	if s.subs[name] == nil {
-		s.subs[name] = map[*mailbox]struct{}{}
-	}
-	s.subs[name][mb] = struct{}{}
-	switch {
-	case s.fatal != nil:
-		mb.put(observation{err: s.fatal})
-	case s.synced:
-		mb.put(observation{lease: s.state[name]})
-	}
 	s.refs++
 	if s.refs == 1 {
+		// A new generation: forget everything the last one knew.
+		s.gen++
+		gen := s.gen
 		ctx, cancel := context.WithCancel(context.Background())
 		s.cancel, s.stopped = cancel, make(chan struct{})
-		s.synced, s.fatal, s.state = false, nil, map[string]*coordinationv1.Lease{}
+		s.synced, s.lastErr, s.state = false, nil, map[string]*coordinationv1.Lease{}
 		spec := &watchSpec{
 			leases: s.leases, clock: s.opts.Clock, timeout: s.opts.APITimeout,
 			backoff: s.opts.Backoff, log: s.opts.Logger,
-			snapshot: s.onSnapshot, event: s.onEvent, fatal: s.onFatal,
+			snapshot: func(items []coordinationv1.Lease) { s.onSnapshot(gen, items) },
+			event:    func(l *coordinationv1.Lease, deleted string) { s.onEvent(gen, l, deleted) },
+			failed:   func(err error) { s.onFailed(gen, err) },
 		}
 		go func(done chan struct{}) {
 			defer close(done)
 			spec.run(ctx)
 		}(s.stopped)
+	}
+	if s.subs[name] == nil {
+		s.subs[name] = map[*mailbox]struct{}{}
+	}
+	s.subs[name][mb] = struct{}{}
+	switch {
+	case s.synced:
+		mb.put(observation{lease: s.state[name]})
+	case s.lastErr != nil:
+		mb.put(observation{err: s.lastErr})
 	}
 	s.mu.Unlock()
 
@@ -350,9 +355,13 @@ func (s *SharedWatch) subscribe(name string, mb *mailbox) func() {
 	}
 }
 
-func (s *SharedWatch) onSnapshot(items []coordinationv1.Lease) {
+func (s *SharedWatch) onSnapshot(gen uint64, items []coordinationv1.Lease) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if gen != s.gen {
+		return
+	}
+	s.lastErr = nil
 	s.state = make(map[string]*coordinationv1.Lease, len(items))
 	for i := range items {
 		s.state[items[i].Name] = &items[i]
@@ -365,9 +374,12 @@ func (s *SharedWatch) onSnapshot(items []coordinationv1.Lease) {
 	}
 }
 
-func (s *SharedWatch) onEvent(l *coordinationv1.Lease, deleted string) {
+func (s *SharedWatch) onEvent(gen uint64, l *coordinationv1.Lease, deleted string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if gen != s.gen {
+		return
+	}
 	name := deleted
 	if l != nil {
 		name = l.Name
@@ -380,10 +392,13 @@ func (s *SharedWatch) onEvent(l *coordinationv1.Lease, deleted string) {
 	}
 }
 
-func (s *SharedWatch) onFatal(err error) {
+func (s *SharedWatch) onFailed(gen uint64, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.fatal = err
+	if gen != s.gen {
+		return
+	}
+	s.lastErr = err
 	for _, mbs := range s.subs {
 		for mb := range mbs {
 			mb.put(observation{err: err})
@@ -405,8 +420,8 @@ func watchOwn(leases coordinationv1client.LeaseInterface, name string, cfg *Conf
 			}
 			mb.put(observation{lease: &items[0]})
 		},
-		event: func(l *coordinationv1.Lease, _ string) { mb.put(observation{lease: l}) },
-		fatal: func(err error) { mb.put(observation{err: err}) },
+		event:  func(l *coordinationv1.Lease, _ string) { mb.put(observation{lease: l}) },
+		failed: func(err error) { mb.put(observation{err: err}) },
 	}
 	done := make(chan struct{})
 	go func() {
