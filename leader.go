@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -24,12 +25,20 @@ type tenure struct {
 	renewT   clock.Timer
 	stopT    clock.Timer // fires at the stop point: lastWrite + RenewDeadline - StopGrace
 	deadT    clock.Timer // armed once lost: lastWrite + RenewDeadline
+	// shutT fires StopGrace after shutdown began; if the work is still
+	// running then, renewals stop and deadT is armed, so that work that
+	// ignores its context cannot hold Run and the Lease for ever.
+	shutT       clock.Timer
+	shutOverdue bool // shutT fired with the work still running: no more renewals
 }
 
 // lead runs fn while this candidate holds the Lease. Timeline after each
 // successful write sent at t (this candidate's clock):
 //
-//	t + RetryPeriod                     next renewal
+//	t + RetryPeriod                     next renewal (the first one of a
+//	                                    tenure with a SharedWatch comes at
+//	                                    a per-election phase in the second
+//	                                    half of the period)
 //	t + RenewDeadline - StopGrace       no renewal succeeded: cancel fn
 //	t + RenewDeadline                   fn must have returned
 //	t + LeaseDuration (others' clocks)  the earliest another candidate may act
@@ -47,12 +56,17 @@ func (r *round) lead(ctx context.Context, fn LeaderFunc) error {
 
 	// Arm the timers before the work starts, so that they count from the
 	// write, not from whenever the work got scheduled.
-	t.renewT = timerAt(e.clk, r.lastWrite.Add(e.cfg.RetryPeriod))
+	t.renewT = timerAt(e.clk, r.lastWrite.Add(e.firstRenewal()))
 	t.stopT = timerAt(e.clk, t.stopPoint())
 	fctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	done := make(chan error, 1)
-	go func() { done <- fn(fctx, t.term) }()
+	e.setWorking(true)
+	go func() {
+		err := fn(fctx, t.term)
+		e.setWorking(false)
+		done <- err
+	}()
 	ctxDone := ctx.Done()
 	for {
 		select {
@@ -68,21 +82,28 @@ func (r *round) lead(ctx context.Context, fn LeaderFunc) error {
 			return relErr
 
 		case <-ctxDone:
-			// Shut down: stop the work, keep renewing until it has
-			// returned, then release.
+			// Shut down: stop the work, keep renewing while it stops
+			// (StopGrace), then release.
 			ctxDone = nil
 			e.log.Info("Stopping leader work", "reason", context.Cause(ctx))
+			t.shutT = timerAt(e.clk, e.clk.Now().Add(e.cfg.StopGrace))
 			cancel(context.Cause(ctx))
+
+		case <-timerC(t.shutT):
+			t.shutT = nil
+			if t.lost == nil {
+				t.shutdownOverdue()
+			}
 
 		case <-timerC(t.renewT):
 			t.renewT = nil
-			if t.lost == nil {
+			if t.lost == nil && !t.shutOverdue {
 				t.renew(ctx, cancel)
 			}
 
 		case <-timerC(t.stopT):
 			t.stopT = nil
-			if t.lost == nil {
+			if t.lost == nil && !t.shutOverdue {
 				t.stepDown(cancel, fmt.Errorf("%w: no renewal succeeded within %v", ErrLeadershipLost, e.cfg.RenewDeadline-e.cfg.StopGrace))
 			}
 
@@ -98,6 +119,9 @@ func (r *round) lead(ctx context.Context, fn LeaderFunc) error {
 			}
 			e.metrics.stopOverrun()
 			e.log.Error("Leader work did not stop before the renew deadline; exit the process", "token", t.term.Token, "stopGrace", e.cfg.StopGrace)
+			if t.lost == nil {
+				return fmt.Errorf("%w (at shutdown)", ErrStopOverrun)
+			}
 			return fmt.Errorf("%w (%v)", ErrStopOverrun, t.lost)
 
 		case <-r.mb.ready:
@@ -106,7 +130,9 @@ func (r *round) lead(ctx context.Context, fn LeaderFunc) error {
 				continue
 			}
 			if o.err != nil {
-				e.log.Error("Lease watch failed while leading", "error", o.err)
+				// The watch retries by itself; renewals decide the tenure.
+				e.failed(o.err, "watch")
+				e.log.Info("Lease watch failed while leading", "error", o.err)
 				continue
 			}
 			t.onEvent(ctx, o.lease, cancel)
@@ -122,7 +148,7 @@ func timerC(t clock.Timer) <-chan time.Time {
 }
 
 func (t *tenure) stopTimers() {
-	for _, tm := range []clock.Timer{t.renewT, t.stopT, t.deadT} {
+	for _, tm := range []clock.Timer{t.renewT, t.stopT, t.deadT, t.shutT} {
 		if tm != nil {
 			tm.Stop()
 		}
@@ -171,6 +197,22 @@ func (t *tenure) stepDown(cancel context.CancelCauseFunc, reason error) {
 	}
 }
 
+// shutdownOverdue stops renewals when the work has not returned StopGrace
+// after shutdown began, and arms the deadline at which Run reports the
+// overrun: the renew deadline of the last renewal, as for any step-down.
+func (t *tenure) shutdownOverdue() {
+	e := t.e
+	t.shutOverdue = true
+	if t.renewT != nil {
+		t.renewT.Stop()
+		t.renewT = nil
+	}
+	deadline := t.lastWrite.Add(e.cfg.RenewDeadline)
+	t.deadT = timerAt(e.clk, maxTime(deadline, e.clk.Now()))
+	e.log.Error("Leader work has not stopped within StopGrace of shutdown; renewals stop", "token", t.term.Token,
+		"stopGrace", e.cfg.StopGrace.String(), "renewDeadlineIn", max(deadline.Sub(e.clk.Now()), 0).Round(time.Millisecond).String())
+}
+
 // renew writes a new renewTime with the cached resourceVersion: one
 // request per renewal.
 func (t *tenure) renew(ctx context.Context, cancel context.CancelCauseFunc) {
@@ -210,15 +252,17 @@ func (t *tenure) renew(ctx context.Context, cancel context.CancelCauseFunc) {
 	case apierrors.IsNotFound(err):
 		t.observe(nil)
 		t.stepDown(cancel, fmt.Errorf("%w: the Lease was deleted", ErrLeadershipLost))
-	case isFatal(err):
-		t.stepDown(cancel, fmt.Errorf("%w: %w", ErrLeadershipLost, e.apiError(err, "update")))
 	default:
+		// Transient, denials included (an API server restarting, a Role
+		// being replaced): retry at twice the pace until the stop point,
+		// which ends the work in time if no renewal gets through.
+		err = e.failed(err, "update")
 		if left := t.untilStop(); left > 0 {
 			e.log.Info("Unable to renew lease, retrying", "error", err, "stopIn", left.Round(time.Millisecond).String())
 		} else {
 			e.log.Info("Unable to renew lease before the stop point", "error", err)
 		}
-		t.renewT = timerAt(e.clk, minTime(sent.Add(e.cfg.RetryPeriod), t.stopPoint()))
+		t.renewT = timerAt(e.clk, minTime(sent.Add(failedRenewRetry(e.cfg.RetryPeriod)), t.stopPoint()))
 	}
 }
 
@@ -270,7 +314,7 @@ func (t *tenure) confirm(ctx context.Context, cancel context.CancelCauseFunc) bo
 	}
 	t.observe(l)
 	rec := recordOf(l)
-	if rec.holder != e.cfg.Identity || Token(rec.transitions) != t.term.Token {
+	if !t.isOurs(rec) {
 		t.stepDown(cancel, fmt.Errorf("%w: the Lease is now held by %q (token %d)", ErrLeadershipLost, rec.holder, rec.transitions))
 		return false
 	}
@@ -278,6 +322,37 @@ func (t *tenure) confirm(ctx context.Context, cancel context.CancelCauseFunc) bo
 	t.ours = rec
 	t.caughtUp = false
 	return true
+}
+
+// isOurs reports whether rec is a record of this tenure: our identity and
+// our token. Another token under our name is another tenure.
+func (t *tenure) isOurs(rec record) bool {
+	return rec.holder == t.e.cfg.Identity && Token(rec.transitions) == t.term.Token
+}
+
+// failedRenewRetry is how soon a failed renewal is retried: twice the
+// steady pace, so that a leader that renews as rarely as client-go's
+// defaults (2/15 of the lease) still gets several attempts before its stop
+// point after a blip.
+func failedRenewRetry(retryPeriod time.Duration) time.Duration {
+	return jitter(retryPeriod / 2)
+}
+
+// firstRenewal is when, after acquiring, a tenure renews first. Elections
+// that share a watch (many in one process, often acquired in one burst)
+// renew first at a phase in [RetryPeriod/2, RetryPeriod) drawn from their
+// name, so that a thousand of them do not renew in one burst for ever;
+// later renewals keep the cadence. A lone election renews at RetryPeriod.
+func (e *Elector) firstRenewal() time.Duration {
+	p := e.cfg.RetryPeriod
+	if e.cfg.Watch == nil {
+		return p
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(e.cfg.Name))
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write([]byte(e.cfg.Identity))
+	return p/2 + time.Duration(h.Sum64()%uint64(p/2+1))
 }
 
 // release empties the holder, as client-go's ReleaseOnCancel does, so a
@@ -302,8 +377,10 @@ func (t *tenure) release(ctx context.Context) error {
 			e.log.Info("Released lease", "token", t.term.Token)
 			return nil
 		case apierrors.IsConflict(err):
+			// Release only this tenure, judged as confirm judges it:
+			// same holder and same token.
 			cur, gerr := e.leases.Get(rctx, e.cfg.Name, metav1.GetOptions{})
-			if gerr != nil || recordOf(cur).holder != e.cfg.Identity {
+			if gerr != nil || !t.isOurs(recordOf(cur)) {
 				return nil // no longer ours: nothing to release
 			}
 			t.lease, t.ours = cur, recordOf(cur)

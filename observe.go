@@ -81,6 +81,13 @@ func (e *Elector) setLeading(leading bool, lastRenew time.Time) {
 	e.setViewLocked(v)
 }
 
+// setWorking records whether the leader function is running, for Check.
+func (e *Elector) setWorking(working bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.working = working
+}
+
 func (e *Elector) setViewLocked(v Leader) {
 	old := e.view
 	e.view = v
