@@ -41,9 +41,12 @@
 //     (LeaseDuration − RenewDeadline) / (LeaseDuration + RenewDeadline)
 //     (a fifth with the defaults: 15s and 10s) — any clock offset is fine;
 //  3. a leader function returns within StopGrace of its context being
-//     cancelled (Run reports ErrStopOverrun otherwise);
-//  4. only candidates write the Lease's holder (deleting it by hand is
-//     safe: followers wait out the last holder's lease).
+//     cancelled (Run reports ErrStopOverrun otherwise, and Check fails
+//     until the function returns);
+//  4. the election loop is not paused past its stop point (a stopped or
+//     starved process, see below);
+//  5. only candidates write the Lease's holder, and nobody deletes the
+//     Lease while a candidate leads (see Deleting the Lease).
 //
 // Why: a candidate judges expiry only on its own clock, from the moment it
 // observed the record change, plus the record's leaseDurationSeconds (never
@@ -53,18 +56,80 @@
 // that write; it cancels the leader function at RenewDeadline − StopGrace
 // after that moment and expects it to have returned by RenewDeadline,
 // strictly before LeaseDuration has passed on any other candidate's clock.
+// Every change of holder — an acquisition after expiry, a take-over of a
+// released Lease, a re-creation — goes through this rule and a write
+// conditional on the resourceVersion the candidate read, so two candidates
+// cannot both win one record.
 //
-// Process pauses longer than the margins (a stopped process, a long
-// garbage collection or swap) defeat any timeout-based lock. Use the
-// fencing token to make a downstream store reject a stale leader's
-// writes: see Example_fencing.
+// Failed requests never shorten these margins: a renewal that fails for
+// any reason (timeout, 429, 5xx, a 403 from an API server that is
+// restarting or from a deleted Role) is retried, at twice the renewal
+// pace, with a request timeout that ends at the stop point; if none
+// succeeds, the work is cancelled at the stop point as above. client-go's
+// own retries of a 429 with Retry-After happen inside that timeout.
+//
+// A loop that runs late — its process was paused or starved of CPU past
+// the stop point — notices only when it runs again. It then cancels the
+// work and gives it StopGrace from that moment, possibly past the renew
+// deadline; it logs "Election loop ran late". Assumption 4 is what this
+// breaks: process pauses longer than the margins (a stopped process, a
+// long garbage collection or swap) defeat any timeout-based lock. Use the
+// fencing token to make a downstream store reject a stale leader's writes:
+// see Example_fencing.
+//
+// At shutdown (Run's context ends) the leader keeps renewing for StopGrace
+// while its function stops, then releases the Lease. A function that is
+// still running StopGrace after the shutdown began ends the renewals; at
+// the renew deadline Run returns ErrStopOverrun, and the Lease expires on
+// its own, so a function that ignores its context never holds the Lease
+// for ever.
+//
+// # Deleting the Lease
+//
+// Deleting a Lease in use ends the tenure: the leader sees the deletion on
+// its watch (or at its next renewal) and cancels its work at once, with
+// StopGrace to return. Candidates that saw the Lease before it was deleted
+// wait out the last holder's lease on their own clock before re-creating
+// it, with a token above the last one. A candidate that never saw the
+// Lease — one that starts after the deletion — cannot know there was a
+// holder: it creates the Lease at once, with token 0. Its work may then
+// overlap the old leader's for as long as the old leader takes to notice
+// and stop (up to StopGrace after a watch event, more if its watch lags),
+// and token 0 does not fence the old leader's writes. So do not delete a
+// Lease while a candidate leads; to move leadership, stop the leader (it
+// releases the Lease) or delete its Pod.
+//
+// # Permissions and an API server that comes and goes
+//
+// Run retries everything a restart of the process could not fix better:
+// an unreachable API server, timeouts, 429, 5xx, and 403/401 denials once
+// this Elector has had a request accepted (a kube-apiserver denies
+// requests for a few seconds after it starts, while its authorization
+// caches fill; a Role may be deleted and restored). While such a problem
+// lasts, Err returns it (a *ForbiddenError names the missing permission
+// and carries the Role that fixes it), the metric
+// elector_permission_denied is 1 for denials, and the log says so at most
+// once a minute. An Elector that has never had a request accepted gives up
+// after Config.ForbiddenTimeout (15s) of denials and Run returns the
+// *ForbiddenError: that permission is really missing.
 //
 // # Fencing tokens
 //
 // Term.Token is the Lease's leaseTransitions value written when the tenure
 // began. elector writes a value higher than any it has seen, so tokens
 // increase from tenure to tenure, also across deletion of the Lease while
-// at least one candidate keeps running.
+// at least one candidate that saw it keeps running (see Deleting the
+// Lease). leaseTransitions is a 32-bit integer: when it reaches 2^31−1,
+// Run returns ErrTokensExhausted instead of wrapping to a negative token.
+//
+// # API cost
+//
+// A follower sends no requests in steady state. A leader writes once per
+// RetryPeriod, as client-go does with the same timing (the defaults,
+// 15s/10s/2s, are one write per 2/15 of the lease); a failed write is
+// retried at twice that pace until the stop point. Elections that share a
+// watch renew at phases spread over the period, so that a process leading
+// a thousand of them does not renew them in one burst.
 //
 // # Many elections
 //
