@@ -70,12 +70,48 @@ type Options struct {
 	// become ready. Zero means 60 seconds.
 	StartTimeout time.Duration
 	// APIServerArgs are extra kube-apiserver flags, appended to the defaults.
+	// With several kube-apiservers, every member gets them.
 	APIServerArgs []string
+
+	// APIServers is the number of kube-apiservers. Zero means one, or three
+	// with HA. With more than one, the members share a serving certificate,
+	// the static tokens and the ServiceAccount keys, and clients connect to
+	// them through a load balancer (see [ControlPlane.URL]).
+	APIServers int
+	// EtcdMembers is the number of members of the etcd cluster. Zero means
+	// one, or three with HA. Every kube-apiserver connects to all of them.
+	EtcdMembers int
+	// HA asks for a highly available control plane: three kube-apiservers
+	// behind a load balancer, on a three-member etcd cluster. APIServers and
+	// EtcdMembers, when set, override the three.
+	HA bool
+}
+
+// haMembers is the number of members of each kind with Options.HA.
+const haMembers = 3
+
+// members returns the number of kube-apiservers and of etcd members.
+func (o Options) members() (apiservers, etcd int) {
+	apiservers, etcd = 1, 1
+	if o.HA {
+		apiservers, etcd = haMembers, haMembers
+	}
+	if o.APIServers > 0 {
+		apiservers = o.APIServers
+	}
+	if o.EtcdMembers > 0 {
+		etcd = o.EtcdMembers
+	}
+	return apiservers, etcd
 }
 
 // ControlPlane is a running etcd and kube-apiserver listening on loopback
 // ports, with all their state in a temporary directory. Its methods are safe
 // for concurrent use.
+//
+// An HA control plane (see [Options.HA]) runs several of each, the
+// "members", numbered from 0: kube-apiservers behind an in-process load
+// balancer, on an etcd cluster. Any member may be stopped and started again.
 type ControlPlane struct {
 	dir        string
 	url        string
@@ -84,12 +120,17 @@ type ControlPlane struct {
 	kubeconfig string
 	timeout    time.Duration
 
-	etcd      *process
-	etcdURL   string
-	apiserver *process
+	etcds         []*process
+	etcdURLs      []string // client URL of each etcd member
+	apiservers    []*process
+	apiserverURLs []string // URL of each kube-apiserver
+
+	// lb routes to the kube-apiservers when there are several; nil
+	// otherwise.
+	lb *loadBalancer
 
 	// probe polls the readiness endpoints; it skips certificate verification
-	// because the serving certificate is only created by kube-apiserver.
+	// because a single kube-apiserver creates its own serving certificate.
 	probe *http.Client
 
 	mu      sync.Mutex // serializes Stop and the restart methods
@@ -102,6 +143,10 @@ var errPortInUse = errors.New("port already in use")
 
 // Start starts etcd, then kube-apiserver, and waits until the API server is
 // ready. The binaries come from [Binaries], which may build them first.
+//
+// With Options.HA (or APIServers or EtcdMembers above one), it starts the
+// etcd members together, then the kube-apiservers together, and waits until
+// each is ready and the load balancer routes to every kube-apiserver.
 //
 // Call Stop when done; if the calling process dies first, the children are
 // killed by the kernel.
@@ -137,6 +182,7 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 }
 
 func start(ctx context.Context, opts Options, apiserverPath, etcdPath string) (_ *ControlPlane, err error) {
+	nAPIServers, nEtcd := opts.members()
 	dir, err := os.MkdirTemp("", tempDirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("unable to create the control plane directory: %w", err)
@@ -161,13 +207,18 @@ func start(ctx context.Context, opts Options, apiserverPath, etcdPath string) (_
 		return nil, fmt.Errorf("unable to write the owner file: %w", err)
 	}
 
-	ports, err := freePorts(3)
+	// Etcd member i listens on ports[2i] for clients and ports[2i+1] for
+	// peers; kube-apiserver j on ports[2*nEtcd+j].
+	ports, err := freePorts(2*nEtcd + nAPIServers)
 	if err != nil {
 		return nil, err
 	}
-	etcdClientPort, etcdPeerPort, apiserverPort := ports[0], ports[1], ports[2]
-	c.etcdURL = "http://127.0.0.1:" + strconv.Itoa(etcdClientPort)
-	c.url = "https://127.0.0.1:" + strconv.Itoa(apiserverPort)
+	for i := range nEtcd {
+		c.etcdURLs = append(c.etcdURLs, "http://127.0.0.1:"+strconv.Itoa(ports[2*i]))
+	}
+	for j := range nAPIServers {
+		c.apiserverURLs = append(c.apiserverURLs, "https://127.0.0.1:"+strconv.Itoa(ports[2*nEtcd+j]))
+	}
 
 	tokenFile, err := c.writeTokens()
 	if err != nil {
@@ -177,6 +228,26 @@ func start(ctx context.Context, opts Options, apiserverPath, etcdPath string) (_
 	if err != nil {
 		return nil, err
 	}
+	// A single kube-apiserver writes a self-signed serving certificate in
+	// its --cert-dir; several share one, signed by a CA of ours.
+	var tlsArgs [][]string
+	if nAPIServers == 1 {
+		tlsArgs = [][]string{{"--cert-dir=" + filepath.Join(dir, "certs")}}
+	} else {
+		certPath, keyPath, caPEM, err := writeServingCertificate(dir)
+		if err != nil {
+			return nil, err
+		}
+		c.caData = caPEM
+		for j := range nAPIServers {
+			tlsArgs = append(tlsArgs, []string{
+				"--tls-cert-file=" + certPath,
+				"--tls-private-key-file=" + keyPath,
+				// Unused with --tls-cert-file; kept apart all the same.
+				"--cert-dir=" + filepath.Join(dir, memberName("certs", j, nAPIServers)),
+			})
+		}
+	}
 
 	var verbose io.Writer
 	if opts.Verbose {
@@ -185,59 +256,97 @@ func start(ctx context.Context, opts Options, apiserverPath, etcdPath string) (_
 			verbose = os.Stderr
 		}
 	}
-	peerURL := "http://127.0.0.1:" + strconv.Itoa(etcdPeerPort)
-	c.etcd = &process{
-		name: "etcd",
-		path: etcdPath,
-		args: []string{
-			"--name=elector",
-			"--data-dir=" + filepath.Join(dir, "etcd"),
-			"--listen-client-urls=" + c.etcdURL,
-			"--advertise-client-urls=" + c.etcdURL,
-			"--listen-peer-urls=" + peerURL,
-			"--initial-advertise-peer-urls=" + peerURL,
-			"--initial-cluster=elector=" + peerURL,
-			"--initial-cluster-state=new",
-			// The data is thrown away; durability is not worth the latency.
-			"--unsafe-no-fsync",
-		},
-		logPath: filepath.Join(dir, "etcd.log"),
-		verbose: verbose,
+	etcdName := func(i int) string { return memberName("elector", i, nEtcd) }
+	peerURL := func(i int) string { return "http://127.0.0.1:" + strconv.Itoa(ports[2*i+1]) }
+	var initialCluster []string
+	for i := range nEtcd {
+		initialCluster = append(initialCluster, etcdName(i)+"="+peerURL(i))
 	}
-	c.apiserver = &process{
-		name: "kube-apiserver",
-		path: apiserverPath,
-		args: append([]string{
-			"--etcd-servers=" + c.etcdURL,
+	for i := range nEtcd {
+		args := []string{
+			"--name=" + etcdName(i),
+			"--data-dir=" + filepath.Join(dir, memberName("etcd", i, nEtcd)),
+			"--listen-client-urls=" + c.etcdURLs[i],
+			"--advertise-client-urls=" + c.etcdURLs[i],
+			"--listen-peer-urls=" + peerURL(i),
+			"--initial-advertise-peer-urls=" + peerURL(i),
+			// Ignored when a member restarts on its data directory.
+			"--initial-cluster=" + strings.Join(initialCluster, ","),
+			"--initial-cluster-state=new",
+		}
+		if nEtcd > 1 {
+			args = append(args, "--initial-cluster-token="+filepath.Base(dir))
+		}
+		// The data is thrown away; durability is not worth the latency.
+		args = append(args, "--unsafe-no-fsync")
+		name := memberName("etcd", i, nEtcd)
+		c.etcds = append(c.etcds, &process{
+			name:    name,
+			path:    etcdPath,
+			args:    args,
+			logPath: filepath.Join(dir, name+".log"),
+			verbose: verbose,
+		})
+	}
+	for j := range nAPIServers {
+		args := []string{
+			"--etcd-servers=" + strings.Join(c.etcdURLs, ","),
 			"--bind-address=127.0.0.1",
 			"--advertise-address=127.0.0.1",
-			"--secure-port=" + strconv.Itoa(apiserverPort),
-			// kube-apiserver writes a self-signed serving certificate here.
-			"--cert-dir=" + filepath.Join(dir, "certs"),
+			"--secure-port=" + strconv.Itoa(ports[2*nEtcd+j]),
+		}
+		args = append(args, tlsArgs[j]...)
+		args = append(args,
 			"--authorization-mode=Node,RBAC",
-			"--token-auth-file=" + tokenFile,
-			"--service-account-key-file=" + saPub,
-			"--service-account-signing-key-file=" + saKey,
-			"--service-account-issuer=" + ServiceAccountIssuer,
-			"--api-audiences=" + ServiceAccountIssuer,
+			"--token-auth-file="+tokenFile,
+			"--service-account-key-file="+saPub,
+			"--service-account-signing-key-file="+saKey,
+			"--service-account-issuer="+ServiceAccountIssuer,
+			"--api-audiences="+ServiceAccountIssuer,
 			"--service-cluster-ip-range=10.0.0.0/24",
 			// Without a controller manager nothing cleans up endpoints of
-			// apiservers, and 127.0.0.1 is not a valid endpoint address.
+			// apiservers, and 127.0.0.1 is not a valid endpoint address;
+			// several members would also share it.
 			"--endpoint-reconciler-type=none",
-		}, opts.APIServerArgs...),
-		logPath: filepath.Join(dir, "kube-apiserver.log"),
-		verbose: verbose,
+		)
+		args = append(args, opts.APIServerArgs...)
+		name := memberName("kube-apiserver", j, nAPIServers)
+		c.apiservers = append(c.apiservers, &process{
+			name:    name,
+			path:    apiserverPath,
+			args:    args,
+			logPath: filepath.Join(dir, name+".log"),
+			verbose: verbose,
+		})
 	}
 
-	if err := c.startEtcd(ctx); err != nil {
+	if nAPIServers == 1 {
+		c.url = c.apiserverURLs[0]
+	} else {
+		addrs := make([]string, nAPIServers)
+		for j, u := range c.apiserverURLs {
+			addrs[j] = strings.TrimPrefix(u, "https://")
+		}
+		c.lb, err = newLoadBalancer(addrs, func(ctx context.Context, j int) error {
+			return c.checkReadyz(ctx, c.apiserverURLs[j])
+		}, verbose)
+		if err != nil {
+			return nil, err
+		}
+		c.url = "https://" + c.lb.addr()
+	}
+
+	if err := c.startEtcd(ctx, allMembers(nEtcd)); err != nil {
 		return nil, err
 	}
-	if err := c.startAPIServer(ctx); err != nil {
+	if err := c.startAPIServers(ctx, allMembers(nAPIServers)); err != nil {
 		return nil, err
 	}
-	c.caData, err = os.ReadFile(filepath.Join(dir, "certs", "apiserver.crt"))
-	if err != nil {
-		return nil, fmt.Errorf("unable to read the kube-apiserver serving certificate: %w", err)
+	if c.caData == nil {
+		c.caData, err = os.ReadFile(filepath.Join(dir, "certs", "apiserver.crt"))
+		if err != nil {
+			return nil, fmt.Errorf("unable to read the kube-apiserver serving certificate: %w", err)
+		}
 	}
 	if err := c.checkCA(ctx); err != nil {
 		return nil, err
@@ -249,16 +358,75 @@ func start(ctx context.Context, opts Options, apiserverPath, etcdPath string) (_
 	return c, nil
 }
 
-// URL returns the base URL of the API server, https://127.0.0.1:<port>.
+// memberName returns base for the only member of its kind, base-i
+// otherwise.
+func memberName(base string, i, n int) string {
+	if n == 1 {
+		return base
+	}
+	return base + "-" + strconv.Itoa(i)
+}
+
+// allMembers returns 0, ..., n-1.
+func allMembers(n int) []int {
+	all := make([]int, n)
+	for i := range all {
+		all[i] = i
+	}
+	return all
+}
+
+// URL returns the base URL of the API server, https://127.0.0.1:<port>: that
+// of kube-apiserver, or of the load balancer in front of the kube-apiservers
+// when there are several.
 func (c *ControlPlane) URL() string { return c.url }
 
 // Kubeconfig returns the path of a kubeconfig file for the admin user.
 func (c *ControlPlane) Kubeconfig() string { return c.kubeconfig }
 
 // PIDs returns the process IDs of kube-apiserver and etcd, or 0 for a
-// process that is not running.
+// process that is not running. With several members, they are those of
+// member 0; see [ControlPlane.MemberPIDs].
 func (c *ControlPlane) PIDs() (apiserver, etcd int) {
-	return c.apiserver.runningPID(), c.etcd.runningPID()
+	return c.apiservers[0].runningPID(), c.etcds[0].runningPID()
+}
+
+// Members returns the number of kube-apiservers: 1, or 3 with Options.HA.
+func (c *ControlPlane) Members() int { return len(c.apiservers) }
+
+// EtcdMembers returns the number of etcd members: 1, or 3 with Options.HA.
+func (c *ControlPlane) EtcdMembers() int { return len(c.etcds) }
+
+// MemberPIDs returns the process IDs of every kube-apiserver and etcd
+// member, indexed by member, with 0 for a member that is not running.
+func (c *ControlPlane) MemberPIDs() (apiservers, etcd []int) {
+	for _, p := range c.apiservers {
+		apiservers = append(apiservers, p.runningPID())
+	}
+	for _, p := range c.etcds {
+		etcd = append(etcd, p.runningPID())
+	}
+	return apiservers, etcd
+}
+
+// MemberURL returns the base URL of kube-apiserver member i, bypassing the
+// load balancer. Its certificate verifies with the CA data of the
+// rest.Configs. It panics if i is out of range.
+func (c *ControlPlane) MemberURL(i int) string {
+	c.checkMember("kube-apiserver", i, len(c.apiservers))
+	return c.apiserverURLs[i]
+}
+
+// InRotation returns the kube-apiserver members that the load balancer
+// routes new connections to: those whose last health check (GET /readyz,
+// every 250 milliseconds) passed and that did not refuse a connection
+// since. Without a load balancer, when there is one kube-apiserver, it
+// returns nil.
+func (c *ControlPlane) InRotation() []int {
+	if c.lb == nil {
+		return nil
+	}
+	return c.lb.inRotation()
 }
 
 // AdminConfig returns a new rest.Config for the admin user, a member of
@@ -314,45 +482,103 @@ func (c *ControlPlane) ServiceAccountConfig(ctx context.Context, namespace, name
 }
 
 // StopAPIServer stops kube-apiserver, leaving etcd running. It is a no-op if
-// kube-apiserver is not running.
+// kube-apiserver is not running. With several kube-apiservers, it stops all
+// of them.
 func (c *ControlPlane) StopAPIServer() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.apiserver.stop()
+	stopAll(c.apiservers)
 }
 
 // StartAPIServer starts kube-apiserver again, on the same port and with the
-// same certificates, and waits until it is ready.
+// same certificates, and waits until it is ready. With several
+// kube-apiservers, it starts those that are not running and waits until the
+// load balancer routes to them. It fails if every kube-apiserver is running.
 func (c *ControlPlane) StartAPIServer(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stopped {
 		return errors.New("unable to start kube-apiserver: the control plane is stopped")
 	}
-	return c.startAPIServer(ctx)
+	return c.startAPIServers(ctx, stoppedOrAll(c.apiservers))
 }
 
 // StopEtcd stops etcd, leaving kube-apiserver running (and failing). It is a
-// no-op if etcd is not running.
+// no-op if etcd is not running. With several etcd members, it stops all of
+// them.
 func (c *ControlPlane) StopEtcd() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.etcd.stop()
+	stopAll(c.etcds)
 }
 
 // StartEtcd starts etcd again, on the same ports and data directory, and
-// waits until it is healthy.
+// waits until it is healthy. With several etcd members, it starts those that
+// are not running. It fails if every member is running.
 func (c *ControlPlane) StartEtcd(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stopped {
 		return errors.New("unable to start etcd: the control plane is stopped")
 	}
-	return c.startEtcd(ctx)
+	return c.startEtcd(ctx, stoppedOrAll(c.etcds))
+}
+
+// StopAPIServerMember stops kube-apiserver member i (SIGTERM, then SIGKILL
+// after 5 seconds). It is a no-op if the member is not running. The load
+// balancer finds out as a cloud load balancer would: by a failing health
+// check or a refused connection. Connections proxied to the member break.
+// It panics if i is out of range.
+func (c *ControlPlane) StopAPIServerMember(i int) {
+	c.checkMember("kube-apiserver", i, len(c.apiservers))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.apiservers[i].stop()
+}
+
+// StartAPIServerMember starts kube-apiserver member i again, on the same port
+// and with the same certificate, and waits until it is ready and the load
+// balancer routes to it. The member must not be running. It panics if i is
+// out of range.
+func (c *ControlPlane) StartAPIServerMember(ctx context.Context, i int) error {
+	c.checkMember("kube-apiserver", i, len(c.apiservers))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return fmt.Errorf("unable to start %s: the control plane is stopped", c.apiservers[i].name)
+	}
+	return c.startAPIServers(ctx, []int{i})
+}
+
+// StopEtcdMember stops etcd member i (SIGTERM, then SIGKILL after 5
+// seconds), leaving the others running. It is a no-op if the member is not
+// running. It panics if i is out of range.
+func (c *ControlPlane) StopEtcdMember(i int) {
+	c.checkMember("etcd", i, len(c.etcds))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.etcds[i].stop()
+}
+
+// StartEtcdMember starts etcd member i again, on the same ports and data
+// directory, and waits until it is healthy: it has rejoined the cluster,
+// which has a leader. The member must not be running. It panics if i is out
+// of range.
+func (c *ControlPlane) StartEtcdMember(ctx context.Context, i int) error {
+	c.checkMember("etcd", i, len(c.etcds))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return fmt.Errorf("unable to start %s: the control plane is stopped", c.etcds[i].name)
+	}
+	return c.startEtcd(ctx, []int{i})
 }
 
 // Stop stops kube-apiserver and etcd (SIGTERM, then SIGKILL after 5 seconds)
-// and removes the temporary directory. Calling it again does nothing.
+// and removes the temporary directory. Calling it again does nothing. With
+// several members, it first closes the load balancer and its connections,
+// then stops the kube-apiservers together, then the etcd members one by
+// one.
 func (c *ControlPlane) Stop() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -360,11 +586,14 @@ func (c *ControlPlane) Stop() error {
 		return nil
 	}
 	c.stopped = true
-	if c.apiserver != nil {
-		c.apiserver.stop()
+	if c.lb != nil {
+		c.lb.close()
 	}
-	if c.etcd != nil {
-		c.etcd.stop()
+	stopAll(c.apiservers)
+	// One at a time: an etcd leader stopping hands its leadership over to a
+	// peer, and waits for it, up to our SIGKILL, if that peer stops too.
+	for _, p := range c.etcds {
+		p.stop()
 	}
 	c.probe.CloseIdleConnections()
 	if err := os.RemoveAll(c.dir); err != nil {
@@ -373,39 +602,122 @@ func (c *ControlPlane) Stop() error {
 	return nil
 }
 
-func (c *ControlPlane) startEtcd(ctx context.Context) error {
-	if err := c.etcd.start(); err != nil {
-		return err
+func (c *ControlPlane) checkMember(kind string, i, n int) {
+	if i < 0 || i >= n {
+		panic(fmt.Sprintf("controlplane: %s member %d out of range: the control plane has %d", kind, i, n))
 	}
-	err := c.waitReady(ctx, c.etcd, func(ctx context.Context) error {
-		body, err := c.get(ctx, c.etcdURL+"/health")
-		if err != nil {
+}
+
+// stopAll stops the processes together.
+func stopAll(ps []*process) {
+	var wg sync.WaitGroup
+	for _, p := range ps {
+		wg.Go(p.stop)
+	}
+	wg.Wait()
+}
+
+// stoppedOrAll returns the indexes of the processes that are not running
+// or, if all are running, of all of them, whose start then fails.
+func stoppedOrAll(ps []*process) []int {
+	var idx []int
+	for i, p := range ps {
+		if p.runningPID() == 0 {
+			idx = append(idx, i)
+		}
+	}
+	if idx == nil {
+		return allMembers(len(ps))
+	}
+	return idx
+}
+
+// startEtcd starts the etcd members idx, all before waiting for any: a
+// member of a cluster that lost its quorum is only healthy once enough
+// others are back.
+func (c *ControlPlane) startEtcd(ctx context.Context, idx []int) error {
+	for _, i := range idx {
+		if err := c.etcds[i].start(); err != nil {
 			return err
 		}
-		if !strings.Contains(body, `"health":"true"`) {
-			return fmt.Errorf("etcd is not healthy: %s", body)
+	}
+	return c.waitAll(ctx, idx, func(ctx context.Context, i int) error {
+		p := c.etcds[i]
+		err := c.waitReady(ctx, p, func(ctx context.Context) error {
+			body, err := c.get(ctx, c.etcdURLs[i]+"/health")
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(body, `"health":"true"`) {
+				return fmt.Errorf("etcd is not healthy: %s", body)
+			}
+			return nil
+		})
+		if err != nil {
+			return c.startError(p, err)
 		}
 		return nil
 	})
-	if err != nil {
-		return c.startError(c.etcd, err)
-	}
-	return nil
 }
 
-func (c *ControlPlane) startAPIServer(ctx context.Context) error {
-	if err := c.apiserver.start(); err != nil {
-		return err
+// startAPIServers starts the kube-apiservers idx and waits until they are
+// ready and, with a load balancer, in its rotation.
+func (c *ControlPlane) startAPIServers(ctx context.Context, idx []int) error {
+	for _, i := range idx {
+		if err := c.apiservers[i].start(); err != nil {
+			return err
+		}
 	}
-	if err := c.waitReady(ctx, c.apiserver, c.checkReadyz); err != nil {
-		return c.startError(c.apiserver, err)
-	}
-	return nil
+	return c.waitAll(ctx, idx, func(ctx context.Context, i int) error {
+		p := c.apiservers[i]
+		err := c.waitReady(ctx, p, func(ctx context.Context) error {
+			return c.checkReadyz(ctx, c.apiserverURLs[i])
+		})
+		if err != nil {
+			return c.startError(p, err)
+		}
+		if c.lb == nil {
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+		if err := c.lb.waitInRotation(ctx, i); err != nil {
+			return fmt.Errorf("%s is ready but the load balancer does not route to it: %w", p.name, err)
+		}
+		return nil
+	})
 }
 
-// checkReadyz checks that GET /readyz answers "ok" to the admin user.
-func (c *ControlPlane) checkReadyz(ctx context.Context) error {
-	body, err := c.get(ctx, c.url+"/readyz")
+// waitAll calls wait for each member of idx concurrently and returns the
+// first error; the first error cancels the other waits.
+func (c *ControlPlane) waitAll(ctx context.Context, idx []int, wait func(context.Context, int) error) error {
+	if len(idx) == 1 {
+		return wait(ctx, idx[0])
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	for _, i := range idx {
+		wg.Go(func() {
+			if err := wait(ctx, i); err != nil {
+				once.Do(func() {
+					first = err
+					cancel()
+				})
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+// checkReadyz checks that GET <url>/readyz answers "ok" to the admin user.
+func (c *ControlPlane) checkReadyz(ctx context.Context, url string) error {
+	body, err := c.get(ctx, url+"/readyz")
 	if err != nil {
 		return err
 	}
@@ -487,18 +799,24 @@ func (c *ControlPlane) waitReady(ctx context.Context, p *process, check func(con
 }
 
 // startError stops p, which failed to become ready, and describes the
-// failure with the end of both logs.
+// failure with the end of the logs: those of kube-apiserver, or of p if it
+// is one of several kube-apiservers, and of every etcd member.
 func (c *ControlPlane) startError(p *process, err error) error {
 	p.stop()
-	logs := fmt.Sprintf("last %d lines of the etcd log:\n%s", logTailLines, c.etcd.logTail(logTailLines))
-	if c.apiserver.last() != nil {
-		logs = fmt.Sprintf("last %d lines of the kube-apiserver log:\n%s", logTailLines, c.apiserver.logTail(logTailLines)) + logs
+	var logs strings.Builder
+	for _, a := range c.apiservers {
+		if a == p || (len(c.apiservers) == 1 && a.last() != nil) {
+			fmt.Fprintf(&logs, "last %d lines of the %s log:\n%s", logTailLines, a.name, a.logTail(logTailLines))
+		}
+	}
+	for _, e := range c.etcds {
+		fmt.Fprintf(&logs, "last %d lines of the %s log:\n%s", logTailLines, e.name, e.logTail(logTailLines))
 	}
 	var cause error = err
-	if strings.Contains(logs, "address already in use") {
+	if strings.Contains(logs.String(), "address already in use") {
 		cause = fmt.Errorf("%w: %w", errPortInUse, err)
 	}
-	return fmt.Errorf("unable to start %s: %w\n%s", p.name, cause, logs)
+	return fmt.Errorf("unable to start %s: %w\n%s", p.name, cause, logs.String())
 }
 
 // writeTokens generates a token for each user and writes the static token
