@@ -4,7 +4,10 @@
 // Usage:
 //
 //	controlplane build      build the binaries if needed and print their paths
-//	controlplane run [-v]   run a control plane until Ctrl-C or SIGTERM
+//	controlplane run [-v] [-ha]   run a control plane until Ctrl-C or SIGTERM
+//
+// With -ha, run starts three kube-apiservers behind a load balancer, on a
+// three-member etcd cluster.
 //
 // The first build compiles kube-apiserver and etcd from source, which takes
 // about ten minutes on two cores; later runs reuse the cached binaries. See
@@ -35,7 +38,8 @@ const (
 
 const usage = `usage:
   controlplane build      build kube-apiserver and etcd if needed, print their paths
-  controlplane run [-v]   run a control plane until Ctrl-C or SIGTERM
+  controlplane run [-v] [-ha]   run a control plane until Ctrl-C or SIGTERM
+                               (-ha: 3 kube-apiservers behind a load balancer, 3 etcd members)
 `
 
 func main() {
@@ -109,15 +113,24 @@ func build(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func runControlPlane(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	verbose := fs.Bool("v", false, "copy the output of etcd and kube-apiserver to stderr")
+	ha := fs.Bool("ha", false, "run 3 kube-apiservers behind a load balancer, on a 3-member etcd cluster")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
-	cp, err := controlplane.Start(ctx, controlplane.Options{Out: stderr, Verbose: *verbose})
+	cp, err := controlplane.Start(ctx, controlplane.Options{Out: stderr, Verbose: *verbose, HA: *ha})
 	if err != nil {
 		return err
 	}
-	apiserverPID, etcdPID := cp.PIDs()
-	fmt.Fprintf(stdout, "control plane ready at %s (kube-apiserver pid %d, etcd pid %d)\n", cp.URL(), apiserverPID, etcdPID)
+	if *ha {
+		apiserverPIDs, etcdPIDs := cp.MemberPIDs()
+		fmt.Fprintf(stdout, "HA control plane ready at %s, a load balancer (kube-apiserver pids %v, etcd pids %v)\n", cp.URL(), apiserverPIDs, etcdPIDs)
+		for i := range cp.Members() {
+			fmt.Fprintf(stdout, "kube-apiserver member %d at %s\n", i, cp.MemberURL(i))
+		}
+	} else {
+		apiserverPID, etcdPID := cp.PIDs()
+		fmt.Fprintf(stdout, "control plane ready at %s (kube-apiserver pid %d, etcd pid %d)\n", cp.URL(), apiserverPID, etcdPID)
+	}
 	fmt.Fprintf(stdout, "export KUBECONFIG=%s\n", cp.Kubeconfig())
 	fmt.Fprintln(stdout, "press Ctrl-C to stop")
 	<-ctx.Done()
