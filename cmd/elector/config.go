@@ -24,20 +24,23 @@ import (
 //
 //	lease duration  T       how long followers wait out a silent leader
 //	renew deadline  3T/5    the leader's work must have stopped by last renewal + 3T/5
-//	retry period    T/10    renewal interval (client-go rule: renew > 1.2 × retry)
+//	retry period    2T/15   renewal interval: client-go's defaults (15s/10s/2s)
+//	                        scaled to the same lease, so a leader costs no more
+//	                        writes than client-go's (client-go rule: renew > 1.2 × retry)
 //	stop budget     T/5     from cancelling the leader work to the renew deadline
 //	                        (the library's StopGrace; it must be < renew − retry)
 //	command grace   T/10    SIGTERM → SIGKILL for the command (must be < stop budget,
 //	                        leaving T/10 to kill, reap and unlabel)
-//	heartbeat       T/40    watchdog heartbeat interval (retry/4)
+//	heartbeat       T/40    watchdog heartbeat interval
 //
-// With the default ttl of 10s: 10s / 6s / 1s, stop budget 2s, grace 1s,
+// With the default ttl of 10s: 10s / 6s / 1.33s, stop budget 2s, grace 1s,
 // heartbeat 250ms. The leader cancels its work at 2T/5 after its last
-// successful renewal, so three renewal attempts (at T/10, 2T/10, 3T/10) fit
-// before it gives up: one slow request does not end a tenure. The gap
-// between lease duration and renew deadline (2T/5) is the margin for
-// clock-rate differences (a quarter) and watchdog latency: a leader has
-// stopped acting 2T/5 before any follower may take over.
+// successful renewal; the first renewal comes at 2T/15 and a failed one is
+// retried at twice the pace (T/15), so four attempts fit before it gives
+// up: one slow request does not end a tenure. The gap between lease
+// duration and renew deadline (2T/5) is the margin for clock-rate
+// differences (a quarter) and watchdog latency: a leader has stopped acting
+// 2T/5 before any follower may take over.
 const (
 	defaultTTL = 10 * time.Second
 	// minTTL keeps the derived renew deadline (3ttl/5) above the library's
@@ -49,7 +52,8 @@ const (
 
 	renewNumerator   = 3
 	renewDivisor     = 5
-	retryDivisor     = 10
+	retryNumerator   = 2
+	retryDivisor     = 15
 	stopDivisor      = 5
 	graceDivisor     = 10
 	heartbeatDivisor = 40
@@ -161,7 +165,7 @@ func newFlagSet(f *flags) *flag.FlagSet {
 	fs.Var(&f.httpAddr, "http", "listen address of the HTTP server, e.g. :4444 or 127.0.0.1:0 (default: no server)")
 	fs.Var(&f.maxWatchers, "max-watchers", fmt.Sprintf("most /watch streams open at once; more get 503 with Retry-After (default %d)", defaultMaxWatchers))
 	fs.Var(&f.id, "id", "identity of this replica in the Lease (default: $POD_NAME, else the hostname)")
-	fs.Var(&f.ttl, "ttl", "lease duration; renew deadline 3×ttl/5, retry period ttl/10, stop budget ttl/5 (default 10s)")
+	fs.Var(&f.ttl, "ttl", "lease duration; renew deadline 3×ttl/5, retry period 2×ttl/15, stop budget ttl/5 (default 10s)")
 	fs.Var(&f.useClusterCredentials, "use-cluster-credentials", "accepted for compatibility with leader-elector:0.5; no effect (in-cluster credentials are used when no kubeconfig is given)")
 	fs.Var(&f.kubeconfig, "kubeconfig", "kubeconfig file (default: in-cluster credentials, else $KUBECONFIG, else ~/.kube/config)")
 	fs.Var(&f.leaderLabel, "leader-label", "KEY=VALUE label set on the leader's Pod and removed from all others; needs $POD_NAME (Downward API)")
@@ -374,7 +378,8 @@ func parseConfig(args []string, env environment) (config, error) {
 	}
 	c.leaseDuration = ttl
 	c.renewDeadline = ttl * renewNumerator / renewDivisor
-	c.retryPeriod = ttl / retryDivisor
+	// Rounded up: never more often than 2/15 of the lease.
+	c.retryPeriod = (ttl*retryNumerator + retryDivisor - 1) / retryDivisor
 	c.stopGrace = ttl / stopDivisor
 	c.grace = ttl / graceDivisor
 	c.heartbeat = ttl / heartbeatDivisor

@@ -159,7 +159,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		identity:      "host-1",
 		leaseDuration: 10 * time.Second,
 		renewDeadline: 6 * time.Second,
-		retryPeriod:   time.Second,
+		retryPeriod:   1333333334 * time.Nanosecond, // 2×10s/15, rounded up
 		stopGrace:     2 * time.Second,
 		grace:         time.Second,
 		heartbeat:     250 * time.Millisecond,
@@ -191,6 +191,12 @@ func TestDerivedTimings(t *testing.T) {
 			t.Errorf("ttl %v: grace %v >= stop budget %v", ttl, c.grace, c.stopGrace)
 		case c.renewDeadline <= time.Second:
 			t.Errorf("ttl %v: renew %v leaves no room for the 1s API timeout", ttl, c.renewDeadline)
+		case c.retryPeriod*15 < 2*ttl:
+			// client-go's defaults (15s/10s/2s) write once per 2/15 of
+			// the lease; the sidecar's leader must not write more often.
+			t.Errorf("ttl %v: retry %v renews more often than client-go's 2/15 of the lease (%v)", ttl, c.retryPeriod, 2*ttl/15)
+		case c.renewDeadline-c.stopGrace < 2*c.retryPeriod:
+			t.Errorf("ttl %v: fewer than two renewals fit before the stop point", ttl)
 		}
 	}
 }
