@@ -34,6 +34,7 @@ type app struct {
 	rec     *recorder    // nil: no Events
 	label   *labeler     // nil: no --leader-label
 	super   *supervisor  // nil: no command
+	start   *startup     // nil: the defaults
 }
 
 func (a *app) run(ctx context.Context) int {
@@ -60,33 +61,6 @@ func (a *app) run(ctx context.Context) int {
 	if err != nil {
 		return fail(a.stderr, err)
 	}
-	a.subject, err = whoAmI(ctx, kc)
-	switch {
-	case ctx.Err() != nil:
-		return ExitOK
-	case err != nil:
-		return fail(a.stderr, err)
-	}
-	a.log.Info("Starting", "lease", c.namespace+"/"+c.election, "identity", c.identity,
-		"user", a.subject.Username(), "server", kc.host, "leaseDuration", c.leaseDuration.String(),
-		"renewDeadline", c.renewDeadline.String(), "retryPeriod", c.retryPeriod.String(), "command", c.command)
-
-	if c.skipPermissionCheck {
-		a.log.Info("Skipping permission check")
-	} else {
-		code, err := checkPermissions(ctx, kc.authz, kc.host, requiredPermissions(c), a.subject, roleName(c.election), a.stderr)
-		var ue *usageError
-		switch {
-		case ctx.Err() != nil:
-			return ExitOK
-		case errors.As(err, &ue):
-			return fail(a.stderr, err)
-		case err != nil:
-			a.log.Warn("Unable to check permissions; continuing", "error", err)
-		case code != ExitOK:
-			return code
-		}
-	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -106,6 +80,39 @@ func (a *app) run(ctx context.Context) int {
 	if err != nil {
 		return fail(a.stderr, configf("%s", oneLine(err)))
 	}
+
+	// Serve HTTP before the first request to the API server: while it is
+	// unreachable, GET / answers an empty name and /readyz says why.
+	if a.start == nil {
+		a.start = newStartup()
+	}
+	a.start.setWaiting("starting")
+	if ln != nil {
+		h := &handlers{view: e, identity: c.identity, gatherer: reg, clock: a.clock, waiting: a.start.waiting}
+		h.maxWatchers, h.registerer = c.maxWatchers, reg
+		srv := serve(ln, h.mux(), a.log)
+		defer func() {
+			if err := srv.shutdown(shutdownTimeout); err != nil {
+				a.log.Warn("HTTP server shutdown", "error", err)
+			}
+		}()
+	}
+
+	var code int
+	var ok bool
+	if a.subject, code, ok = a.identify(ctx, kc); !ok {
+		return code
+	}
+	a.log.Info("Starting", "lease", c.namespace+"/"+c.election, "identity", c.identity,
+		"user", a.subject.Username(), "server", kc.host, "leaseDuration", c.leaseDuration.String(),
+		"renewDeadline", c.renewDeadline.String(), "retryPeriod", c.retryPeriod.String(), "command", c.command)
+
+	if c.skipPermissionCheck {
+		a.log.Info("Skipping permission check")
+	} else if code, ok = a.checkPermissions(ctx, kc, requiredPermissions(c)); !ok {
+		return code
+	}
+	a.start.setWaiting("")
 
 	if c.events {
 		a.rec = newRecorder(kc.core, kc.coordination, c.namespace, c.election, c.identity, a.clock, a.log)
@@ -147,15 +154,6 @@ func (a *app) run(ctx context.Context) int {
 			log:       a.log,
 		}
 	}
-	if ln != nil {
-		h := &handlers{view: e, identity: c.identity, gatherer: reg, clock: a.clock}
-		srv := serve(ln, h.mux(), a.log)
-		defer func() {
-			if err := srv.shutdown(shutdownTimeout); err != nil {
-				a.log.Warn("HTTP server shutdown", "error", err)
-			}
-		}()
-	}
 	return a.campaign(ctx, e)
 }
 
@@ -186,17 +184,14 @@ func (a *app) lead(ctx context.Context, t elector.Term) error {
 	lctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
-	labelDone := make(chan error, 1)
+	labelDone := make(chan struct{})
 	if a.label != nil {
 		go func() {
-			err := a.label.hold(lctx)
-			if err != nil {
-				cancel(err) // a 403: stop leading
-			}
-			labelDone <- err
+			defer close(labelDone)
+			a.label.hold(lctx) // it retries every failure until lctx ends
 		}()
 	} else {
-		labelDone <- nil
+		close(labelDone)
 	}
 
 	var err error
@@ -206,9 +201,7 @@ func (a *app) lead(ctx context.Context, t elector.Term) error {
 		<-lctx.Done()
 	}
 	cancel(nil) // the command exited by itself: unlabel
-	if lerr := <-labelDone; lerr != nil {
-		return lerr
-	}
+	<-labelDone
 	return err
 }
 
@@ -234,16 +227,12 @@ func stopReason(ctx context.Context, err error, execMode bool) string {
 func (a *app) outcome(ctx context.Context, err error) (code int, again bool) {
 	var (
 		fe *elector.ForbiddenError
-		le *labelForbiddenError
 		ce *exitCodeError
 	)
 	switch {
 	case errors.As(err, &fe):
+		// Only at start: an Elector that has had access retries denials.
 		a.printForbidden(fe.Namespace, fe.User, fe.Verb, rbac.LeaseRules(a.cfg.election), err)
-		return ExitForbidden, false
-	case errors.As(err, &le):
-		f, _ := rbac.ParseForbidden(le.err)
-		a.printForbidden(le.namespace, f.User, f.Verb, rbac.PodLabelRules(), err)
 		return ExitForbidden, false
 	case errors.Is(err, elector.ErrStopOverrun):
 		a.log.Error("Leader work did not stop before the renew deadline; exiting", "error", err)

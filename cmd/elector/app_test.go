@@ -19,8 +19,6 @@ import (
 	"testing"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 
 	"github.com/elector-dev/elector"
@@ -32,8 +30,6 @@ func TestOutcome(t *testing.T) {
 	cancel()
 	live := context.Background()
 	lost := fmt.Errorf("%w: the Lease is now held by %q (token 9)", elector.ErrLeadershipLost, "pod-b")
-	podsDenied := &labelForbiddenError{namespace: "team-a", err: apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "pod-a",
-		errors.New(`User "system:serviceaccount:team-a:app" cannot patch resource "pods" in API group "" in the namespace "team-a"`))}
 	leaseDenied := &elector.ForbiddenError{Verb: "update", Resource: "leases.coordination.k8s.io", Namespace: "team-a", Name: "my-app", User: "system:serviceaccount:team-a:app"}
 
 	tests := []struct {
@@ -55,8 +51,6 @@ func TestOutcome(t *testing.T) {
 		{"overrun", live, fmt.Errorf("%w (%v)", elector.ErrStopOverrun, lost), false, ExitOverrun, false, ""},
 		{"lease 403", live, leaseDenied, false, ExitForbidden, false,
 			`elector: ServiceAccount team-a/app lacks 1 permission in namespace team-a: update leases.coordination.k8s.io "my-app"`},
-		{"pods 403", live, fmt.Errorf("elector: leader function failed: %w", podsDenied), false, ExitForbidden, false,
-			"elector: ServiceAccount team-a/app lacks 1 permission in namespace team-a: patch pods"},
 		{"other error", live, errors.New(`elector: unable to create Lease: namespace "x" does not exist`), false, ExitFailure, false, ""},
 	}
 	for _, tt := range tests {

@@ -202,10 +202,12 @@ Flags:
 	fmt.Fprint(w, `
 HTTP endpoints (with --http):
   /          {"name":"<leader>"} on every other path and method, as the 0.5 image
-  /leader    {"name","isLeader","since","token","expiry","identity"}
+  /leader    {"name","isLeader","since","token","expiry","identity"}, plus
+             "error" and "fix" while the API server is unreachable or denies
   /watch     Server-Sent Events: one "leader" event per change
   /healthz   200 unless leader work overran its deadline
-  /readyz    200 once the Lease has been read (not gated on leadership)
+  /readyz    200 once the Lease has been read, and from then on (not gated on
+             leadership); before that 503 with the reason
   /metrics   Prometheus metrics
 
 Exit codes:
@@ -213,8 +215,10 @@ Exit codes:
   1  unexpected runtime error
   2  bad command line (unknown flag, missing --election, stray argument)
   3  invalid flag value
-  4  missing RBAC permissions (the Role to grant is printed)
-  5  API server unreachable or no credentials
+  4  missing RBAC permissions at start, after 15s of re-checks (the Role to
+     grant is printed); lost at runtime, they are retried, not an exit
+  5  no credentials, or credentials rejected (an unreachable API server is
+     waited for, not an exit)
   6  leadership lost with a command (the command was stopped)
   7  leader work did not stop before the renew deadline
   With a command that exits by itself: the command's exit code.

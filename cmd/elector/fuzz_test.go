@@ -165,6 +165,7 @@ type fuzzView struct {
 func (v fuzzView) Leader() elector.Leader    { return v.leader }
 func (v fuzzView) Synced() bool              { return v.synced }
 func (v fuzzView) Check(*http.Request) error { return nil }
+func (v fuzzView) Err() error                { return nil }
 func (v fuzzView) Subscribe(ctx context.Context) <-chan elector.Leader {
 	ch := make(chan elector.Leader, 1)
 	ch <- v.leader

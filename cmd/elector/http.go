@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,7 @@ type leaderView interface {
 	Subscribe(ctx context.Context) <-chan elector.Leader
 	Synced() bool
 	Check(*http.Request) error
+	Err() error
 }
 
 var _ leaderView = (*elector.Elector)(nil)
@@ -38,6 +40,14 @@ type handlers struct {
 	identity string
 	gatherer prometheus.Gatherer
 	clock    clock.WithTicker
+	// waiting, when set, says why the sidecar has not started campaigning
+	// yet (an unreachable API server, permissions being re-checked); ""
+	// once it campaigns.
+	waiting func() string
+	// ready latches /readyz: once the Lease has been read it stays ready,
+	// through API-server outages and between tenures, so that an outage
+	// does not take every replica out of its Service at once.
+	ready atomic.Bool
 
 	httpLimits // see limits.go
 }
@@ -72,6 +82,12 @@ type leaderJSON struct {
 	Token    int64  `json:"token"`    // fencing token of the holder's tenure
 	Expiry   string `json:"expiry"`   // when this replica would consider the lease expired
 	Identity string `json:"identity"` // this replica's identity
+	// Error says what keeps this replica from taking part normally (an
+	// unreachable API server, a missing permission); Fix, for a missing
+	// permission, is the Role and RoleBinding that grant it. Both are
+	// omitted when all is well.
+	Error string `json:"error,omitempty"`
+	Fix   string `json:"fix,omitempty"`
 }
 
 func (h *handlers) toJSON(l elector.Leader) leaderJSON {
@@ -85,6 +101,25 @@ func (h *handlers) toJSON(l elector.Leader) leaderJSON {
 	}
 }
 
+// problem is why this replica is not taking part normally, and the fix
+// when a permission is missing; "" when all is well.
+func (h *handlers) problem() (reason, fix string) {
+	if h.waiting != nil {
+		if r := h.waiting(); r != "" {
+			return r, ""
+		}
+	}
+	err := h.view.Err()
+	if err == nil {
+		return "", ""
+	}
+	var fe *elector.ForbiddenError
+	if errors.As(err, &fe) {
+		fix = fe.Fix
+	}
+	return oneLine(err), fix
+}
+
 func rfc3339(t time.Time) string {
 	if t.IsZero() {
 		return ""
@@ -94,7 +129,9 @@ func rfc3339(t time.Time) string {
 
 func (h *handlers) leader(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(h.toJSON(h.view.Leader()))
+	v := h.toJSON(h.view.Leader())
+	v.Error, v.Fix = h.problem()
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 // healthz fails only when this replica believes it leads but has not
@@ -108,16 +145,27 @@ func (h *handlers) healthz(w http.ResponseWriter, r *http.Request) {
 	_, _ = fmt.Fprintln(w, "ok")
 }
 
-// readyz reports ready once the Lease has been read, whoever leads. It is
+// readyz reports ready once the Lease has been read, whoever leads, and
+// stays ready after that (API-server outages and lost permissions show on
+// /leader, in the logs and metrics, not by taking every replica out of its
+// Service at once). Before the first read it answers 503 with the reason.
+// It is
 // deliberately not gated on leadership: with readiness = "is leader", a
 // Deployment's rolling update waits for each new Pod to become ready, and
 // a new Pod cannot lead while an old one holds the Lease, so the rollout
 // stalls (LINBIT/k8s-await-election PR #1). To route a Service to the
 // leader only, select on --leader-label instead.
 func (h *handlers) readyz(w http.ResponseWriter, _ *http.Request) {
-	if !h.view.Synced() {
-		http.Error(w, "lease not read yet", http.StatusServiceUnavailable)
-		return
+	if !h.ready.Load() {
+		if !h.view.Synced() {
+			msg := "lease not read yet"
+			if reason, _ := h.problem(); reason != "" {
+				msg += ": " + reason
+			}
+			http.Error(w, msg, http.StatusServiceUnavailable)
+			return
+		}
+		h.ready.Store(true)
 	}
 	_, _ = fmt.Fprintln(w, "ok")
 }

@@ -30,6 +30,7 @@ type fakeView struct {
 	leader   elector.Leader
 	synced   bool
 	checkErr error
+	err      error
 	subs     map[chan elector.Leader]struct{}
 }
 
@@ -43,6 +44,12 @@ func (f *fakeView) Synced() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.synced
+}
+
+func (f *fakeView) Err() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
 }
 
 func (f *fakeView) Check(*http.Request) error {

@@ -109,8 +109,8 @@ func whoAmI(ctx context.Context, c *clients) (rbac.Subject, error) {
 	case ctx.Err() != nil:
 		return rbac.Subject{}, ctx.Err()
 	case apierrors.IsUnauthorized(err):
-		return rbac.Subject{}, &usageError{code: ExitUnreachable, msg: fmt.Sprintf(
-			"the API server at %s rejected the credentials (401 Unauthorized); check --kubeconfig or the mounted ServiceAccount token", c.host)}
+		return rbac.Subject{}, &rejectedError{&usageError{code: ExitUnreachable, msg: fmt.Sprintf(
+			"the API server at %s rejected the credentials (401 Unauthorized); check --kubeconfig or the mounted ServiceAccount token", c.host)}}
 	case errors.As(err, &status):
 		// Reachable; only the review is unavailable.
 		return rbac.SubjectFromUsername(c.username), nil
@@ -118,6 +118,20 @@ func whoAmI(ctx context.Context, c *clients) (rbac.Subject, error) {
 		return rbac.Subject{}, unreachable(c.host, err)
 	}
 }
+
+// unreachableError is a request that got no answer: the sidecar waits
+// for the API server. It exits with its code only where waiting is not
+// an option.
+type unreachableError struct{ *usageError }
+
+func (e *unreachableError) Unwrap() error { return e.usageError }
+
+// rejectedError is a 401: the credentials were rejected. Re-checked for
+// the start-up window (a starting API server may not know the token's
+// issuer yet), then final.
+type rejectedError struct{ *usageError }
+
+func (e *rejectedError) Unwrap() error { return e.usageError }
 
 // unreachable is the one line for a request that got no answer.
 func unreachable(host string, err error) error {
@@ -128,8 +142,8 @@ func unreachable(host string, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("no answer within %v", startupTimeout)
 	}
-	return &usageError{code: ExitUnreachable, msg: fmt.Sprintf(
-		"unable to reach the API server at %s: %s; check the address and the network (--kubeconfig, or KUBERNETES_SERVICE_HOST in a Pod)", host, oneLine(err))}
+	return &unreachableError{&usageError{code: ExitUnreachable, msg: fmt.Sprintf(
+		"unable to reach the API server at %s: %s; check the address and the network (--kubeconfig, or KUBERNETES_SERVICE_HOST in a Pod)", host, oneLine(err))}}
 }
 
 // usernameFromConfig guesses the user name from the credentials, without

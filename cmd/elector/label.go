@@ -34,17 +34,9 @@ type labeler struct {
 	log        *slog.Logger
 }
 
-// labelForbiddenError is a 403 on pods: retries cannot fix it.
-type labelForbiddenError struct {
-	namespace string
-	err       error
-}
-
-func (e *labelForbiddenError) Error() string {
-	return fmt.Sprintf("unable to label the leader's Pod in namespace %q: %v", e.namespace, e.err)
-}
-
-func (e *labelForbiddenError) Unwrap() error { return e.err }
+// deniedLogInterval rate-limits the log of a label patch that the API
+// server keeps denying.
+const deniedLogInterval = time.Minute
 
 // claim makes this Pod the only one labeled: first it removes the label
 // from every other Pod that carries it (a crashed leader never removed
@@ -90,24 +82,32 @@ func (l *labeler) patch(ctx context.Context, pod string, value *string) error {
 	return err
 }
 
-// hold runs for one tenure: it claims the label, retrying transient
-// errors, until ctx ends; then it removes the own label within unmarkIn,
-// best effort. It returns early only on a 403, which retries cannot fix.
-func (l *labeler) hold(ctx context.Context) error {
+// hold runs for one tenure: it claims the label, retrying failures, until
+// ctx ends; then it removes the own label within unmarkIn, best effort.
+// A 403 is retried too: the permission was checked at start, so a denial
+// now is an API server restarting or a Role being replaced, and the leader
+// keeps leading without its label meanwhile. The log names the missing
+// permission and the Role that grants it, at most once a minute.
+func (l *labeler) hold(ctx context.Context) {
+	var deniedLogged time.Time
 	for ctx.Err() == nil {
 		err := l.claim(ctx)
 		if err == nil {
 			l.log.Info("Labeled own pod as leader", "pod", l.self, "label", l.key+"="+l.value)
 			break
 		}
-		if _, ok := rbac.ParseForbidden(err); ok {
-			l.unmarkBestEffort(ctx)
-			return &labelForbiddenError{namespace: l.namespace, err: err}
-		}
 		if ctx.Err() != nil {
 			break
 		}
-		l.log.Error("Unable to move the leader label, retrying", "error", err, "retryIn", l.retry.String())
+		if f, ok := rbac.ParseForbidden(err); ok {
+			if now := l.clock.Now(); deniedLogged.IsZero() || now.Sub(deniedLogged) >= deniedLogInterval {
+				deniedLogged = now
+				l.log.Error("Permission denied; retrying", "error", err, "retryIn", l.retry.String(),
+					"fix", rbac.Explain(l.namespace, rbac.SubjectFromUsername(f.User), rbac.PodLabelRules(), "elector-leader-label"))
+			}
+		} else {
+			l.log.Error("Unable to move the leader label, retrying", "error", err, "retryIn", l.retry.String())
+		}
 		t := l.clock.NewTimer(l.retry)
 		select {
 		case <-ctx.Done():
@@ -117,7 +117,6 @@ func (l *labeler) hold(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	l.unmarkBestEffort(ctx)
-	return nil
 }
 
 func (l *labeler) unmarkBestEffort(ctx context.Context) {

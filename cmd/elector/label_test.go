@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	goruntime "runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -120,13 +121,11 @@ func TestLabelerHold(t *testing.T) {
 		return false, nil, nil
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- l.hold(ctx) }()
+	done := make(chan struct{})
+	go func() { l.hold(ctx); close(done) }()
 	<-labeled
 	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	<-done
 	wantLabels(t, cs, map[string]string{"pod-a": "-", "pod-b": "-"})
 }
 
@@ -142,8 +141,8 @@ func TestLabelerRetries(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- l.hold(ctx) }()
+	done := make(chan struct{})
+	go func() { l.hold(ctx); close(done) }()
 	waitForWaiter(t, fc)
 	if got := labelsOf(t, cs)["pod-a"]; got != "-" {
 		t.Fatalf("labeled despite the failed list: %q", got)
@@ -155,24 +154,44 @@ func TestLabelerRetries(t *testing.T) {
 	}
 	wantLabels(t, cs, map[string]string{"pod-b": "-"})
 	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	<-done
 	wantLabels(t, cs, map[string]string{"pod-a": "-"})
 }
 
-// A 403 ends the tenure with an error that names the namespace.
-func TestLabelerForbidden(t *testing.T) {
-	cs, l, _ := newLabelFixture()
+// A 403 does not end the tenure: it is retried (the permission was
+// checked at start, so a denial now is an API server restarting or a Role
+// being replaced), the log names the fix, and once the permission is back
+// the label is set.
+func TestLabelerRetriesADenial(t *testing.T) {
+	cs, l, fc := newLabelFixture()
+	var logs syncBuffer
+	l.log = slog.New(slog.NewTextHandler(&logs, nil))
+	var denied atomic.Bool
+	denied.Store(true)
 	cs.PrependReactor("patch", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if !denied.Load() {
+			return false, nil, nil
+		}
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, a.(k8stesting.PatchAction).GetName(),
 			errors.New(`User "system:serviceaccount:team-a:app" cannot patch resource "pods" in API group "" in the namespace "team-a"`))
 	})
-	err := l.hold(context.Background())
-	var le *labelForbiddenError
-	if !errors.As(err, &le) || le.namespace != "team-a" {
-		t.Fatalf("hold = %v, want labelForbiddenError", err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.hold(ctx); close(done) }()
+	waitForWaiter(t, fc) // denied, waiting to retry
+	select {
+	case <-done:
+		t.Fatal("hold returned after a 403, want it to keep trying")
+	default:
 	}
+	if log := logs.String(); !strings.Contains(log, `msg="Permission denied; retrying"`) || !strings.Contains(log, "kind: Role") {
+		t.Errorf("log lacks the denial and its fix:\n%s", log)
+	}
+	denied.Store(false)
+	fc.Step(l.retry)
+	waitForLabel(t, cs, "pod-a")
+	cancel()
+	<-done
 }
 
 // waitForWaiter spins until the code under test waits on the fake clock.
@@ -208,4 +227,16 @@ func TestLeadWithLabel(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantLabels(t, cs, map[string]string{"pod-a": "-", "pod-b": "-"})
+}
+
+// waitForLabel waits until pod carries the leader label.
+func waitForLabel(t *testing.T, cs *fake.Clientset, pod string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for labelsOf(t, cs)[pod] != "true" {
+		if time.Now().After(deadline) {
+			t.Fatalf("pod %s was not labeled (all: %v)", pod, labelsOf(t, cs))
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

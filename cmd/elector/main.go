@@ -16,6 +16,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -39,11 +40,15 @@ const (
 	// ExitConfig: a flag or environment value is invalid (durations, names,
 	// label syntax, listen address, command not found, kubeconfig).
 	ExitConfig = 3
-	// ExitForbidden: RBAC permissions are missing, at start or at runtime;
-	// the Role and RoleBinding to grant are printed on stderr.
+	// ExitForbidden: RBAC permissions are missing at start, still after
+	// re-checking them for 15 seconds (a kube-apiserver that has just
+	// started denies while its caches fill); the Role and RoleBinding to
+	// grant are printed on stderr. A permission lost at runtime is not an
+	// exit: it is retried, and /leader and the log name the fix.
 	ExitForbidden = 4
-	// ExitUnreachable: the API server is unreachable, rejected the
-	// credentials, or there are no credentials at all.
+	// ExitUnreachable: there are no credentials at all, or the API server
+	// rejected them (401, still after 15 seconds of re-checks). An API
+	// server that cannot be reached is waited for, not an exit.
 	ExitUnreachable = 5
 	// ExitLost: in exec mode, leadership was lost and the command was
 	// stopped (also when the watchdog had to kill it). Without a command
@@ -78,7 +83,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return runWith(ctx, args, stdout, stderr, osEnvironment())
 }
 
-func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, env environment) int {
+// runWith is run with the environment and, for tests, options applied to
+// the app before it runs.
+func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, env environment, opts ...func(*app)) int {
 	c, err := parseConfig(args, env)
 	switch {
 	case err == errHelp:
@@ -91,12 +98,16 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, env e
 		return fail(stderr, err)
 	}
 	a := &app{cfg: c, log: newLogger(stderr, c.logFormat, c.logLevel), stdout: stdout, stderr: stderr}
+	for _, o := range opts {
+		o(a)
+	}
 	return a.run(ctx)
 }
 
 // fail prints err as one line and returns its exit code.
 func fail(stderr io.Writer, err error) int {
-	if ue, ok := err.(*usageError); ok {
+	var ue *usageError
+	if errors.As(err, &ue) {
 		fmt.Fprintln(stderr, ue.Error())
 		return ue.code
 	}

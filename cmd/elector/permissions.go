@@ -46,14 +46,11 @@ func requiredPermissions(c config) []permissionSet {
 // roleName names the Role that the printed fix creates.
 func roleName(election string) string { return "elector-" + election }
 
-// checkPermissions asks the API server, with SelfSubjectAccessReviews,
-// which of the needed permissions the caller lacks. When some are
-// missing it prints, for each namespace, one summary line and the Role and
-// RoleBinding that grant them, and returns ExitForbidden. A failed check
-// (other than an unreachable server) is logged and not fatal: a 403 at
-// runtime gets the same explanation.
-func checkPermissions(ctx context.Context, authz authorizationv1client.SelfSubjectAccessReviewsGetter, host string, sets []permissionSet, subject rbac.Subject, role string, stderr io.Writer) (int, error) {
-	code := ExitOK
+// missingPermissions returns, per namespace, the needed permissions that
+// the API server's SelfSubjectAccessReviews deny. An *unreachableError
+// means no answer; another error, that the server cannot check.
+func missingPermissions(ctx context.Context, authz authorizationv1client.SelfSubjectAccessReviewsGetter, host string, sets []permissionSet) ([]permissionSet, error) {
+	var out []permissionSet
 	for _, set := range sets {
 		rctx, cancel := context.WithTimeout(ctx, startupTimeout)
 		missing, err := rbac.Check(rctx, authz, set.namespace, set.rules)
@@ -61,17 +58,16 @@ func checkPermissions(ctx context.Context, authz authorizationv1client.SelfSubje
 		var status apierrors.APIStatus
 		switch {
 		case ctx.Err() != nil:
-			return ExitOK, ctx.Err()
+			return nil, ctx.Err()
 		case err != nil && errors.As(err, &status):
-			return ExitOK, fmt.Errorf("unable to check permissions in namespace %q: %w", set.namespace, err)
+			return nil, fmt.Errorf("unable to check permissions in namespace %q: %w", set.namespace, err)
 		case err != nil:
-			return ExitUnreachable, unreachable(host, err)
+			return nil, unreachable(host, err)
 		case len(missing) > 0:
-			printMissing(stderr, subject, set.namespace, missing, role)
-			code = ExitForbidden
+			out = append(out, permissionSet{namespace: set.namespace, rules: missing})
 		}
 	}
-	return code, nil
+	return out, nil
 }
 
 // printMissing writes the summary line, then rbac.Explain's Role,

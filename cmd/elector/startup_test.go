@@ -12,7 +12,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -77,8 +79,15 @@ func fakeAPIServer(t *testing.T, whoAmI bool, allow func(authorizationv1.Resourc
 func runForTest(t *testing.T, args ...string) (int, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := runWith(context.Background(), args, &stdout, &stderr, fakeEnv(nil))
+	code := runWith(context.Background(), args, &stdout, &stderr, fakeEnv(nil), quickStartup)
 	return code, stderr.String()
+}
+
+// quickStartup shrinks the start-up waits, so that tests of what happens
+// after them do not wait fifteen real seconds. The re-check logic is the
+// same.
+func quickStartup(a *app) {
+	a.start = &startup{window: 30 * time.Millisecond, backoffMin: 5 * time.Millisecond, backoffMax: 10 * time.Millisecond}
 }
 
 // Missing permissions: one summary line, then the Role and RoleBinding.
@@ -129,17 +138,108 @@ func TestStartupUnauthorized(t *testing.T) {
 	}
 }
 
-func TestStartupUnreachable(t *testing.T) {
+// An API server that cannot be reached at start is waited for, not a
+// reason to exit (the kubelet would restart the container with a back-off
+// of up to five minutes): HTTP serves meanwhile, GET / answers an empty
+// name and /readyz says why it is not ready. SIGTERM ends it with 0.
+func TestStartupWaitsForAnUnreachableAPIServer(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
-	code, stderr := runForTest(t, "--kubeconfig="+writeKubeconfig(t, "http://"+addr, "x"), "--election=my-app", "--log-level=error")
-	prefix := "elector: unable to reach the API server at http://" + addr + ": dial tcp " + addr + ": connect: connection refused; check"
-	if code != ExitUnreachable || !strings.HasPrefix(stderr, prefix) || strings.Count(stderr, "\n") != 1 {
-		t.Errorf("exit code %d, stderr %q; want %d, %q...", code, stderr, ExitUnreachable, prefix)
+	httpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := httpLn.Addr().String()
+	httpLn.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runWith(ctx, []string{"--kubeconfig=" + writeKubeconfig(t, "http://"+addr, "x"), "--election=my-app", "--http=" + httpAddr},
+			&stdout, &stderr, fakeEnv(nil), quickStartup)
+	}()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(stderr.String(), `msg="Waiting for the API server"`) < 2 {
+		select {
+		case code := <-done:
+			t.Fatalf("exited with %d while the API server was unreachable; stderr:\n%s", code, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no retries logged; stderr:\n%s", stderr.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + httpAddr + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "unable to reach the API server at http://"+addr) {
+		t.Errorf("/readyz = %d %q, want 503 naming the unreachable API server", code, body)
+	}
+	if code, body := get("/"); code != http.StatusOK || body != `{"name":""}` {
+		t.Errorf("GET / = %d %q, want 200 {\"name\":\"\"}", code, body)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != ExitOK {
+			t.Fatalf("exit code %d after SIGTERM, want 0; stderr:\n%s", code, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("did not exit after SIGTERM")
+	}
+}
+
+// A permission denied at start is re-checked for the start-up window (a
+// kube-apiserver that has just started denies while its caches fill);
+// granted meanwhile, the sidecar goes on without printing a Role.
+func TestStartupRechecksDeniedPermissions(t *testing.T) {
+	var checks atomic.Int32
+	srv := fakeAPIServer(t, true, func(a authorizationv1.ResourceAttributes) bool {
+		return checks.Add(1) > 8 // the first two rounds of four reviews are denied
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runWith(ctx, []string{"--kubeconfig=" + writeKubeconfig(t, srv.URL, "opaque"), "--election=my-app", "--election-namespace=team-a"},
+			&stdout, &stderr, fakeEnv(nil), func(a *app) {
+				a.start = &startup{window: time.Minute, backoffMin: 5 * time.Millisecond, backoffMax: 10 * time.Millisecond}
+			})
+	}()
+	// Past the check, the elector reads its Lease: the fake server
+	// answers 404 to that, and the elector retries; enough to know it
+	// campaigns.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), `msg="Permissions missing; re-checking"`) || checks.Load() <= 8 {
+		select {
+		case code := <-done:
+			t.Fatalf("exited with %d; stderr:\n%s", code, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no re-check; stderr:\n%s", stderr.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	code := <-done
+	if code != ExitOK || strings.Contains(stderr.String(), "kind: Role") {
+		t.Fatalf("exit %d, stderr:\n%s\nwant 0 and no Role printed: the permissions came within the window", code, stderr.String())
 	}
 }
 
