@@ -113,6 +113,7 @@ func (a *app) run(ctx context.Context) int {
 		return code
 	}
 	a.start.setWaiting("")
+	a.log.Info("Campaigning")
 
 	if c.events {
 		a.rec = newRecorder(kc.core, kc.coordination, c.namespace, c.election, c.identity, a.clock, a.log)

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -105,7 +106,7 @@ func TestEachRuleOfTheDeployRoleIsNeeded(t *testing.T) {
 			r := start(t, n, fmt.Sprintf("pod-%d", i), args...)
 			select {
 			case <-r.Done():
-			case <-addrKnown(t, r):
+			case <-campaigns(t, r):
 				t.Fatalf("elector started without %s: the Role grants more than the sidecar needs\n%s", removed, r.Output())
 			}
 			if code := r.ExitCode(); code != exitForbidden {
@@ -132,14 +133,23 @@ func TestEachRuleOfTheDeployRoleIsNeeded(t *testing.T) {
 	}
 }
 
-// addrKnown is closed once the replica serves HTTP, which it does only
-// after the permission check passed.
-func addrKnown(t *testing.T, r *sidecar.Replica) <-chan struct{} {
+// campaigns is closed once the replica campaigns, which it does only
+// after the permission check passed. (It serves HTTP before that.)
+func campaigns(t *testing.T, r *sidecar.Replica) <-chan struct{} {
 	ch := make(chan struct{})
 	c := ctx(t)
 	go func() {
-		if _, err := r.Addr(c); err == nil {
-			close(ch)
+		for c.Err() == nil {
+			if strings.Contains(r.Stderr(), "msg=Campaigning") {
+				close(ch)
+				return
+			}
+			select {
+			case <-c.Done():
+			case <-r.Done():
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
 		}
 	}()
 	return ch
