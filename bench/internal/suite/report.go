@@ -515,6 +515,22 @@ func renderFootprint(m *md, r *results) {
 		m.miss(v, "writes")
 		m.row(fmt.Sprintf("Lease writes per renew interval, leader (%v / %v)", el.timing.Retry, cg.timing.Retry), num(ew), num(cw), "", "≤ 1", v.String())
 	}
+	{
+		// Writes per minute, and per lease duration: the sidecars run at
+		// different leases, so the fair comparison is the rate per lease
+		// (client-go's defaults write 7.5 times per 15s lease).
+		em, cm := writes(el.requests[0])*60, writes(cg.requests[0])*60
+		m.row("Lease writes per minute, leader", num(em), num(cm), ratioF(em, cm), "", "")
+		ep, cp := writes(el.requests[0])*el.timing.Lease.Seconds(), writes(cg.requests[0])*cg.timing.Lease.Seconds()
+		// One write of slack per idle window: a window can catch a renewal at each edge.
+		slack := el.timing.Lease.Seconds() / el.idle.Seconds()
+		v := check(ep <= cp+slack)
+		if el.err != nil || cg.err != nil || el.timing.Lease == 0 || cg.timing.Lease == 0 {
+			v = unknown
+		}
+		m.miss(v, "writes per lease")
+		m.row(fmt.Sprintf("Lease writes per lease duration, leader (%v / %v)", el.timing.Lease, cg.timing.Lease), num(ep), num(cp), ratioF(ep, cp), "≤ client-go", v.String())
+	}
 	m.row("other requests/s while idle (leader + follower)", rate(el.other[0]+el.other[1]), rate(cg.other[0]+cg.other[1]), "", "", "")
 	m.row("Binary size", mib(el.binary), mib(cg.binary), ratioF(float64(el.binary), float64(cg.binary)), "", "")
 	es, cs := stats.Summarize(el.startup), stats.Summarize(cg.startup)
