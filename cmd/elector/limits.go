@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"container/list"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -34,15 +36,25 @@ import (
 //     net/http's 4 KiB read and write buffers.
 //
 // Refusals are counted in elector_http_refused_total.
+//
+// The defaults keep the sidecar under 32 MiB of RSS while 10,000
+// connections are opened at it as fast as it accepts them (test/e2e
+// TestHTTPUnderAbuse); idle, it takes about 26 MiB, 22 of them the
+// binary's pages. Under such a flood each connection slot costs 60 to 90
+// KiB of RSS (connection, goroutines, buffers and the garbage collector's
+// slack): peaks measured on 2 cores were about 38 MiB with 100 streams and
+// 256 connections, 34 MiB with 100 and 128, 31.5 MiB with 32 and 64, and
+// 30.5 to 31 MiB with the defaults, 32 and 48. A Pod's own clients need a
+// handful of each.
 const (
-	defaultMaxWatchers = 100
-	// maxMaxWatchers bounds --max-watchers: each stream costs about 25 KiB.
+	defaultMaxWatchers = 32
+	// maxMaxWatchers bounds --max-watchers.
 	maxMaxWatchers = 10000
 	// connHeadroom is how many connections the cap allows beyond the
 	// /watch streams: probes, scrapes, GET / clients and idle keep-alives.
 	// At the cap, idle connections are closed for new ones, so it only
 	// needs to cover requests in progress at the same instant.
-	connHeadroom = 156
+	connHeadroom = 16
 
 	// readHeaderTimeout protects the server from slow clients.
 	readHeaderTimeout = 10 * time.Second
@@ -62,7 +74,7 @@ const metricRefused = "elector_http_refused_total"
 // Reasons of metricRefused.
 const (
 	refusedWatchers    = "watchers"    // a /watch beyond --max-watchers got 503
-	refusedConnections = "connections" // an idle connection was closed at the connection cap
+	refusedConnections = "connections" // a connection was closed at the connection cap
 )
 
 // httpLimits are the handlers' limits and their state. The zero value
@@ -108,7 +120,7 @@ func (h *handlers) refusedCounter(reason string) prometheus.Counter {
 	h.metricsOnce.Do(func() {
 		h.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metricRefused,
-			Help: "HTTP requests and connections refused at a limit: reason=watchers, a /watch beyond --max-watchers answered 503; reason=connections, an idle connection closed at the connection cap to admit a new one.",
+			Help: "HTTP requests and connections refused at a limit: reason=watchers, a /watch beyond --max-watchers answered 503; reason=connections, a connection closed at the connection cap (an idle one to admit a new one, or the new one).",
 		}, []string{"reason"})
 		reg := h.registerer
 		if reg == nil {
@@ -178,51 +190,87 @@ func serverLimits(h http.Handler) (maxConns int, evicted prometheus.Counter) {
 }
 
 // connLimiter is a net.Listener that keeps at most max connections open.
+// At the cap, it makes room for a new connection by closing another, or
+// closes the new one; it never waits, so the connections behind in the
+// kernel's listen backlog, such as kubelet's probes, are not held up.
 //
-// At the cap, a new connection is admitted by closing the connection that
-// has been idle longest: one without a request in progress, that is a
-// keep-alive between requests or one that has not sent a complete request
-// header yet. Refusing the new connection instead would let anyone who
-// holds max idle connections (cheap: no request needed) lock kubelet's
-// probes out, for up to idleTimeout at a time, renewed at will; with
-// eviction a probe's GET / is served at once, and the attacker's own
-// connections pay.
+// Which connection goes is decided by client address (peer), as fair
+// shares: in a cluster the kubelet probes from its node's address and
+// other Pods connect from theirs, so a Pod that floods the port closes
+// its own connections, not the probes'. For a new connection from a peer
+// holding n connections:
 //
-// When no connection is idle, every one is serving a request: the new
-// connection then waits, accepted but unread, and those behind it in the
-// kernel's listen backlog, until a connection closes or turns idle.
-// Requests other than /watch end within the read and write timeouts, and
-// /watch streams are capped below max (connHeadroom), so the wait is
-// short.
+//  1. an idle connection of the same peer or of one holding more than n:
+//     of the peer holding the most, the one idle longest. Idle means
+//     without a request in progress: a keep-alive between requests, or a
+//     connection the server waits on for a complete request header.
+//  2. else the oldest connection of the peer holding the most, if it
+//     holds at least n+2: even a /watch stream or a request in progress,
+//     so that one peer cannot hold every slot with streams and requests
+//     whose bodies trickle in.
+//  3. else the new connection is closed: its peer holds about as many as
+//     any other.
+//
+// Refusing new connections at the cap instead would let anyone who holds
+// max idle connections (cheap: no request needed) lock the probes out.
+//
+// A new connection becomes idle only when the server reads it and finds
+// nothing to read: until then its request may be in the socket already,
+// unread only because its goroutine has not run yet, and under a flood of
+// new connections closing those would close the probes too. For the same
+// reason an idle connection with input waiting (a request just sent on a
+// keep-alive) goes after the others of its peer. (Input waiting is known
+// on Linux only; elsewhere a new connection is idle once the server reads
+// it.) Clients behind one address share its fate: a flood from the
+// kubelet's own address can close its probes.
 //
 // serve installs connState as the server's ConnState hook, which tells
-// which connections are idle.
+// which connections are idle or serving a request.
 type connLimiter struct {
 	net.Listener
 	max     int
 	evicted prometheus.Counter
+	unread  func(net.Conn) bool // input waiting to be read; tests replace it
 
 	mu     sync.Mutex
-	cond   sync.Cond // signalled when a slot frees or a connection turns idle
-	open   int       // admitted and not closed
-	idle   list.List // of *limitedConn: new or idle, longest idle first
+	open   int // admitted and not closed
+	peers  map[string]*peer
+	seq    uint64 // orders idle connections
 	closed bool
 }
 
+// peer is one client address.
+type peer struct {
+	host  string
+	conns list.List // of its *limitedConn, oldest first
+	idle  list.List // of its idle *limitedConn, longest idle first
+}
+
 func newConnLimiter(ln net.Listener, max int, evicted prometheus.Counter) *connLimiter {
-	l := &connLimiter{Listener: ln, max: max, evicted: evicted}
-	l.cond.L = &l.mu
-	return l
+	return &connLimiter{Listener: ln, max: max, evicted: evicted, unread: unreadInput, peers: map[string]*peer{}}
 }
 
 // limitedConn is an admitted connection; it frees its slot on Close.
 type limitedConn struct {
 	net.Conn
 	l *connLimiter
+	// known: idle or serving a request, as opposed to new and not yet
+	// found idle; reads need not check.
+	known atomic.Bool
 
 	// Guarded by l.mu.
-	elem     *list.Element // in l.idle, or nil while serving a request
-	released bool
+	peer      *peer
+	elem      *list.Element // in peer.conns
+	idleElem  *list.Element // in peer.idle, or nil
+	idleSince uint64        // l.seq when it turned idle
+	released  bool
+}
+
+func (c *limitedConn) Read(b []byte) (int, error) {
+	if !c.known.Load() {
+		c.l.reading(c)
+	}
+	return c.Conn.Read(b)
 }
 
 func (c *limitedConn) Close() error {
@@ -230,37 +278,114 @@ func (c *limitedConn) Close() error {
 	return c.Conn.Close()
 }
 
-// Accept admits the next connection, closing the longest idle one at the
-// cap or waiting for a slot when none is idle.
+// Accept returns the next connection admitted.
 func (l *connLimiter) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	l.mu.Lock()
-	for l.open >= l.max && !l.closed {
-		e := l.idle.Front()
-		if e == nil {
-			l.cond.Wait()
-			continue
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
 		}
-		victim := l.idle.Remove(e).(*limitedConn)
-		victim.elem = nil
+		if lc := l.admit(c); lc != nil {
+			return lc, nil
+		}
+	}
+}
+
+// admit returns c admitted, or nil when it was closed at the cap.
+func (l *connLimiter) admit(c net.Conn) *limitedConn {
+	host := remoteHost(c)
+	l.mu.Lock()
+	if l.open >= l.max && !l.closed {
+		victim := l.victim(host)
 		l.mu.Unlock()
-		_ = victim.Close() // frees its slot
 		l.evicted.Inc()
+		if victim == nil {
+			_ = c.Close()
+			return nil
+		}
+		_ = victim.Close() // frees its slot: only Accept takes slots
 		l.mu.Lock()
 	}
 	if l.closed {
 		l.mu.Unlock()
 		_ = c.Close()
-		return nil, net.ErrClosed
+		return nil
 	}
+	p := l.peers[host]
+	if p == nil {
+		p = &peer{host: host}
+		l.peers[host] = p
+	}
+	lc := &limitedConn{Conn: c, l: l, peer: p}
+	lc.elem = p.conns.PushBack(lc)
 	l.open++
-	lc := &limitedConn{Conn: c, l: l}
-	lc.elem = l.idle.PushBack(lc) // idle until its first request is read
 	l.mu.Unlock()
-	return lc, nil
+	return lc
+}
+
+// victim returns the connection to close for a new one from host, nil
+// when the new one should go: see connLimiter.
+func (l *connLimiter) victim(host string) *limitedConn {
+	n := 0
+	if p := l.peers[host]; p != nil {
+		n = p.conns.Len()
+	}
+	var heaviest *peer
+	var idle []*peer // same peer or heavier, with idle connections
+	for _, p := range l.peers {
+		if heaviest == nil || p.conns.Len() > heaviest.conns.Len() {
+			heaviest = p
+		}
+		if p.idle.Len() > 0 && (p.host == host || p.conns.Len() > n) {
+			idle = append(idle, p)
+		}
+	}
+	slices.SortFunc(idle, func(a, b *peer) int {
+		if a.conns.Len() != b.conns.Len() {
+			return cmp.Compare(b.conns.Len(), a.conns.Len())
+		}
+		return cmp.Compare(a.idle.Front().Value.(*limitedConn).idleSince, b.idle.Front().Value.(*limitedConn).idleSince)
+	})
+	if len(idle) > 0 {
+		p := idle[0]
+		for e := p.idle.Front(); e != nil; e = e.Next() {
+			if c := e.Value.(*limitedConn); !l.unread(c.Conn) {
+				return c
+			}
+		}
+		return p.idle.Front().Value.(*limitedConn)
+	}
+	if heaviest != nil && heaviest.conns.Len() >= n+2 {
+		return heaviest.conns.Front().Value.(*limitedConn)
+	}
+	return nil
+}
+
+// setIdle adds c to or removes it from its peer's idle connections.
+func (l *connLimiter) setIdle(c *limitedConn, idle bool) {
+	switch {
+	case idle && c.idleElem == nil:
+		l.seq++
+		c.idleSince = l.seq
+		c.idleElem = c.peer.idle.PushBack(c)
+	case !idle && c.idleElem != nil:
+		c.peer.idle.Remove(c.idleElem)
+		c.idleElem = nil
+	}
+}
+
+// reading is called when the server reads a new connection: it is idle
+// if there is nothing to read.
+func (l *connLimiter) reading(c *limitedConn) {
+	if l.unread(c.Conn) {
+		return // a request (or part of one): not idle
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c.known.Swap(true) || c.released {
+		return
+	}
+	l.setIdle(c, true)
 }
 
 func (l *connLimiter) release(c *limitedConn) {
@@ -270,12 +395,12 @@ func (l *connLimiter) release(c *limitedConn) {
 		return
 	}
 	c.released = true
-	if c.elem != nil {
-		l.idle.Remove(c.elem)
-		c.elem = nil
+	l.setIdle(c, false)
+	c.peer.conns.Remove(c.elem)
+	if c.peer.conns.Len() == 0 {
+		delete(l.peers, c.peer.host)
 	}
 	l.open--
-	l.cond.Broadcast()
 }
 
 // connState tracks which connections are idle: http.Server.ConnState.
@@ -291,23 +416,30 @@ func (l *connLimiter) connState(c net.Conn, s http.ConnState) {
 	}
 	switch s {
 	case http.StateIdle:
-		if lc.elem == nil {
-			lc.elem = l.idle.PushBack(lc)
-			l.cond.Broadcast()
-		}
+		lc.known.Store(true)
+		l.setIdle(lc, true)
 	case http.StateActive, http.StateHijacked:
-		if lc.elem != nil {
-			l.idle.Remove(lc.elem)
-			lc.elem = nil
-		}
+		lc.known.Store(true)
+		l.setIdle(lc, false)
 	}
 }
 
-// Close stops accepting, also a waiting Accept.
+// Close stops accepting.
 func (l *connLimiter) Close() error {
 	l.mu.Lock()
 	l.closed = true
-	l.cond.Broadcast()
 	l.mu.Unlock()
 	return l.Listener.Close()
+}
+
+// remoteHost is the client's address without the port.
+func remoteHost(c net.Conn) string {
+	switch a := c.RemoteAddr().(type) {
+	case *net.TCPAddr:
+		return a.IP.String()
+	case nil:
+		return ""
+	default:
+		return a.String()
+	}
 }

@@ -3,10 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -232,10 +235,9 @@ func TestWatchDropsClientThatDoesNotRead(t *testing.T) {
 	}
 }
 
-// At the connection cap, the connection idle longest is closed to admit
-// a new one: a probe gets through however many idle connections others
-// hold.
-func TestConnCapClosesLongestIdle(t *testing.T) {
+// At the connection cap, an idle connection is closed to admit a new one:
+// a probe gets through however many idle connections others hold.
+func TestConnCapClosesIdle(t *testing.T) {
 	v := &fakeView{leader: elector.Leader{Identity: "pod-a"}}
 	h, _ := newTestHandlers(v)
 	h.maxConns = 3
@@ -262,63 +264,334 @@ func TestConnCapClosesLongestIdle(t *testing.T) {
 	if n := refused(t, h.gatherer, refusedConnections); n != 1 {
 		t.Errorf("refused connections = %v, want 1", n)
 	}
-	// The first connection was closed...
-	_ = idle[0].SetReadDeadline(time.Now().Add(guard))
-	if _, err := io.ReadAll(idle[0]); err != nil {
+	// Exactly one of the idle connections was closed; the others answer.
+	answered := 0
+	for _, c := range idle {
+		_ = c.SetDeadline(time.Now().Add(guard))
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: elector\r\nConnection: close\r\n\r\n"); err != nil {
+			continue
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		if ne, ok := err.(net.Error); ok && ne.Timeout() {
-			t.Error("the longest idle connection is still open")
+			t.Fatal("an idle connection neither answers nor is closed")
+		}
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				answered++
+			}
 		}
 	}
-	// ...and the second still works.
-	if _, err := io.WriteString(idle[1], "GET / HTTP/1.1\r\nHost: elector\r\nConnection: close\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	_ = idle[1].SetReadDeadline(time.Now().Add(guard))
-	resp, err = http.ReadResponse(bufio.NewReader(idle[1]), nil)
-	if err != nil {
-		t.Fatalf("second idle connection: %v", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("GET / on the second connection = %d", resp.StatusCode)
+	if answered != 2 {
+		t.Errorf("%d of 3 idle connections answered, want 2", answered)
 	}
 }
 
-// When every connection serves a request, a new one waits for a slot
-// rather than being refused, and nothing busy is closed for it.
-func TestConnCapWaitsWhileAllBusy(t *testing.T) {
+// chanListener accepts the connections sent on it.
+type chanListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newChanListener() *chanListener {
+	return &chanListener{conns: make(chan net.Conn, 1), done: make(chan struct{})}
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *chanListener) Addr() net.Addr { return &net.TCPAddr{} }
+
+// limiterTest drives a connLimiter over in-memory connections, and plays
+// the server: it says when a connection is read and which have input
+// waiting.
+type limiterTest struct {
+	t       *testing.T
+	ln      *chanListener
+	l       *connLimiter
+	h       *handlers
+	mu      sync.Mutex
+	pending map[net.Conn]bool // by server side
+	next    chan net.Conn     // of an Accept that waits, if any
+}
+
+func newLimiterTest(t *testing.T, max int) *limiterTest {
+	lt := &limiterTest{t: t, ln: newChanListener(), pending: map[net.Conn]bool{}}
+	lt.h, _ = newTestHandlers(nil)
+	lt.l = newConnLimiter(lt.ln, max, lt.h.refusedCounter(refusedConnections))
+	lt.l.unread = func(c net.Conn) bool {
+		lt.mu.Lock()
+		defer lt.mu.Unlock()
+		return lt.pending[c]
+	}
+	t.Cleanup(func() { lt.l.Close() })
+	return lt
+}
+
+// addrConn is a connection from host.
+type addrConn struct {
+	net.Conn
+	host string
+}
+
+func (c addrConn) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.ParseIP(c.host), Port: 40000} }
+
+// dial connects from host and returns the client's end; accept admits
+// the next connection.
+func (lt *limiterTest) dial(host string) net.Conn {
+	s, c := net.Pipe()
+	lt.t.Cleanup(func() { c.Close(); s.Close() })
+	lt.ln.conns <- addrConn{s, host}
+	return c
+}
+
+func (lt *limiterTest) accept() chan net.Conn {
+	if lt.next != nil { // an Accept already waits
+		got := lt.next
+		lt.next = nil
+		return got
+	}
+	got := make(chan net.Conn, 1)
+	go func() {
+		c, err := lt.l.Accept()
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			lt.t.Error(err)
+		}
+		got <- c
+	}()
+	return got
+}
+
+func (lt *limiterTest) wait(ch chan net.Conn) net.Conn {
+	lt.t.Helper()
+	select {
+	case c := <-ch:
+		return c
+	case <-time.After(guard):
+		lt.t.Fatal("Accept still waits with an idle connection")
+		return nil
+	}
+}
+
+func (lt *limiterTest) connect(host string) net.Conn {
+	lt.dial(host)
+	return lt.wait(lt.accept())
+}
+
+func (lt *limiterTest) setPending(c net.Conn, p bool) {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	lt.pending[c.(*limitedConn).Conn] = p
+}
+
+func (lt *limiterTest) read(c net.Conn) { lt.l.reading(c.(*limitedConn)) }
+
+func (lt *limiterTest) closed(c net.Conn) bool {
+	lt.l.mu.Lock()
+	defer lt.l.mu.Unlock()
+	return c.(*limitedConn).released
+}
+
+// wantClosed checks which of conns are closed, and the counter.
+func (lt *limiterTest) wantClosed(conns map[string]net.Conn, counted int, want ...string) {
+	lt.t.Helper()
+	for name, c := range conns {
+		if got := lt.closed(c); got != slices.Contains(want, name) {
+			lt.t.Errorf("%s closed = %t, want %t", name, got, !got)
+		}
+	}
+	if n := refused(lt.t, lt.h.gatherer, refusedConnections); n != float64(counted) {
+		lt.t.Errorf("refused connections = %v, want %d", n, counted)
+	}
+}
+
+// refusedNew connects from host and checks that the connection is closed
+// at once rather than admitted.
+func (lt *limiterTest) refusedNew(host string) {
+	lt.t.Helper()
+	client := lt.dial(host)
+	lt.next = lt.accept() // still waits once this one is closed
+	_ = client.SetReadDeadline(time.Now().Add(guard))
+	if _, err := client.Read(make([]byte, 1)); err != io.EOF {
+		lt.t.Errorf("new connection from %s: read %v, want EOF (closed)", host, err)
+	}
+}
+
+// From one address: an idle connection goes for a new one, the one idle
+// longest, preferring one without input waiting. A new connection is
+// idle once the server reads it and finds nothing to read. Without an
+// idle connection, the new one is closed.
+func TestConnLimiterOnePeer(t *testing.T) {
+	lt := newLimiterTest(t, 2)
+	const host = "10.0.0.1"
+	a := lt.connect(host)
+	b := lt.connect(host)
+	// Neither read yet: the new one goes.
+	lt.refusedNew(host)
+	lt.wantClosed(map[string]net.Conn{"a": a, "b": b}, 1)
+
+	// a has its request waiting when read: not idle. b has nothing: idle.
+	lt.setPending(a, true)
+	lt.read(a)
+	lt.read(b)
+	c := lt.connect(host)
+	lt.wantClosed(map[string]net.Conn{"a": a, "b": b, "c": c}, 2, "b")
+
+	// a serves its request, c is idle: c goes.
+	lt.setPending(a, false)
+	lt.l.connState(a, http.StateActive)
+	lt.read(c)
+	d := lt.connect(host)
+	lt.wantClosed(map[string]net.Conn{"a": a, "c": c, "d": d}, 3, "c")
+
+	// a and d idle, a longest, but a has a new request waiting: d goes.
+	lt.l.connState(a, http.StateIdle)
+	lt.read(d)
+	lt.setPending(a, true)
+	e := lt.connect(host)
+	lt.wantClosed(map[string]net.Conn{"a": a, "d": d, "e": e}, 4, "d")
+
+	// a alone idle, with input waiting: it goes all the same (e is not
+	// read yet).
+	f := lt.connect(host)
+	lt.wantClosed(map[string]net.Conn{"a": a, "e": e, "f": f}, 5, "a")
+}
+
+// Between addresses, fair shares: a new connection closes an idle one of
+// the address holding the most, else that address's oldest connection
+// even if busy, as long as it holds two more than the newcomer's; else
+// the new one is closed. A flood from one Pod does not close the
+// kubelet's probes, nor lock them out with busy connections.
+func TestConnLimiterFairShares(t *testing.T) {
+	lt := newLimiterTest(t, 3)
+	probe := lt.connect("10.0.0.1")
+	lt.read(probe)
+	x1 := lt.connect("10.0.0.2")
+	lt.read(x1)
+	x2 := lt.connect("10.0.0.2")
+	lt.read(x2)
+	// 10.0.0.3 connects: 10.0.0.2, holding the most, loses the connection
+	// it has had idle longest, though the probe has been idle longer.
+	y := lt.connect("10.0.0.3")
+	all := map[string]net.Conn{"probe": probe, "x1": x1, "x2": x2, "y": y}
+	lt.wantClosed(all, 1, "x1")
+
+	// One each now. A new one from 10.0.0.2 closes 10.0.0.2's, not the
+	// probe, idle longer, which holds no more than 10.0.0.2.
+	lt.read(y)
+	x3 := lt.connect("10.0.0.2")
+	lt.wantClosed(all, 2, "x1", "x2")
+
+	// x3 serves a request: the next connection from 10.0.0.2 may close
+	// neither the probe nor y, alone each; it is closed itself.
+	lt.l.connState(x3, http.StateActive)
+	lt.refusedNew("10.0.0.2")
+	lt.wantClosed(map[string]net.Conn{"probe": probe, "y": y, "x3": x3}, 3)
+}
+
+// One address holding every slot with busy connections (streams, slow
+// requests) loses its oldest to another address's new connection.
+func TestConnLimiterBusyPeerYields(t *testing.T) {
+	lt := newLimiterTest(t, 3)
+	var w []net.Conn
+	for range 3 {
+		c := lt.connect("10.0.0.2")
+		lt.l.connState(c, http.StateActive)
+		w = append(w, c)
+	}
+	probe := lt.connect("10.0.0.1")
+	all := map[string]net.Conn{"w0": w[0], "w1": w[1], "w2": w[2], "probe": probe}
+	lt.wantClosed(all, 1, "w0")
+	// 10.0.0.2 holds 2 now, 10.0.0.1 one: no more yielding.
+	lt.refusedNew("10.0.0.1")
+	lt.wantClosed(all, 2, "w0")
+}
+
+// unreadInput sees a request that has arrived and not been read.
+func TestUnreadInput(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("known on Linux only")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	if unreadInput(server) {
+		t.Error("input waiting before the client sent any")
+	}
+	if _, err := io.WriteString(client, "GET / HTTP/1.1\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(guard); !unreadInput(server); runtime.Gosched() {
+		if time.Now().After(deadline) {
+			t.Fatal("no input waiting after the client sent some")
+		}
+	}
+	if _, err := server.Read(make([]byte, 64)); err != nil {
+		t.Fatal(err)
+	}
+	if unreadInput(server) {
+		t.Error("input waiting after it was read")
+	}
+}
+
+// When every connection serves a request, a new one from the same
+// address is closed at once, and nothing busy is closed for it; a new one
+// from another address closes the oldest busy one.
+func TestConnCapAllBusy(t *testing.T) {
 	v := &fakeView{leader: elector.Leader{Identity: "pod-a"}}
 	h, _ := newTestHandlers(v)
 	h.maxConns, h.maxWatchers = 2, 2
 	addr := serveTest(t, h, nil)
-	first := openWatch(t, addr)
 	openWatch(t, addr)
+	openWatch(t, addr)
+	if _, err := noKeepAlive().Get("http://" + addr + "/"); err == nil {
+		t.Error("GET / with every connection busy: answered, want the connection closed")
+	}
+	if n := refused(t, h.gatherer, refusedConnections); n != 1 {
+		t.Errorf("refused connections = %v, want 1", n)
+	}
+	if n := h.watchers.Load(); n != 2 {
+		t.Errorf("%d /watch streams, want both still open", n)
+	}
 
-	type result struct {
-		code int
-		err  error
+	other := &http.Client{Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext:       (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext,
+	}}
+	resp, err := other.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatalf("GET / from 127.0.0.2: %v", err)
 	}
-	done := make(chan result, 1)
-	go func() {
-		resp, err := noKeepAlive().Get("http://" + addr + "/")
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		resp.Body.Close()
-		done <- result{code: resp.StatusCode}
-	}()
-	first()
-	select {
-	case r := <-done:
-		if r.err != nil || r.code != http.StatusOK {
-			t.Errorf("GET / after a slot freed = %d, %v; want 200", r.code, r.err)
-		}
-	case <-time.After(guard):
-		t.Fatal("GET / still waits after a stream ended")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET / from 127.0.0.2 = %d", resp.StatusCode)
 	}
-	if n := refused(t, h.gatherer, refusedConnections); n != 0 {
-		t.Errorf("refused connections = %v, want 0: no connection was idle", n)
+	if n := refused(t, h.gatherer, refusedConnections); n != 2 {
+		t.Errorf("refused connections = %v, want 2", n)
 	}
 }
 
