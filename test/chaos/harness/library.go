@@ -119,6 +119,14 @@ func (c *LibCandidate) Stop() []error {
 	return c.errors
 }
 
+// Runs is how many times Run has returned so far: 0 for a candidate
+// that has kept campaigning, or leading, since it started.
+func (c *LibCandidate) Runs() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.runs
+}
+
 // Forbidden is how many Runs ended with a 403.
 func (c *LibCandidate) Forbidden() int {
 	c.mu.Lock()

@@ -55,6 +55,9 @@ type Replica struct {
 type ReplicaOptions struct {
 	// Store is the URL of a fenced store the actor writes to.
 	Store string
+	// DefaultTTL leaves --ttl out, so that the replica runs on the
+	// sidecar's default timings (ttl 10s) instead of SidecarTTL.
+	DefaultTTL bool
 }
 
 // StartReplica starts a sidecar replica. Stop it with Stop.
@@ -78,7 +81,7 @@ func (e *Env) StartReplica(b Binaries, id string, opts ReplicaOptions) (*Replica
 		args: []string{
 			b.Elector,
 			"--election=" + e.Lease, "--election-namespace=" + e.NS, "--id=" + id,
-			"--ttl=" + SidecarTTL.String(), "--kubeconfig=" + kubeconfig,
+			"--kubeconfig=" + kubeconfig,
 			"--events=false", "--skip-permission-check",
 			"--", b.Actor,
 		},
@@ -90,6 +93,10 @@ func (e *Env) StartReplica(b Binaries, id string, opts ReplicaOptions) (*Replica
 			"GORACE=atexit_sleep_ms=0",
 			marker(e),
 		),
+	}
+	if !opts.DefaultTTL {
+		// After --id, where it has always been.
+		r.args = slices.Insert(r.args, 4, "--ttl="+SidecarTTL.String())
 	}
 	go r.supervise()
 	return r, nil
