@@ -15,6 +15,7 @@ import (
 
 	"github.com/elector-dev/elector"
 	"github.com/elector-dev/elector/test/chaos/harness"
+	"github.com/elector-dev/elector/test/chaos/history"
 	"github.com/elector-dev/elector/test/controlplane"
 )
 
@@ -39,7 +40,9 @@ const haPoll = 200 * time.Millisecond
 // each). One member down at a time never takes the API away, so nothing
 // may notice more than a failed request: no replica exits, no Run
 // returns, no tenure overlaps another, and each leader keeps its tenure
-// (same holder, same leaseTransitions) through the roll.
+// (same holder, same leaseTransitions) through the roll. Then each leader
+// is stopped, and a follower must take over: their watches survived the
+// roll.
 func TestHARollingRestart(t *testing.T) {
 	ctx := t.Context()
 	begin := time.Now()
@@ -203,6 +206,9 @@ func TestHARollingRestart(t *testing.T) {
 		if len(rep.Intervals) != 1 || rep.Intervals[0].Who != el.holder {
 			t.Errorf("%s election: tenures %v during the roll, want one of %s", el.name, rep.Intervals, el.holder)
 		}
+		if len(rep.Takeovers) > 0 {
+			t.Errorf("%s election: the roll deposed a leader: %v", el.name, rep.Takeovers)
+		}
 		r := el.renewals.result()
 		period, deadline := el.timing(timing)
 		t.Logf("%s election: %s leads with leaseTransitions %d after the roll (before: %s, %d); "+
@@ -213,8 +219,31 @@ func TestHARollingRestart(t *testing.T) {
 			el.failedRenewals(), r.failures, r.blind.Round(time.Millisecond))
 	}
 
-	// Stop the candidates (each leader releases its Lease) and check the
-	// whole record of each election.
+	// The followers still watch the Lease: stopping the leader (it
+	// releases the Lease) hands over to one of them at once, not after a
+	// lease duration as it would if their watches had died with a member.
+	for _, el := range elections {
+		stopping := history.Now()
+		el.env.Rec.Note(el.holder, "stopping the leader")
+		el.stopLeader()
+		next, err := el.cluster.WaitLeaderIs(ctx, "", 0, haGuard)
+		if err != nil {
+			t.Fatalf("%s election: after stopping the leader %s: %v", el.name, el.holder, err)
+		}
+		if next == el.holder {
+			t.Fatalf("%s election: %s still leads after it was stopped", el.name, next)
+		}
+		rep := readReport(t, el.env)
+		if len(rep.Intervals) < 2 {
+			t.Fatalf("%s election: tenures %v after the handoff, want two", el.name, rep.Intervals)
+		}
+		first, second := rep.Intervals[0], rep.Intervals[1]
+		t.Logf("%s election: %s took over %s after the stop of %s began, %s after its tenure ended",
+			el.name, second.Who, time.Duration(second.Start-stopping).Round(time.Millisecond), first.Who,
+			time.Duration(second.Start-first.End).Round(time.Millisecond))
+	}
+
+	// Stop the candidates and check the whole record of each election.
 	for _, el := range elections {
 		for _, p := range el.cluster.Stop() {
 			t.Errorf("%s: %s", el.name, p)
@@ -222,9 +251,6 @@ func TestHARollingRestart(t *testing.T) {
 		rep := readReport(t, el.env)
 		if !rep.Safe() {
 			t.Errorf("%s election: tenures overlap:\n%s", el.name, rep.Problems())
-		}
-		if len(rep.Takeovers) > 0 {
-			t.Errorf("%s election: the roll deposed a leader: %v", el.name, rep.Takeovers)
 		}
 		t.Logf("%s election: %d tenures, %d overlaps, %d detector violations, %d faults recorded",
 			el.name, len(rep.Intervals), len(rep.Overlaps), len(rep.Violations), rep.Faults)
@@ -241,6 +267,21 @@ type haElection struct {
 	leader, holder string // before the roll
 	transitions    int32
 	renewals       *renewalWatch
+}
+
+// stopLeader stops the candidate that led before the roll, as a rolling
+// update of the candidates would: the leader releases the Lease.
+func (el *haElection) stopLeader() {
+	for _, r := range el.cluster.Reps {
+		if r.ID == el.holder {
+			r.Stop()
+		}
+	}
+	for _, c := range el.cluster.Lib {
+		if c.ID == el.holder {
+			c.Stop()
+		}
+	}
 }
 
 // timing is how often the leader renews when all goes well, and its

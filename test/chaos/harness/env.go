@@ -117,6 +117,26 @@ func (e *Env) grant(ctx context.Context, roleYAML string) error {
 	return err
 }
 
+// revoke deletes the candidates' RoleBinding, so that the API server
+// denies all their requests, and returns how to create it again.
+func (e *Env) revoke(ctx context.Context) (func() error, error) {
+	rbs := e.Admin.RbacV1().RoleBindings(e.NS)
+	rb, err := rbs.Get(ctx, "elector", metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("unable to read the RoleBinding: %w", err)
+	}
+	if err := rbs.Delete(ctx, rb.Name, metav1.DeleteOptions{}); err != nil {
+		return nil, fmt.Errorf("unable to delete the RoleBinding: %w", err)
+	}
+	e.Logf("RoleBinding %s deleted", rb.Name)
+	return func() error {
+		rb.ResourceVersion, rb.UID = "", ""
+		_, err := rbs.Create(context.WithoutCancel(ctx), rb, metav1.CreateOptions{})
+		e.Logf("RoleBinding %s created again", rb.Name)
+		return err
+	}, nil
+}
+
 // Logf writes one line to the Env's log.
 func (e *Env) Logf(format string, args ...any) {
 	if e.Log != nil {

@@ -5,8 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"io"
 	"math/rand/v2"
+	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
@@ -27,11 +31,42 @@ type LibCandidate struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
+	// throttled: the Throttle fault is on; the transport answers 429.
+	throttled *atomic.Bool
 
 	mu        sync.Mutex
 	errors    []error // unexpected results of Run
-	forbidden int     // Runs ended by a 403 (seen while kube-apiserver starts)
+	forbidden int     // Runs ended by a 403: only a candidate that never had access may see one
 	runs      int
+}
+
+// throttleRetryAfter is the Retry-After of an injected 429, as API
+// Priority and Fairness sends.
+const throttleRetryAfter = "1"
+
+// throttler answers every request but watches with 429 while on is set,
+// before it leaves the process: client-go sees the answer of an API
+// server under load and retries after Retry-After.
+type throttler struct {
+	on   *atomic.Bool
+	next http.RoundTripper
+}
+
+func (t throttler) RoundTrip(r *http.Request) (*http.Response, error) {
+	if !t.on.Load() || r.URL.Query().Get("watch") == "true" {
+		return t.next.RoundTrip(r)
+	}
+	if r.Body != nil {
+		r.Body.Close()
+	}
+	body := `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"too many requests, please try again later","reason":"TooManyRequests","code":429}`
+	return &http.Response{
+		StatusCode: http.StatusTooManyRequests, Status: "429 Too Many Requests", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header:        http.Header{"Content-Type": {"application/json"}, "Retry-After": {throttleRetryAfter}},
+		Body:          io.NopCloser(strings.NewReader(body)),
+		ContentLength: int64(len(body)),
+		Request:       r,
+	}, nil
 }
 
 // StartLib starts a library candidate whose clock runs at rate with the
@@ -41,7 +76,10 @@ func (e *Env) StartLib(id string, t Timing, rate float64, offset time.Duration, 
 	if err != nil {
 		return nil, err
 	}
-	client, err := coordinationv1client.NewForConfig(e.via(p.Addr()))
+	throttled := &atomic.Bool{}
+	rc := e.via(p.Addr())
+	rc.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return throttler{on: throttled, next: rt} }
+	client, err := coordinationv1client.NewForConfig(rc)
 	if err != nil {
 		p.Close()
 		return nil, err
@@ -58,7 +96,7 @@ func (e *Env) StartLib(id string, t Timing, rate float64, offset time.Duration, 
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &LibCandidate{ID: id, Proxy: p, Clock: clk, cancel: cancel, done: make(chan struct{})}
+	c := &LibCandidate{ID: id, Proxy: p, Clock: clk, cancel: cancel, done: make(chan struct{}), throttled: throttled}
 	rng := rand.New(rand.NewPCG(seed, 0))
 	stopGrace := min(elector.DefaultStopGrace, (t.Renew-t.Retry)/2)
 	var rngMu sync.Mutex
@@ -86,9 +124,10 @@ func (e *Env) StartLib(id string, t Timing, rate float64, offset time.Duration, 
 			switch {
 			case err == nil, errors.Is(err, elector.ErrLeadershipLost):
 			case errors.As(err, &fe):
-				// A starting kube-apiserver denies requests until its RBAC
-				// caches are filled; the library takes any 403 as final.
+				// Final only for a candidate that never had a request
+				// accepted; every candidate here had, so it is a failure.
 				c.forbidden++
+				c.errors = append(c.errors, err)
 				e.Rec.Note(id, "Run = ForbiddenError: "+err.Error())
 			default:
 				c.errors = append(c.errors, err)

@@ -395,6 +395,22 @@ func (c *Cluster) inject(ctx context.Context, f Fault, target string) (func() er
 			c.Env.Logf("kube-apiserver ready in %v", time.Since(t0).Round(time.Millisecond))
 			return err
 		}, nil
+	case RevokeRole:
+		return c.Env.revoke(ctx)
+	case Throttle:
+		var ls []*LibCandidate
+		for _, l := range c.Lib {
+			if target == "*" || target == l.ID {
+				l.throttled.Store(true)
+				ls = append(ls, l)
+			}
+		}
+		return func() error {
+			for _, l := range ls {
+				l.throttled.Store(false)
+			}
+			return nil
+		}, nil
 	case RestartEtcd:
 		t0 := time.Now()
 		cp.StopEtcd()

@@ -35,13 +35,22 @@ const (
 	// PauseReplica: SIGSTOP of the elector, watchdog and command, shorter
 	// than lease − renew deadline (the documented margin).
 	PauseReplica Kind = "pause-replica"
+	// RevokeRole: the candidates' RoleBinding is deleted, so that every
+	// request is denied (403), and created again at heal: a Role being
+	// replaced, or an API server whose authorization caches are empty.
+	RevokeRole Kind = "revoke-role"
+	// Throttle: the target's requests (not its watch) are answered 429
+	// Too Many Requests with Retry-After, as API Priority and Fairness
+	// answers under load, until heal. Library candidates only: it is
+	// injected in the candidate's HTTP transport.
+	Throttle Kind = "throttle"
 )
 
 // LibraryKinds are the faults for library candidates.
-var LibraryKinds = []Kind{Blackhole, Latency, Reset, Partition, RestartAPIServer, RestartEtcd}
+var LibraryKinds = []Kind{Blackhole, Latency, Reset, Partition, RestartAPIServer, RestartEtcd, RevokeRole, Throttle}
 
 // SidecarKinds are the faults for sidecar replicas.
-var SidecarKinds = []Kind{Blackhole, Latency, Reset, Kill, KillReplica, PauseElector, PauseReplica, RestartAPIServer}
+var SidecarKinds = []Kind{Blackhole, Latency, Reset, Kill, KillReplica, PauseElector, PauseReplica, RestartAPIServer, RevokeRole}
 
 // Role picks a fault's target when it is injected.
 type Role string
@@ -147,6 +156,8 @@ func Generate(seed uint64, kinds []Kind, n, candidates int, lease, margin time.D
 		case Partition, RestartAPIServer, RestartEtcd:
 			f.Target = All
 			ep.Hold = between(0, lease)
+		case RevokeRole:
+			f.Target = All
 		case Kill, KillReplica:
 			ep.Hold = 0 // restarted at once, like a crash-looping container
 		case PauseElector:

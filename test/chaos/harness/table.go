@@ -121,7 +121,7 @@ func (s *Summary) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, "| kube-apiserver writing again after etcd was healthy (n=%d; heals of etcd restarts are recorded after it) | %s |\n", len(apiBack), percentiles(apiBack))
 	}
 	if forbidden > 0 {
-		fmt.Fprintf(w, "| library Runs ended by a 403 from a starting kube-apiserver | %d |\n", forbidden)
+		fmt.Fprintf(w, "| library Runs ended by a 403 (a failure: every candidate had access) | %d |\n", forbidden)
 	}
 	if writes+rejects > 0 {
 		fmt.Fprintf(w, "| fenced store | %d writes accepted, %d rejected |\n", writes, rejects)
