@@ -165,7 +165,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		heartbeat:     250 * time.Millisecond,
 		events:        true,
 		logFormat:     "text",
-		maxWatchers:   32,
+		maxWatchers:   16,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("parseConfig defaults\n got: %+v\nwant: %+v", c, want)

@@ -43,11 +43,12 @@ import (
 // binary's pages. Under such a flood each connection slot costs 60 to 90
 // KiB of RSS (connection, goroutines, buffers and the garbage collector's
 // slack): peaks measured on 2 cores were about 38 MiB with 100 streams and
-// 256 connections, 34 MiB with 100 and 128, 31.5 MiB with 32 and 64, and
-// 30.5 to 31 MiB with the defaults, 32 and 48. A Pod's own clients need a
-// handful of each.
+// 256 connections, 34 MiB with 100 and 128, 31.5 MiB with 32 and 64, 30.3
+// to 31.7 MiB with 32 and 48, 29.7 to 30.8 MiB with the defaults, 16 and
+// 32; idle, the RSS itself varies by 1 MiB from start to start. A Pod's
+// own clients need a handful of each.
 const (
-	defaultMaxWatchers = 32
+	defaultMaxWatchers = 16
 	// maxMaxWatchers bounds --max-watchers.
 	maxMaxWatchers = 10000
 	// connHeadroom is how many connections the cap allows beyond the
