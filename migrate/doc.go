@@ -1,0 +1,41 @@
+// Package migrate lets a program move from an old annotation lock — the
+// Endpoints lock of k8s.gcr.io/leader-elector:0.5 and of client-go's
+// "endpoints" resource lock, or client-go's "configmaps" lock — to an
+// elector Lease with a normal rolling update and never two leaders.
+//
+// Kubernetes met the same problem when its components moved from
+// Endpoints to Leases, and solved it with two locks held together
+// (client-go's MultiLock). Here the Lease is elector's, with all its
+// guarantees, and the old lock is taken inside each tenure:
+//
+//	old := &migrate.Lock{Client: clientset.CoreV1(), Kind: migrate.Endpoints,
+//		Namespace: "default", Name: "my-app", Identity: podName}
+//	err := e.Run(ctx, old.Guard(work))
+//
+// Guard waits until the old lock is free or expired — judged as its old
+// holders judge it, on this process's clock from the moment the record was
+// seen to change, never by comparing another host's timestamps — takes
+// it, runs work while renewing it, cancels work when the renewals stop
+// succeeding or another holder appears, and releases it after work has
+// returned (an empty holder, which old candidates take at their next
+// poll). So the work runs only while this replica holds both locks.
+//
+// # What old candidates require
+//
+// Old candidates poll the lock every RetryPeriod of theirs and judge
+// expiry with their own lease duration (the 0.5 image's --ttl), not with
+// the record's. Guard renews the record at least once a second and
+// changes it on every renewal, and cancels work at RenewDeadline −
+// StopGrace after its last successful write, with StopGrace to return:
+// safe as long as the old candidates' lease duration is longer than
+// RenewDeadline by the clock-rate margin, i.e. run elector with a lease
+// duration (the sidecar's --ttl) no longer than the old candidates'.
+//
+// # Leaving migration
+//
+// Once no old candidate runs, roll out again without Guard: elector's
+// Lease alone then decides. A new candidate that does not take the old
+// lock can never overlap an old one, because it leads only while holding
+// the Lease, and every candidate that holds the Lease also held the old
+// lock while old candidates could run.
+package migrate

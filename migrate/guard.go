@@ -1,0 +1,259 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/utils/clock"
+
+	"github.com/elector-dev/elector"
+)
+
+// Guard returns a leader function for Elector.Run that takes the old lock,
+// then runs fn while holding it, and releases it after fn has returned.
+// fn's context ends when the tenure ends or when the old lock is lost (the
+// renewals fail until the stop point, or another holder appears); Guard
+// then returns an error wrapping ErrLockLost, which ends the tenure.
+func (l *Lock) Guard(fn elector.LeaderFunc) elector.LeaderFunc {
+	return func(ctx context.Context, term elector.Term) error {
+		if err := l.Validate(); err != nil {
+			return err
+		}
+		o, rec, sent, err := l.acquire(ctx)
+		if o == nil {
+			return err // ctx ended (nil) or a final error
+		}
+		return l.hold(ctx, term, fn, o, rec, sent)
+	}
+}
+
+// renewInterval is the pace of renewals: the Elector's, but never faster
+// than the record's precision.
+func (l *Lock) renewInterval() time.Duration { return max(l.RetryPeriod, minRenewInterval) }
+
+// acquire polls the old lock until it is free, expired on this
+// candidate's clock, or ours, and writes this candidate into it. It
+// returns the object as written, or nil when ctx ended.
+func (l *Lock) acquire(ctx context.Context) (*object, record, time.Time, error) {
+	var (
+		observed   record
+		observedAt time.Time
+		seen       bool
+		waitingFor string
+	)
+	for {
+		o, err := l.get(ctx)
+		now := l.Clock.Now()
+		switch {
+		case ctx.Err() != nil:
+			return nil, record{}, time.Time{}, nil
+		case apierrors.IsNotFound(err):
+			o = nil
+		case err != nil:
+			l.Logger.Info("Unable to read the old lock, retrying", "error", err)
+			if !l.sleep(ctx, jitter(l.RetryPeriod)) {
+				return nil, record{}, time.Time{}, nil
+			}
+			continue
+		}
+		var rec record
+		has := false
+		if o != nil {
+			rec, has = recordOf(o)
+		}
+		if has && (!seen || !sameRecord(rec, observed)) {
+			observed, observedAt, seen = rec, now, true
+		}
+		l.setHolder(rec.HolderIdentity)
+		if has && rec.HolderIdentity != "" && rec.HolderIdentity != l.Identity {
+			// Held: wait out the holder's lease on our clock, from when we
+			// saw its record change, as old candidates do.
+			d := max(time.Duration(rec.LeaseDurationSeconds)*time.Second, l.LeaseDuration)
+			if left := observedAt.Add(d).Sub(now); left > 0 {
+				if waitingFor != rec.HolderIdentity {
+					waitingFor = rec.HolderIdentity
+					l.Logger.Info("Waiting for the old lock", "holder", rec.HolderIdentity, "expiresIn", left.Round(time.Millisecond).String())
+				}
+				if !l.sleep(ctx, min(jitter(l.RetryPeriod), left)) {
+					return nil, record{}, time.Time{}, nil
+				}
+				continue
+			}
+		}
+		t := l.now()
+		next := record{HolderIdentity: l.Identity, LeaseDurationSeconds: int(l.LeaseDuration / time.Second),
+			AcquireTime: t, RenewTime: t, LeaderTransitions: rec.LeaderTransitions}
+		if has && rec.HolderIdentity != l.Identity {
+			next.LeaderTransitions++
+		}
+		sent := l.Clock.Now()
+		got, err := l.write(ctx, o, next)
+		switch {
+		case err == nil:
+			l.setHolder(l.Identity)
+			l.Logger.Info("Took the old lock", "previous", rec.HolderIdentity, "transitions", next.LeaderTransitions)
+			return got, next, sent, nil
+		case ctx.Err() != nil:
+			return nil, record{}, time.Time{}, nil
+		case apierrors.IsConflict(err), apierrors.IsAlreadyExists(err):
+			continue // someone wrote first: read again
+		default:
+			l.Logger.Info("Unable to take the old lock, retrying", "error", err)
+			if !l.sleep(ctx, jitter(l.RetryPeriod)) {
+				return nil, record{}, time.Time{}, nil
+			}
+		}
+	}
+}
+
+// hold runs fn while renewing the old lock; see Guard.
+func (l *Lock) hold(ctx context.Context, term elector.Term, fn elector.LeaderFunc, o *object, rec record, lastWrite time.Time) error {
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stopPoint := func() time.Time { return lastWrite.Add(l.RenewDeadline - l.StopGrace) }
+	l.setDeadline(lastWrite.Add(l.RenewDeadline), true)
+	defer l.setDeadline(time.Time{}, false)
+
+	renewT := timerAt(l.Clock, lastWrite.Add(l.renewInterval()))
+	stopT := timerAt(l.Clock, stopPoint())
+	defer func() { renewT.Stop(); stopT.Stop() }()
+	done := make(chan error, 1)
+	go func() { done <- fn(wctx, term) }()
+
+	var lost error
+	ctxDone := ctx.Done()
+	for {
+		select {
+		case err := <-done:
+			if lost != nil {
+				return errors.Join(lost, err)
+			}
+			l.release(ctx, o, rec)
+			return err
+		case <-ctxDone:
+			ctxDone = nil
+			cancel(context.Cause(ctx)) // keep renewing while fn stops
+		case <-stopT.C():
+			if lost == nil {
+				lost = fmt.Errorf("%w: no renewal succeeded within %v", ErrLockLost, l.RenewDeadline-l.StopGrace)
+				l.Logger.Error("Stopping leader work: the old lock could not be renewed", "token", term.Token)
+				cancel(lost)
+			}
+		case <-renewT.C():
+			if lost != nil {
+				continue
+			}
+			next := rec
+			next.RenewTime = l.now()
+			sent := l.Clock.Now()
+			rctx, rcancel := context.WithDeadline(context.WithoutCancel(ctx), stopPoint())
+			got, err := l.write(rctx, o, next)
+			rcancel()
+			switch {
+			case err == nil:
+				o, rec, lastWrite = got, next, sent
+				l.setDeadline(lastWrite.Add(l.RenewDeadline), true)
+				stopT.Stop()
+				stopT = timerAt(l.Clock, stopPoint())
+				renewT = timerAt(l.Clock, sent.Add(l.renewInterval()))
+			case apierrors.IsConflict(err), apierrors.IsNotFound(err):
+				// Someone else wrote it (or deleted it): ours only if the
+				// record still names us in the same tenure.
+				cur, gerr := l.get(context.WithoutCancel(ctx))
+				if gerr == nil {
+					if r, ok := recordOf(cur); ok && r.HolderIdentity == l.Identity && r.LeaderTransitions == rec.LeaderTransitions {
+						o, rec = cur, r
+						renewT = timerAt(l.Clock, l.Clock.Now())
+						continue
+					}
+					r, _ := recordOf(cur)
+					l.setHolder(r.HolderIdentity)
+					lost = fmt.Errorf("%w: now held by %q", ErrLockLost, r.HolderIdentity)
+				} else if apierrors.IsNotFound(gerr) {
+					l.setHolder("")
+					lost = fmt.Errorf("%w: it was deleted", ErrLockLost)
+				}
+				if lost != nil {
+					l.Logger.Error("Stopping leader work: the old lock was taken", "reason", lost, "token", term.Token)
+					cancel(lost)
+					continue
+				}
+				renewT = timerAt(l.Clock, minTime(sent.Add(l.renewInterval()/2), stopPoint()))
+			default:
+				l.Logger.Info("Unable to renew the old lock, retrying", "error", err)
+				renewT = timerAt(l.Clock, minTime(sent.Add(l.renewInterval()/2), stopPoint()))
+			}
+		}
+	}
+}
+
+// release empties the holder after the work has returned, so that an old
+// candidate takes the lock at its next poll. Best effort: otherwise the
+// record expires.
+func (l *Lock) release(ctx context.Context, o *object, rec record) {
+	ctx = context.WithoutCancel(ctx)
+	next := rec
+	next.HolderIdentity = ""
+	next.RenewTime = l.now()
+	for range 2 {
+		_, err := l.write(ctx, o, next)
+		switch {
+		case err == nil:
+			l.setHolder("")
+			l.Logger.Info("Released the old lock")
+			return
+		case apierrors.IsConflict(err):
+			cur, gerr := l.get(ctx)
+			if gerr != nil {
+				return
+			}
+			r, ok := recordOf(cur)
+			if !ok || r.HolderIdentity != l.Identity || r.LeaderTransitions != rec.LeaderTransitions {
+				return // not ours any more
+			}
+			o = cur
+		default:
+			l.Logger.Info("Unable to release the old lock; it will expire", "error", err)
+			return
+		}
+	}
+}
+
+// sleep waits d or until ctx ends; it reports whether d passed.
+func (l *Lock) sleep(ctx context.Context, d time.Duration) bool {
+	t := l.Clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C():
+		return true
+	}
+}
+
+// timerAt returns a timer that fires at the instant at, at once if it has
+// passed (a fake clock fires a timer only when stepped).
+func timerAt(clk clock.Clock, at time.Time) clock.Timer {
+	if d := at.Sub(clk.Now()); d > 0 {
+		return clk.NewTimer(d)
+	}
+	c := make(chan time.Time, 1)
+	c <- clk.Now()
+	return firedTimer(c)
+}
+
+type firedTimer chan time.Time
+
+func (t firedTimer) C() <-chan time.Time      { return t }
+func (t firedTimer) Stop() bool               { return false }
+func (t firedTimer) Reset(time.Duration) bool { return false }
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
