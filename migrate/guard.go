@@ -66,6 +66,7 @@ func (l *Lock) acquire(ctx context.Context) (*object, record, time.Time, error) 
 		}
 		if has && (!seen || !sameRecord(rec, observed)) {
 			observed, observedAt, seen = rec, now, true
+			l.checkOldTTL(rec)
 		}
 		l.setHolder(rec.HolderIdentity)
 		if has && rec.HolderIdentity != "" && rec.HolderIdentity != l.Identity {
@@ -106,6 +107,28 @@ func (l *Lock) acquire(ctx context.Context) (*object, record, time.Time, error) 
 				return nil, record{}, time.Time{}, nil
 			}
 		}
+	}
+}
+
+// checkOldTTL warns once when an old holder's record shows a lease
+// duration (the 0.5 image's --ttl) shorter than our renew deadline: old
+// candidates judge expiry with it, so they could take the lock while our
+// work still runs after failed renewals.
+func (l *Lock) checkOldTTL(rec record) {
+	if rec.HolderIdentity == "" || rec.HolderIdentity == l.Identity || rec.LeaseDurationSeconds <= 0 {
+		return
+	}
+	old := time.Duration(rec.LeaseDurationSeconds) * time.Second
+	if old >= l.LeaseDuration {
+		return
+	}
+	l.mu.Lock()
+	warned := l.warnedTTL
+	l.warnedTTL = true
+	l.mu.Unlock()
+	if !warned {
+		l.Logger.Error("The old replicas' lease is shorter than ours: lower elector's lease duration (--ttl) to at most theirs",
+			"holder", rec.HolderIdentity, "theirs", old.String(), "ours", l.LeaseDuration.String())
 	}
 }
 

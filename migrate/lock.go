@@ -63,6 +63,7 @@ type Lock struct {
 	deadline  time.Time // while work runs: last successful write + RenewDeadline
 	acting    bool
 	validated bool
+	warnedTTL bool
 }
 
 // record is the old lock's record, as client-go's LeaderElectionRecord

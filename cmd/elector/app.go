@@ -17,6 +17,7 @@ import (
 
 	"github.com/elector-dev/elector"
 	"github.com/elector-dev/elector/internal/rbac"
+	"github.com/elector-dev/elector/migrate"
 )
 
 // shutdownTimeout bounds the HTTP server's and the Event recorder's
@@ -30,11 +31,27 @@ type app struct {
 	stdout, stderr io.Writer
 	clock          clock.WithTicker
 
-	subject rbac.Subject // who we are, for permission messages
-	rec     *recorder    // nil: no Events
-	label   *labeler     // nil: no --leader-label
-	super   *supervisor  // nil: no command
-	start   *startup     // nil: the defaults
+	subject rbac.Subject  // who we are, for permission messages
+	rec     *recorder     // nil: no Events
+	label   *labeler      // nil: no --leader-label
+	super   *supervisor   // nil: no command
+	start   *startup      // nil: the defaults
+	old     *migrate.Lock // nil: no --migrate-from
+}
+
+// deadline is by when the leader's command must be dead: the Elector's
+// deadline and, in migration mode, the old lock's, whichever comes first.
+func (a *app) deadline(e *elector.Elector) func() (time.Time, bool) {
+	if a.old == nil {
+		return e.Deadline
+	}
+	return func() (time.Time, bool) {
+		d, ok := e.Deadline()
+		if od, ook := a.old.Deadline(); ook && (!ok || od.Before(d)) {
+			return od, ok
+		}
+		return d, ok
+	}
 }
 
 func (a *app) run(ctx context.Context) int {
@@ -81,6 +98,17 @@ func (a *app) run(ctx context.Context) int {
 		return fail(a.stderr, configf("%s", oneLine(err)))
 	}
 
+	if c.migrateFrom != "" {
+		a.old = &migrate.Lock{
+			Client: kc.core, Kind: migrate.Kind(c.migrateFrom), Namespace: c.migrateNamespace, Name: c.election,
+			Identity: c.identity, LeaseDuration: c.leaseDuration, RenewDeadline: c.renewDeadline,
+			RetryPeriod: c.retryPeriod, StopGrace: c.stopGrace, Clock: a.clock, Logger: a.log,
+		}
+		if err := a.old.Validate(); err != nil {
+			return fail(a.stderr, configf("%s", oneLine(err)))
+		}
+	}
+
 	// Serve HTTP before the first request to the API server: while it is
 	// unreachable, GET / answers an empty name and /readyz says why.
 	if a.start == nil {
@@ -89,6 +117,9 @@ func (a *app) run(ctx context.Context) int {
 	a.start.setWaiting("starting")
 	if ln != nil {
 		h := &handlers{view: e, identity: c.identity, gatherer: reg, clock: a.clock, waiting: a.start.waiting}
+		if a.old != nil {
+			h.oldHolder = a.old.Holder
+		}
 		h.maxWatchers, h.registerer = c.maxWatchers, reg
 		srv := serve(ln, h.mux(), a.log)
 		defer func() {
@@ -113,6 +144,18 @@ func (a *app) run(ctx context.Context) int {
 		return code
 	}
 	a.start.setWaiting("")
+	if a.old != nil {
+		// Every replica follows the old lock, so that GET / names the
+		// acting leader while old replicas run.
+		octx, ocancel := context.WithCancel(ctx)
+		observed := make(chan struct{})
+		go func() {
+			defer close(observed)
+			a.old.Observe(octx)
+		}()
+		defer func() { ocancel(); <-observed }()
+		a.log.Info("Migration mode: leading only while also holding the old lock", "oldLock", c.migrateFrom+"/"+c.migrateNamespace+"/"+c.election)
+	}
 	a.log.Info("Campaigning")
 
 	if c.events {
@@ -148,7 +191,7 @@ func (a *app) run(ctx context.Context) int {
 			lease:     c.namespace + "/" + c.election,
 			grace:     c.grace,
 			heartbeat: c.heartbeat,
-			deadline:  e.Deadline,
+			deadline:  a.deadline(e),
 			clock:     a.clock,
 			stdout:    a.stdout,
 			stderr:    a.stderr,
@@ -162,10 +205,14 @@ func (a *app) run(ctx context.Context) int {
 func (a *app) campaign(ctx context.Context, e *elector.Elector) int {
 	for {
 		var term atomic.Pointer[elector.Term]
-		err := e.Run(ctx, func(ctx context.Context, t elector.Term) error {
+		var fn elector.LeaderFunc = func(ctx context.Context, t elector.Term) error {
 			term.Store(&t)
 			return a.lead(ctx, t)
-		})
+		}
+		if a.old != nil {
+			fn = a.old.Guard(fn) // lead only while holding the old lock too
+		}
+		err := e.Run(ctx, fn)
 		if t := term.Load(); t != nil {
 			a.rec.emit(reasonStoppedLeading, fmt.Sprintf("%s stopped leading (token %d): %s", a.cfg.identity, t.Token, stopReason(ctx, err, a.super != nil)))
 		}
@@ -238,7 +285,7 @@ func (a *app) outcome(ctx context.Context, err error) (code int, again bool) {
 	case errors.Is(err, elector.ErrStopOverrun):
 		a.log.Error("Leader work did not stop before the renew deadline; exiting", "error", err)
 		return ExitOverrun, false
-	case errors.Is(err, elector.ErrLeadershipLost):
+	case errors.Is(err, elector.ErrLeadershipLost), errors.Is(err, migrate.ErrLockLost):
 		switch {
 		case ctx.Err() != nil:
 			return ExitOK, false

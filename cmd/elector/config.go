@@ -95,6 +95,12 @@ type config struct {
 	logLevel            slog.Level
 
 	command []string // exec mode when non-empty
+
+	// migrateFrom is the kind of old lock to hold together with the Lease
+	// ("endpoints" for leader-elector:0.5; "" = no migration), in
+	// migrateNamespace under the election's name.
+	migrateFrom      string
+	migrateNamespace string
 }
 
 // usageError is a command-line problem with its exit code. Its message is
@@ -154,6 +160,7 @@ type flags struct {
 	maxWatchers                                        stringValue
 	useClusterCredentials, skipPermissionCheck, events boolValue
 	help, version                                      boolValue
+	migrateFrom, migrateNamespace                      stringValue
 }
 
 func newFlagSet(f *flags) *flag.FlagSet {
@@ -174,6 +181,8 @@ func newFlagSet(f *flags) *flag.FlagSet {
 	fs.Var(&f.skipPermissionCheck, "skip-permission-check", "do not check RBAC permissions with SelfSubjectAccessReviews at start")
 	fs.Var(&f.logFormat, "log-format", "text or json (default text)")
 	fs.Var(&f.logLevel, "log-level", "debug, info, warn or error (default info)")
+	fs.Var(&f.migrateFrom, "migrate-from", "endpoints (leader-elector:0.5) or configmaps: also hold that old lock of the same name while leading, for a rolling update from the old image with never two leaders (docs/migrating-from-leader-elector.md)")
+	fs.Var(&f.migrateNamespace, "migrate-namespace", "with --migrate-from: namespace of the old lock (default \"default\", the old image's --election-namespace default)")
 	fs.Var(&f.help, "h", "print this help")
 	fs.Var(&f.help, "help", "print this help")
 	fs.Var(&f.version, "version", "print the version")
@@ -350,6 +359,25 @@ func parseConfig(args []string, env environment) (config, error) {
 		}
 		c.httpAddr = f.httpAddr.s
 	}
+	// Migration from an old lock.
+	if f.migrateFrom.set {
+		switch f.migrateFrom.s {
+		case "endpoints", "configmaps":
+			c.migrateFrom = f.migrateFrom.s
+		default:
+			return c, configf("--migrate-from=%s: must be endpoints (leader-elector:0.5) or configmaps", f.migrateFrom.s)
+		}
+		c.migrateNamespace = "default"
+		if f.migrateNamespace.set {
+			c.migrateNamespace = f.migrateNamespace.s
+			if errs := validation.IsDNS1123Label(c.migrateNamespace); len(errs) > 0 {
+				return c, configf("--migrate-namespace=%s: invalid namespace: %s", c.migrateNamespace, errs[0])
+			}
+		}
+	} else if f.migrateNamespace.set {
+		return c, usagef("--migrate-namespace only applies with --migrate-from=endpoints")
+	}
+
 	c.maxWatchers = defaultMaxWatchers
 	if f.maxWatchers.set {
 		n, err := strconv.Atoi(f.maxWatchers.s)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os/exec"
 	"reflect"
@@ -116,6 +117,12 @@ func TestParseConfigErrors(t *testing.T) {
 			"elector: --grace=0s: must be positive"},
 		{"grace too long", []string{"--election=x", "--grace=3s", "--", "sleep", "1"}, nil, ExitConfig,
 			"elector: --grace=3s: must be shorter than 2s (--ttl/5, the time from losing the lease to the renew deadline); lower --grace or raise --ttl to at least 16s"},
+		{"unknown old lock", []string{"--election=x", "--migrate-from=leases"}, nil, ExitConfig,
+			"elector: --migrate-from=leases: must be endpoints (leader-elector:0.5) or configmaps"},
+		{"bad old lock namespace", []string{"--election=x", "--migrate-from=endpoints", "--migrate-namespace=Default"}, nil, ExitConfig,
+			"elector: --migrate-namespace=Default: invalid namespace: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"},
+		{"old lock namespace alone", []string{"--election=x", "--migrate-namespace=default"}, nil, ExitUsage,
+			"elector: --migrate-namespace only applies with --migrate-from=endpoints"},
 		{"ttl too long", []string{"--election=x", "--ttl=2h"}, nil, ExitConfig,
 			"elector: --ttl=2h: must be at most 1h0m0s; a leader that vanishes blocks the election for one ttl"},
 		{"grace too long for ttl", []string{"--election=x", "--ttl=4s", "--grace=1s", "--", "sleep", "1"}, nil, ExitConfig,
@@ -213,6 +220,23 @@ func TestParseConfigValues(t *testing.T) {
 			func(t *testing.T, c config) {
 				if c.election != "elect-nginx" || c.httpAddr != "0.0.0.0:4444" || c.identity != "me" || c.leaseDuration != 20*time.Second || c.namespace != "ns1" {
 					t.Errorf("got %+v", c)
+				}
+			}},
+		{"migration from 0.5", []string{"--election=elect-nginx-deploy", "--migrate-from=endpoints"}, nil,
+			func(t *testing.T, c config) {
+				if c.migrateFrom != "endpoints" || c.migrateNamespace != "default" {
+					t.Errorf("migrateFrom %q in %q, want endpoints in default (0.5's default namespace)", c.migrateFrom, c.migrateNamespace)
+				}
+				sets := requiredPermissions(c)
+				if len(sets) != 1 || !strings.Contains(fmt.Sprint(sets[0].rules), `update endpoints "elect-nginx-deploy"`) {
+					t.Errorf("permissions %v, want update on the old Endpoints", sets)
+				}
+			}},
+		{"migration, old lock elsewhere", []string{"--election=x", "--election-namespace=app", "--migrate-from=endpoints", "--migrate-namespace=default"}, nil,
+			func(t *testing.T, c config) {
+				sets := requiredPermissions(c)
+				if len(sets) != 2 || sets[1].namespace != "default" {
+					t.Errorf("permissions %v, want a second set in namespace default", sets)
 				}
 			}},
 		{"max-watchers", []string{"--election=x", "--max-watchers=7"}, nil,

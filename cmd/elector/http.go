@@ -40,6 +40,9 @@ type handlers struct {
 	identity string
 	gatherer prometheus.Gatherer
 	clock    clock.WithTicker
+	// oldHolder, in migration mode, names the holder of the old lock: while
+	// old replicas run, it is the one that acts, on old and new Pods alike.
+	oldHolder func() string
 	// waiting, when set, says why the sidecar has not started campaigning
 	// yet (an unreachable API server, permissions being re-checked); ""
 	// once it campaigns.
@@ -67,9 +70,15 @@ func (h *handlers) mux() http.Handler {
 // {"name":"<leader>"}, as k8s.gcr.io/leader-elector:0.5 did, so that
 // existing clients keep working. Followers report the current holder.
 func (h *handlers) name(w http.ResponseWriter, _ *http.Request) {
+	name := h.view.Leader().Identity
+	if h.oldHolder != nil {
+		if old := h.oldHolder(); old != "" {
+			name = old
+		}
+	}
 	body, _ := json.Marshal(struct {
 		Name string `json:"name"`
-	}{h.view.Leader().Identity})
+	}{name})
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(body)
 }

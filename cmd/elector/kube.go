@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -76,7 +77,7 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 func newClients(rc *rest.Config, log *slog.Logger) (*clients, error) {
 	rc = rest.CopyConfig(rc)
 	rc.UserAgent = "elector/" + version()
-	rc.WarningHandler = slogWarnings{log}
+	rc.WarningHandler = slogWarnings{log: log, seen: &sync.Map{}}
 	hc, err := rest.HTTPClientFor(rc)
 	if err != nil {
 		return nil, configf("unable to configure the API client: %s", oneLine(err))
@@ -192,11 +193,20 @@ func usernameFromToken(token string) string {
 	return claims.Sub
 }
 
-// slogWarnings logs API server warnings (deprecations and the like).
-type slogWarnings struct{ log *slog.Logger }
+// slogWarnings logs API server warnings (deprecations and the like),
+// each text once: the same request repeated every few seconds (the old
+// Endpoints lock in migration mode: "v1 Endpoints is deprecated") must not
+// fill the log.
+type slogWarnings struct {
+	log  *slog.Logger
+	seen *sync.Map
+}
 
 func (w slogWarnings) HandleWarningHeader(code int, agent, text string) {
-	if code == 299 && text != "" {
+	if code != 299 || text == "" {
+		return
+	}
+	if _, dup := w.seen.LoadOrStore(text, struct{}{}); !dup {
 		w.log.Warn("API server warning", "text", text)
 	}
 }

@@ -33,6 +33,14 @@ func requiredPermissions(c config) []permissionSet {
 			}
 		}
 	}
+	if c.migrateFrom != "" {
+		rules := rbac.OldLockRules(c.migrateFrom, c.election)
+		if c.migrateNamespace == c.namespace {
+			sets[0].rules = append(sets[0].rules, rules...)
+		} else {
+			sets = append(sets, permissionSet{namespace: c.migrateNamespace, rules: rules})
+		}
+	}
 	if c.labelKey != "" {
 		if c.podNamespace == c.namespace {
 			sets[0].rules = append(sets[0].rules, rbac.PodLabelRules()...)

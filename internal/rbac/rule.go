@@ -133,6 +133,19 @@ func PodLabelRules() []Rule {
 	}
 }
 
+// OldLockRules returns the rules for holding an old annotation lock during
+// a migration (package migrate): resource is "endpoints" or "configmaps".
+//
+//   - get, update: read and renew the lock, limited to its name.
+//   - create: only if the object is absent; create cannot be limited by name.
+func OldLockRules(resource, name string) []Rule {
+	return []Rule{
+		{Group: CoreGroup, Resource: resource, Verb: "create"},
+		{Group: CoreGroup, Resource: resource, Verb: "get", Name: name},
+		{Group: CoreGroup, Resource: resource, Verb: "update", Name: name},
+	}
+}
+
 // verbOrder is the fixed order verbs are rendered in; unknown verbs follow,
 // alphabetically.
 var verbOrder = map[string]int{
