@@ -1,0 +1,42 @@
+package migrate_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/elector-dev/elector"
+	electorfake "github.com/elector-dev/elector/fake"
+	"github.com/elector-dev/elector/migrate"
+)
+
+// A program that used client-go's "endpoints" resource lock (or ran next
+// to leader-elector:0.5) moves to an elector Lease: during the rolling
+// update it holds both, so old and new replicas never lead at once. The
+// fakes stand in for a cluster; in production pass clientset.CoreV1() and
+// clientset.CoordinationV1().
+func ExampleLock_Guard() {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	core := fake.NewClientset().CoreV1()
+	e, err := elector.New(elector.Config{
+		Client: electorfake.NewLeases(), Namespace: "team-a", Name: "my-app", Identity: "pod-1", Logger: quiet,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	old := &migrate.Lock{
+		Client: core, Kind: migrate.Endpoints, Namespace: "team-a", Name: "my-app", Identity: "pod-1", Logger: quiet,
+	}
+	err = e.Run(context.Background(), old.Guard(func(ctx context.Context, term elector.Term) error {
+		fmt.Printf("leading with the Lease and the old lock; old lock held by %s\n", old.Holder())
+		return nil // done: the old lock is released, then the Lease
+	}))
+	fmt.Println("Run:", err, "; old lock held by", fmt.Sprintf("%q", old.Holder()))
+	// Output:
+	// leading with the Lease and the old lock; old lock held by pod-1
+	// Run: <nil> ; old lock held by ""
+}
