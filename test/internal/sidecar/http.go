@@ -68,6 +68,11 @@ type Leader struct {
 	Token    int64  `json:"token"`
 	Expiry   string `json:"expiry"`
 	Identity string `json:"identity"`
+	// Error and Fix are set on GET /leader while the replica cannot take
+	// part normally (an unreachable API server, a denied permission); Fix
+	// holds the Role that grants a missing permission.
+	Error string `json:"error,omitempty"`
+	Fix   string `json:"fix,omitempty"`
 	// Seen is when this program received it.
 	Seen time.Time `json:"-"`
 }
