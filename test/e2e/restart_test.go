@@ -313,7 +313,7 @@ func checkDuringOutage(t *testing.T, plain, exec *fleet, restartedBefore int) {
 // probeReadiness asks every replica for /readyz, as the kubelet's
 // readiness probe does periodically: each has read the Lease, so each must
 // be ready. (elector latches readiness when /readyz first finds the Lease
-// read; see TestReadyzLatchesWithoutProbe.)
+// read; see TestReadyzStaysReadyOnceLeaseRead.)
 func probeReadiness(t *testing.T, fleets []*fleet) {
 	t.Helper()
 	c := ctx(t)
