@@ -14,6 +14,9 @@
 //     test module, hence this module of its own;
 //   - timings: lease duration = --ttl (default 10s), renew deadline = ttl/2,
 //     retry period = ttl/4, jitter 1.2; the lock is never released;
+//   - where 0.5's older copy of that code differs, it behaves as 0.5 (see
+//     lock05): an empty holder counts as a live holder until a lease
+//     duration has passed, and renewals write leaderTransitions 0;
 //   - it reads (and if missing creates) the Endpoints object before it
 //     campaigns, and campaigns again after losing leadership, forever; it
 //     needs get, create and update on endpoints, and writes no Events;
@@ -215,12 +218,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}()
 	}
 
-	lock := &resourcelock.EndpointsLock{
+	lock := &lock05{EndpointsLock: &resourcelock.EndpointsLock{
 		EndpointsMeta: metav1.ObjectMeta{Namespace: c.namespace, Name: c.election},
 		Client:        client.CoreV1(),
 		// No EventRecorder: 0.5's Events never reached the API server.
 		LockConfig: resourcelock.ResourceLockConfig{Identity: c.id},
-	}
+	}}
 	var (
 		mu      sync.Mutex
 		leading bool
@@ -268,6 +271,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 				s.setLeader(holder)
 			},
 			OnNewLeader: func(identity string) {
+				identity = holderName(identity)
 				log.Info(MsgObservedLeader, "leader", identity)
 				s.setLeader(identity)
 			},
