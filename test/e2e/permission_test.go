@@ -149,7 +149,7 @@ func TestRoleDeletedAtRuntime(t *testing.T) {
 		streams[r] = events[r].since(t.Context(), restored)
 	}
 	next, led := firstToLead(t, streams)
-	t.Logf("%s leads again (token %d) %s after the Role was restored", next.Name, led.Token, ms(led.Seen.Sub(restored)))
+	t.Logf("%s leads again %s after the Role was restored", next.Name, ms(led.Seen.Sub(restored)))
 	if !led.Seen.After(stopped.Seen) {
 		t.Errorf("%s led at %s, before %s stopped at %s", next.Name, led.Seen.Format(time.RFC3339Nano), leader.Name, stopped.Seen.Format(time.RFC3339Nano))
 	}
@@ -165,7 +165,7 @@ func TestRoleDeletedAtRuntime(t *testing.T) {
 	if again[0].token <= oldToken {
 		t.Errorf("token %d after the Role was restored, want above %d", again[0].token, oldToken)
 	}
-	t.Logf("every replica agrees on %s %s after the Role was restored", again[0].leader, ms(again[0].at.Sub(restored)))
+	t.Logf("every replica agrees on %s (token %d) %s after the Role was restored", again[0].leader, again[0].token, ms(again[0].at.Sub(restored)))
 
 	for _, r := range rs {
 		waitUntil(t, fmt.Sprintf("%s: /leader error clears", r.Name), func() (bool, string) {
