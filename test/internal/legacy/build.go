@@ -1,0 +1,87 @@
+package legacy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/elector-dev/elector/test/internal/sidecar"
+)
+
+// ModulePath is the module of the stand-in.
+const ModulePath = "github.com/elector-dev/elector/test/leaderelector05"
+
+// ModuleDir returns the directory of the stand-in's module,
+// test/leaderelector05 in the repository (see [sidecar.RepoDir]).
+func ModuleDir() (string, error) {
+	root, err := sidecar.RepoDir()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(root, "test", "leaderelector05")
+	if err := checkModule(dir); err != nil {
+		return "", fmt.Errorf("unable to find the stand-in of leader-elector:0.5: %w", err)
+	}
+	return dir, nil
+}
+
+func checkModule(dir string) error {
+	f, err := os.Open(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if line := strings.TrimSpace(sc.Text()); strings.HasPrefix(line, "module ") {
+			if got := strings.TrimSpace(strings.TrimPrefix(line, "module ")); got != ModulePath {
+				return fmt.Errorf("%s/go.mod is module %s, not %s", dir, got, ModulePath)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("%s/go.mod has no module line", dir)
+}
+
+// Build compiles the stand-in into dir/leaderelector05 and returns the
+// binary's path. It runs `go build` in the stand-in's module, on its own
+// go.mod and go.sum (GOWORK=off), so Go's build cache serves every build
+// after the first (which compiles client-go v0.23.16: about two minutes
+// on two cores).
+//
+// It builds without -race even when the tests have it: the stand-in is a
+// reproduction of old software observed by the tests, not code under
+// test, and the race runtime would make its first build slower and its
+// renewals late. Its own tests run with -race in its module.
+func Build(ctx context.Context, dir string) (string, error) {
+	module, err := ModuleDir()
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, "leaderelector05")
+	args := []string{"build", "-buildvcs=false", "-o", out, "."}
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = module
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	var output bytes.Buffer
+	cmd.Stdout = &output
+	cmd.Stderr = &output
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("unable to build the stand-in of leader-elector:0.5: %w", ctx.Err())
+		}
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return "", fmt.Errorf("unable to build the stand-in of leader-elector:0.5 (go %s in %s): %w\n%s",
+				strings.Join(args, " "), module, err, output.String())
+		}
+		return "", fmt.Errorf("unable to build the stand-in of leader-elector:0.5: %w", err)
+	}
+	return out, nil
+}
