@@ -71,6 +71,12 @@ func (r *round) lead(ctx context.Context, fn LeaderFunc) error {
 	for {
 		select {
 		case err := <-done:
+			if t.lost == nil && !e.clk.Now().Before(t.stopPoint()) {
+				// The loop ran late (its process was paused): the stop
+				// point passed before the return was noticed. The tenure
+				// ended there, whatever the order the events are seen in.
+				t.stepDown(cancel, fmt.Errorf("%w: no renewal succeeded within %v", ErrLeadershipLost, e.cfg.RenewDeadline-e.cfg.StopGrace))
+			}
 			e.setLeading(false, time.Time{})
 			if t.lost != nil {
 				return t.lost

@@ -74,3 +74,37 @@ func TestReturnedLeaderFunctionIsNotAnOverrun(t *testing.T) {
 		}
 	}
 }
+
+// TestPausedPastTheStopPointIsALossWhateverTheOrder: after a pause past
+// the stop point, the loop may see the function's return before the stop
+// timer. The tenure still ended at the stop point: Run reports the loss
+// (a sidecar in exec mode exits 6), never a normal end with a release.
+// The chaos tests found this: a frozen sidecar whose watchdog had killed
+// its command exited with the command's code instead of 6.
+func TestPausedPastTheStopPointIsALossWhateverTheOrder(t *testing.T) {
+	for i := range 30 {
+		w := newWorld(t)
+		e, err := elector.New(w.config("a"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		started, stepped := make(chan struct{}), make(chan struct{})
+		result := make(chan error, 1)
+		go func() {
+			result <- e.Run(context.Background(), func(context.Context, elector.Term) error {
+				close(started)
+				<-stepped
+				return errors.New("killed by the watchdog")
+			})
+		}()
+		<-started
+		// The process was frozen: the clock is past the stop point when
+		// the function returns, and the loop sees both at once.
+		w.clock.Step(elector.DefaultRenewDeadline)
+		close(stepped)
+		err = wait(t, result, "Run to return")
+		if !errors.Is(err, elector.ErrLeadershipLost) {
+			t.Fatalf("run %d: Run = %v, want ErrLeadershipLost", i, err)
+		}
+	}
+}
