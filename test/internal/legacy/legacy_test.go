@@ -78,6 +78,9 @@ func TestOneLeaderAndItsRecord(t *testing.T) {
 			t.Errorf("%s did not print %q on stdout:\n%s", r.ID, l.ID+" is the leader", r.Stdout())
 		}
 	}
+	if _, err := l.WaitFor(c, legacy.MsgLocked, 1); err != nil {
+		t.Fatal(err)
+	}
 	if l.Count(legacy.MsgLocked) != 1 {
 		t.Errorf("the leader locked the lead file %d times, want 1", l.Count(legacy.MsgLocked))
 	}
@@ -333,5 +336,105 @@ func TestParseRecordIs05s(t *testing.T) {
 	// A later client-go's record (Kubernetes 1.31+) is not 0.5's.
 	if _, err := legacy.ParseRecord(`{"holderIdentity":"a","leaseDurationSeconds":10,"acquireTime":null,"renewTime":null,"leaderTransitions":0,"strategy":"OldestEmulationVersion"}`); err == nil {
 		t.Error("a record with a strategy parsed as 0.5's")
+	}
+}
+
+// TestCampaignsAgainAfterLoss: a leader that sees another holder in the
+// record stops leading once its renew deadline has passed, unlocks the
+// lead file, reports the other holder, and campaigns again, as 0.5 looped:
+// it leads again once that holder's lease has expired.
+func TestCampaignsAgainAfterLoss(t *testing.T) {
+	const election = "campaign-again"
+	n := setup(t, election)
+	c := ctx(t)
+	a := start(t, n, election, "pod-a", leadFile(t))
+	if _, err := a.WaitLeading(c, true); err != nil {
+		t.Fatal(err)
+	}
+	before, err := legacy.ReadRecord(c, admin(t), n.Name, election)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another holder, as a replica that does not see pod-a (an elector in
+	// migration mode that misjudged the lock, a partition) would write.
+	now := metav1.Now()
+	intruder := legacy.Record{HolderIdentity: "intruder", LeaseDurationSeconds: int(ttl / time.Second),
+		AcquireTime: now, RenewTime: now, LeaderTransitions: before.LeaderTransitions + 1}
+	wroteAt := time.Now()
+	writeRecord(t, c, n, election, intruder)
+
+	lostAt, err := a.WaitLeading(c, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.WaitFor(c, legacy.MsgCampaigning, 2); err != nil {
+		t.Fatal(err)
+	}
+	if a.Count(legacy.MsgUnlocked) != 1 {
+		t.Errorf("the lead file was unlocked %d times, want 1", a.Count(legacy.MsgUnlocked))
+	}
+	if name, err := a.LeaderName(c); err != nil || name != "intruder" {
+		t.Errorf("GET / names %q (%v) after the loss, want intruder", name, err)
+	}
+	ledAt, err := a.WaitLeading(c, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("pod-a stopped leading %s after another holder was written, and led again %s after the write (ttl %s)",
+		ms(lostAt.Sub(wroteAt)), ms(ledAt.Sub(wroteAt)), ttl)
+	if ledAt.Sub(wroteAt) < ttl {
+		t.Errorf("pod-a took the lock %s after another holder was written, within its lease (%s)", ms(ledAt.Sub(wroteAt)), ttl)
+	}
+	if _, err := a.WaitFor(c, legacy.MsgLocked, 2); err != nil {
+		t.Fatal(err)
+	}
+	if a.Count(legacy.MsgStarted) != 2 || a.Count(legacy.MsgLocked) != 2 || a.ExitCode() != -1 {
+		t.Errorf("started leading %d times, locked the lead file %d times, exit code %d; want 2, 2, -1 (running)",
+			a.Count(legacy.MsgStarted), a.Count(legacy.MsgLocked), a.ExitCode())
+	}
+	rec, err := legacy.ReadRecord(c, admin(t), n.Name, election)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.HolderIdentity != "pod-a" || (rec.LeaderTransitions != intruder.LeaderTransitions+1 && rec.LeaderTransitions != 0) {
+		t.Errorf("record %+v after the intruder's %+v", rec, intruder)
+	}
+	noOverlaps(t, a)
+}
+
+// TestReleasedRecordWaitedOut: a record with an empty holder, as
+// client-go's ReleaseOnCancel and elector's migration mode write on
+// release, is a live holder to 0.5 until a lease duration has passed
+// since the replica saw it (client-go 1.14+ would take it at once).
+func TestReleasedRecordWaitedOut(t *testing.T) {
+	const election = "released"
+	n := setup(t, election)
+	c := ctx(t)
+	now := metav1.Now()
+	released := legacy.Record{LeaseDurationSeconds: 1, AcquireTime: now, RenewTime: now, LeaderTransitions: 3}
+	writeRecord(t, c, n, election, released)
+
+	startAt := time.Now()
+	a := start(t, n, election, "pod-a", "")
+	if _, err := a.WaitFor(c, legacy.MsgCampaigning, 1); err != nil {
+		t.Fatal(err)
+	}
+	if name, err := a.LeaderName(c); err != nil || name != "" {
+		t.Errorf("GET / names %q (%v) before pod-a leads, want \"\"", name, err)
+	}
+	ledAt, err := a.WaitLeading(c, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("pod-a took the released record %s after it started (ttl %s)", ms(ledAt.Sub(startAt)), ttl)
+	if ledAt.Sub(startAt) < ttl {
+		t.Errorf("pod-a took the released record %s after it started, before a lease duration (%s)", ms(ledAt.Sub(startAt)), ttl)
+	}
+	rec, err := legacy.ReadRecord(c, admin(t), n.Name, election)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.HolderIdentity != "pod-a" || (rec.LeaderTransitions != released.LeaderTransitions+1 && rec.LeaderTransitions != 0) {
+		t.Errorf("record %+v after the released %+v", rec, released)
 	}
 }

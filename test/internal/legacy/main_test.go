@@ -2,6 +2,7 @@ package legacy_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -257,3 +261,34 @@ func watchRecords(t *testing.T, n *sidecar.Namespace, election string) <-chan le
 func leadFile(t *testing.T) string { return filepath.Join(t.TempDir(), "lead") }
 
 func ms(d time.Duration) string { return d.Round(time.Millisecond).String() }
+
+// writeRecord writes rec on the Endpoints object as the admin, creating
+// the object if needed, retrying on conflicts with the replicas' writes.
+func writeRecord(t *testing.T, c context.Context, n *sidecar.Namespace, election string, rec legacy.Record) {
+	t.Helper()
+	val, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eps := admin(t).CoreV1().Endpoints(n.Name)
+	for {
+		e, err := eps.Get(c, election, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			e = &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: election, Annotations: map[string]string{legacy.AnnotationKey: string(val)}}}
+			if _, err = eps.Create(c, e, metav1.CreateOptions{}); err == nil {
+				return
+			}
+		} else if err == nil {
+			if e.Annotations == nil {
+				e.Annotations = map[string]string{}
+			}
+			e.Annotations[legacy.AnnotationKey] = string(val)
+			if _, err = eps.Update(c, e, metav1.UpdateOptions{}); err == nil {
+				return
+			}
+		}
+		if !apierrors.IsConflict(err) && !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("unable to write the record: %v", err)
+		}
+	}
+}
