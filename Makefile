@@ -19,6 +19,7 @@ test: test-unit test-integration test-e2e test-chaos ## Run every tier with -rac
 test-unit: ## Unit tests, no control plane: library, sidecar, rbac, bench tools
 	$(GO) test -race -count=1 ./...
 	cd bench && $(GO) test -race -count=1 ./...
+	cd test/leaderelector05 && $(GO) test -race -count=1 ./...
 
 .PHONY: test-integration
 test-integration: controlplane ## The harness and the library against a real kube-apiserver + etcd
@@ -50,6 +51,7 @@ lint: ## Run go vet in every module
 	cd test && $(GO) vet ./...
 	cd test/kube && $(GO) vet ./...
 	cd bench && $(GO) vet ./...
+	cd test/leaderelector05 && $(GO) vet ./...
 
 .PHONY: tidy
 tidy: ## Tidy the go.mod files of every module
@@ -57,6 +59,7 @@ tidy: ## Tidy the go.mod files of every module
 	cd test && $(GO) mod tidy
 	cd test/kube && $(GO) mod tidy
 	cd bench && $(GO) mod tidy
+	cd test/leaderelector05 && $(GO) mod tidy
 
 .PHONY: bench
 bench: controlplane ## Benchmark elector against client-go; writes BENCHMARKS.md (~15 min; BENCHFLAGS=--quick: ~4 min smoke test)

@@ -17,8 +17,10 @@
 // seen to change, never by comparing another host's timestamps — takes
 // it, runs work while renewing it, cancels work when the renewals stop
 // succeeding or another holder appears, and releases it after work has
-// returned (an empty holder, which old candidates take at their next
-// poll). So the work runs only while this replica holds both locks.
+// returned (an empty holder: client-go's endpoints and configmaps locks
+// take it at their next poll; the 0.5 image, whose 2016 code treats an
+// empty holder like any other, one lease later). So the work runs only
+// while this replica holds both locks.
 //
 // # What old candidates require
 //
