@@ -129,13 +129,16 @@ func (e *Elector) Leader() Leader {
 	return e.view
 }
 
-// Synced reports whether a running Run has read the Lease at least once,
-// so that Leader reflects the cluster. It suits a readiness check that
-// does not depend on who leads.
+// Synced reports whether this Elector has read the Lease at least once,
+// so that Leader reflects the cluster. It stays true from then on —
+// between Runs and through API-server outages (Err says what is wrong
+// then) — so that a readiness check gated on it does not take every
+// replica out of its Service at once during an outage. It suits a
+// readiness check that does not depend on who leads.
 func (e *Elector) Synced() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.synced && e.running.Load()
+	return e.synced
 }
 
 // Deadline returns, while this candidate leads, the time on this
@@ -197,12 +200,7 @@ func (e *Elector) Run(ctx context.Context, fn LeaderFunc) error {
 	if !e.running.CompareAndSwap(false, true) {
 		return ErrAlreadyRunning
 	}
-	defer func() {
-		e.mu.Lock()
-		e.synced = false
-		e.mu.Unlock()
-		e.running.Store(false)
-	}()
+	defer e.running.Store(false)
 
 	mb := newMailbox()
 	var stop func()

@@ -50,8 +50,7 @@ func (r *round) lead(ctx context.Context, fn LeaderFunc) error {
 		ours:  r.rec,
 	}
 	defer t.stopTimers()
-	e.setLeading(true, r.lastWrite)
-	e.publish(r.rec, r.lastWrite.Add(e.cfg.LeaseDuration))
+	e.beginTenure(r.rec, r.lastWrite)
 	e.log.Info("Became leader", "token", t.term.Token)
 
 	// Arm the timers before the work starts, so that they count from the

@@ -60,8 +60,26 @@ func (e *Elector) publish(rec record, expiry time.Time) {
 	e.setViewLocked(v)
 }
 
-// setLeading records whether this candidate's leader function runs and,
-// when it does, the time of the last successful write.
+// beginTenure records that this candidate leads from its write at
+// lastWrite, and publishes the record of the new tenure together with
+// Self, in one step: observers never see Self with the token of an
+// earlier tenure, nor this candidate holding without leading.
+func (e *Elector) beginTenure(rec record, lastWrite time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.leading, e.lastRenew = true, lastWrite
+	e.metrics.setLeader(true, lastWrite)
+	e.setViewLocked(Leader{
+		Identity: rec.holder,
+		Self:     true,
+		Since:    rec.acquireTime,
+		Token:    Token(rec.transitions),
+		Expiry:   lastWrite.Add(e.cfg.LeaseDuration),
+	})
+}
+
+// setLeading records a renewal (leading, with the time of the write) or
+// the end of the tenure.
 func (e *Elector) setLeading(leading bool, lastRenew time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -71,9 +89,6 @@ func (e *Elector) setLeading(leading bool, lastRenew time.Time) {
 	}
 	e.metrics.setLeader(leading, lastRenew)
 	v := e.view
-	if leading && v.Identity != e.cfg.Identity {
-		return // the new record is published next, together with Self
-	}
 	v.Self = leading
 	if leading {
 		v.Expiry = lastRenew.Add(e.cfg.LeaseDuration)

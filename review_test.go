@@ -216,3 +216,85 @@ func TestLeaseDeletedByHandIsTakenAtOnceByANewcomer(t *testing.T) {
 		t.Fatalf("newcomer: token %d after %v, want token 0 at once", term.Token, w.clock.Now().Sub(epoch))
 	}
 }
+
+// TestSyncedStaysTrueBetweenRuns: readiness gated on Synced must not flap
+// when a tenure ends and Run is called again, nor during an outage: once
+// the Lease has been read, Synced stays true.
+func TestSyncedStaysTrueBetweenRuns(t *testing.T) {
+	w := newWorld(t)
+	a := w.start("a", nil)
+	wait(t, a.started, "a to lead")
+	if !a.e.Synced() {
+		t.Fatal("Synced() = false while leading")
+	}
+	a.cancel()
+	if err := a.result(t); err != nil {
+		t.Fatal(err)
+	}
+	if !a.e.Synced() {
+		t.Fatal("Synced() = false after Run returned: readiness would flap between Runs")
+	}
+}
+
+// TestSelfIsNeverPublishedWithAnOldToken: when the same candidate leads
+// again, observers must see the new tenure's token together with Self,
+// never Self with the token of the previous tenure.
+func TestSelfIsNeverPublishedWithAnOldToken(t *testing.T) {
+	w := newWorld(t)
+	e, err := elector.New(w.config("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.WithValue(context.Background(), idKey{}, "a")
+	first := make(chan struct{})
+	result := make(chan error, 1)
+	go func() {
+		result <- e.Run(ctx, func(ctx context.Context, term elector.Term) error {
+			close(first)
+			<-ctx.Done()
+			return nil
+		})
+	}()
+	<-first
+	// The tenure is lost with the Lease still naming a: renewals fail
+	// until the stop point.
+	w.setFail("a", apierrors.NewServiceUnavailable("etcd is down"))
+	for w.clock.Now().Before(epoch.Add(elector.DefaultRenewDeadline - elector.DefaultStopGrace)) {
+		w.clock.Step(elector.DefaultRetryPeriod / 2)
+	}
+	if err := wait(t, result, "a to lose"); !errors.Is(err, elector.ErrLeadershipLost) {
+		t.Fatalf("Run = %v, want ErrLeadershipLost", err)
+	}
+	w.setFail("a", nil)
+
+	sctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	views := e.Subscribe(sctx)
+	<-views // the current view: a, token 0, not Self
+	// Read every view as it is sent (a parked reader gets each one).
+	selfViews := make(chan elector.Leader, 16)
+	go func() {
+		for v := range views {
+			if v.Self {
+				selfViews <- v
+			}
+		}
+		close(selfViews)
+	}()
+	second := make(chan elector.Term, 1)
+	rctx, rcancel := context.WithCancel(ctx)
+	go func() {
+		result <- e.Run(rctx, func(ctx context.Context, term elector.Term) error {
+			second <- term
+			<-ctx.Done()
+			return nil
+		})
+	}()
+	term := wait(t, second, "a to lead again")
+	v := wait(t, selfViews, "a's view as leader")
+	if v.Token != term.Token {
+		t.Fatalf("first view as leader %+v: token %d, but the tenure's token is %d", v, v.Token, term.Token)
+	}
+	rcancel()
+	wait(t, result, "the second Run to return")
+}
