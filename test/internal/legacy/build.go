@@ -1,16 +1,11 @@
 package legacy
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 
+	"github.com/elector-dev/elector/test/internal/proc"
 	"github.com/elector-dev/elector/test/internal/sidecar"
 )
 
@@ -32,21 +27,14 @@ func ModuleDir() (string, error) {
 }
 
 func checkModule(dir string) error {
-	f, err := os.Open(filepath.Join(dir, "go.mod"))
+	got, err := proc.ModuleOf(dir)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if line := strings.TrimSpace(sc.Text()); strings.HasPrefix(line, "module ") {
-			if got := strings.TrimSpace(strings.TrimPrefix(line, "module ")); got != ModulePath {
-				return fmt.Errorf("%s/go.mod is module %s, not %s", dir, got, ModulePath)
-			}
-			return nil
-		}
+	if got != ModulePath {
+		return fmt.Errorf("%s/go.mod is module %s, not %s", dir, got, ModulePath)
 	}
-	return fmt.Errorf("%s/go.mod has no module line", dir)
+	return nil
 }
 
 // Build compiles the stand-in into dir/leaderelector05 and returns the
@@ -66,22 +54,8 @@ func Build(ctx context.Context, dir string) (string, error) {
 	}
 	out := filepath.Join(dir, "leaderelector05")
 	args := []string{"build", "-buildvcs=false", "-o", out, "."}
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = module
-	cmd.Env = append(os.Environ(), "GOWORK=off")
-	var output bytes.Buffer
-	cmd.Stdout = &output
-	cmd.Stderr = &output
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return "", fmt.Errorf("unable to build the stand-in of leader-elector:0.5: %w", ctx.Err())
-		}
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return "", fmt.Errorf("unable to build the stand-in of leader-elector:0.5 (go %s in %s): %w\n%s",
-				strings.Join(args, " "), module, err, output.String())
-		}
-		return "", fmt.Errorf("unable to build the stand-in of leader-elector:0.5: %w", err)
+	if err := proc.GoBuild(ctx, "the stand-in of leader-elector:0.5", module, args...); err != nil {
+		return "", err
 	}
 	return out, nil
 }

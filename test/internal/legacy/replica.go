@@ -1,22 +1,19 @@
 package legacy
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/elector-dev/elector/test/internal/proc"
 )
 
 // The messages of the stand-in's event log (msg=... on stderr), as
@@ -101,11 +98,9 @@ type Event struct {
 type Replica struct {
 	ID string // Options.ID
 
-	pid  int
-	done chan struct{} // closed once the process has been reaped
-	ps   *os.ProcessState
-
-	out    *output
+	// Process is the running process: PID, Signal (to the process
+	// itself), Done, Wait, ExitCode, Output, Stdout, Stderr.
+	*proc.Process
 	client *http.Client
 
 	mu      sync.Mutex
@@ -121,43 +116,28 @@ type Replica struct {
 func Start(opts Options) (*Replica, error) {
 	r := &Replica{
 		ID:      opts.ID,
-		done:    make(chan struct{}),
 		changed: make(chan struct{}),
 		client:  &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
 	}
-	r.out = &output{log: opts.Log, prefix: "[" + opts.ID + "] ", onLine: r.scan}
-
-	cmd := exec.Command(opts.Binary, opts.args()...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	cmd.Stdout = r.out.writer(false)
-	cmd.Stderr = r.out.writer(true)
-	cmd.WaitDelay = waitDelay
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-
-	// The kernel sends Pdeathsig when the thread that forked the child
-	// exits, and Go retires threads: fork and wait on a locked thread.
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		_ = cmd.Wait() // the exit status is in ProcessState
-		r.ps = cmd.ProcessState
-		r.out.flush()
-		r.mu.Lock()
-		r.leading = false
-		r.notifyLocked()
-		r.mu.Unlock()
-		close(r.done)
-	}()
-	if err := <-started; err != nil {
-		return nil, fmt.Errorf("unable to start %s: %w", opts.Binary, err)
+	p, err := proc.Start(proc.Options{
+		Name:      opts.ID,
+		Path:      opts.Binary,
+		Args:      opts.args(),
+		Env:       []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")},
+		Log:       opts.Log,
+		OnLine:    r.scan,
+		WaitDelay: waitDelay,
+		OnExit: func() {
+			r.mu.Lock()
+			r.leading = false
+			r.notifyLocked()
+			r.mu.Unlock()
+		},
+	})
+	if err != nil {
+		return nil, err
 	}
-	r.pid = cmd.Process.Pid
+	r.Process = p
 	return r, nil
 }
 
@@ -216,7 +196,7 @@ func (r *Replica) waitUntil(ctx context.Context, what string, cond func() bool) 
 		}
 		select {
 		case <-changed:
-		case <-r.done:
+		case <-r.Process.Done():
 			r.mu.Lock()
 			ok := cond()
 			r.mu.Unlock()
@@ -229,9 +209,6 @@ func (r *Replica) waitUntil(ctx context.Context, what string, cond func() bool) 
 		}
 	}
 }
-
-// PID returns the process ID, which is also its process group ID.
-func (r *Replica) PID() int { return r.pid }
 
 // Addr waits until the stand-in serves HTTP and returns its host:port.
 func (r *Replica) Addr(ctx context.Context) (string, error) {
@@ -323,11 +300,7 @@ func (r *Replica) WaitFor(ctx context.Context, msg string, n int) (Event, error)
 func (r *Replica) Overlaps() []Event { return r.Events(MsgOverlap) }
 
 // Response is one answer of the stand-in's HTTP server.
-type Response struct {
-	Status      int
-	ContentType string
-	Body        []byte
-}
+type Response = proc.Response
 
 // Get requests path from the replica's --http server.
 func (r *Replica) Get(ctx context.Context, path string) (Response, error) {
@@ -335,20 +308,7 @@ func (r *Replica) Get(ctx context.Context, path string) (Response, error) {
 	if err != nil {
 		return Response{}, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
-	if err != nil {
-		return Response{}, err
-	}
-	resp, err := r.client.Do(req)
-	if err != nil {
-		return Response{}, fmt.Errorf("GET %s from %s: %w", path, r.ID, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return Response{}, fmt.Errorf("GET %s from %s: %w", path, r.ID, err)
-	}
-	return Response{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: body}, nil
+	return proc.Get(ctx, r.client, r.ID, addr, path)
 }
 
 // LeaderName returns the leader the replica reports on GET /, 0.5's
@@ -358,159 +318,17 @@ func (r *Replica) LeaderName(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if resp.Status != http.StatusOK {
-		return "", fmt.Errorf("GET / from %s: status %d: %s", r.ID, resp.Status, resp.Body)
-	}
-	var v struct {
-		Name *string `json:"name"`
-	}
-	if err := json.Unmarshal(resp.Body, &v); err != nil || v.Name == nil {
-		return "", fmt.Errorf("GET / from %s: body %q is not {\"name\":...}", r.ID, resp.Body)
-	}
-	return *v.Name, nil
-}
-
-// Signal sends sig to the process. It does nothing once the process has
-// exited.
-func (r *Replica) Signal(sig syscall.Signal) error {
-	select {
-	case <-r.done:
-		return nil
-	default:
-	}
-	if err := syscall.Kill(r.pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("unable to signal %s: %w", r.ID, err)
-	}
-	return nil
+	return proc.LeaderName(r.ID, resp)
 }
 
 // Term sends SIGTERM, as the kubelet does when a Pod is deleted. The
 // stand-in ignores it, as 0.5 did, and logs MsgIgnoredSignal.
 func (r *Replica) Term() error { return r.Signal(syscall.SIGTERM) }
 
-// Done is closed once the process has exited and been reaped.
-func (r *Replica) Done() <-chan struct{} { return r.done }
-
-// Wait waits for the process to exit and returns its exit code (128+N when
-// killed by signal N).
-func (r *Replica) Wait(ctx context.Context) (int, error) {
-	select {
-	case <-r.done:
-		return r.ExitCode(), nil
-	case <-ctx.Done():
-		return -1, fmt.Errorf("%s has not exited: %w", r.ID, ctx.Err())
-	}
-}
-
-// ExitCode returns the exit code, or -1 while the process runs.
-func (r *Replica) ExitCode() int {
-	select {
-	case <-r.done:
-	default:
-		return -1
-	}
-	if r.ps == nil {
-		return -1
-	}
-	if ws, ok := r.ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return r.ps.ExitCode()
-}
-
 // Kill SIGKILLs the process group, unless the process has exited already,
 // and waits until it is reaped: the only way 0.5 ended. Call it when done
 // with the replica; it may be called more than once.
 func (r *Replica) Kill() {
-	select {
-	case <-r.done:
-	default:
-		_ = syscall.Kill(-r.pid, syscall.SIGKILL)
-		<-r.done
-	}
+	r.Process.Kill()
 	r.client.CloseIdleConnections()
-}
-
-// Output returns everything the process wrote so far, stdout and stderr
-// interleaved.
-func (r *Replica) Output() string { return r.out.all() }
-
-// Stdout returns what the process wrote to stdout so far: 0.5's
-// "<leader> is the leader" lines.
-func (r *Replica) Stdout() string { return r.out.stdoutText() }
-
-// output collects a process's stdout and stderr, and passes each complete
-// line to onLine and, prefixed, to log.
-type output struct {
-	log    io.Writer
-	prefix string
-	onLine func(line string, stderr bool)
-
-	mu      sync.Mutex
-	buf     bytes.Buffer // both streams
-	stdout  bytes.Buffer
-	partial [2][]byte
-}
-
-type streamWriter struct {
-	o      *output
-	stderr bool
-}
-
-func (o *output) writer(stderr bool) io.Writer { return streamWriter{o, stderr} }
-
-func (w streamWriter) Write(b []byte) (int, error) {
-	o := w.o
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	i := 0
-	if w.stderr {
-		i = 1
-	} else {
-		o.stdout.Write(b)
-	}
-	o.buf.Write(b)
-	o.partial[i] = append(o.partial[i], b...)
-	for {
-		j := bytes.IndexByte(o.partial[i], '\n')
-		if j < 0 {
-			break
-		}
-		o.line(string(o.partial[i][:j]), w.stderr)
-		o.partial[i] = o.partial[i][j+1:]
-	}
-	return len(b), nil
-}
-
-func (o *output) line(l string, stderr bool) {
-	if o.onLine != nil {
-		o.onLine(l, stderr)
-	}
-	if o.log != nil {
-		fmt.Fprintf(o.log, "%s%s\n", o.prefix, l)
-	}
-}
-
-// flush passes on unterminated last lines.
-func (o *output) flush() {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for i := range o.partial {
-		if len(o.partial[i]) > 0 {
-			o.line(string(o.partial[i]), i == 1)
-			o.partial[i] = nil
-		}
-	}
-}
-
-func (o *output) all() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.String()
-}
-
-func (o *output) stdoutText() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.stdout.String()
 }

@@ -1,15 +1,12 @@
 package sidecar
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
+
+	"github.com/elector-dev/elector/test/internal/proc"
 )
 
 // modulePath is the module of the library and the sidecar.
@@ -34,18 +31,8 @@ func RepoDir() (string, error) {
 }
 
 func isRoot(dir string) bool {
-	f, err := os.Open(filepath.Join(dir, "go.mod"))
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if line := strings.TrimSpace(sc.Text()); strings.HasPrefix(line, "module ") {
-			return strings.TrimSpace(strings.TrimPrefix(line, "module ")) == modulePath
-		}
-	}
-	return false
+	m, err := proc.ModuleOf(dir)
+	return err == nil && m == modulePath
 }
 
 // DeployDir returns the directory of the kustomize manifests, deploy/.
@@ -71,23 +58,10 @@ func Build(ctx context.Context, dir string) (string, error) {
 		args = append(args, "-race")
 	}
 	args = append(args, "./cmd/elector")
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = root
 	// The root module builds on its own; a go.work of the caller must not
-	// change its dependency graph.
-	cmd.Env = append(os.Environ(), "GOWORK=off")
-	var output bytes.Buffer
-	cmd.Stdout = &output
-	cmd.Stderr = &output
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return "", fmt.Errorf("unable to build elector: %w", ctx.Err())
-		}
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return "", fmt.Errorf("unable to build elector (go %s in %s): %w\n%s", strings.Join(args, " "), root, err, output.String())
-		}
-		return "", fmt.Errorf("unable to build elector: %w", err)
+	// change its dependency graph (GoBuild sets GOWORK=off).
+	if err := proc.GoBuild(ctx, "elector", root, args...); err != nil {
+		return "", err
 	}
 	return out, nil
 }

@@ -5,19 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/elector-dev/elector/test/internal/proc"
 )
 
 // Response is one answer of elector's HTTP server.
-type Response struct {
-	Status      int
-	ContentType string
-	Body        []byte
-}
+type Response = proc.Response
 
 // Get requests path (such as "/" or "/metrics") from the replica.
 func (r *Replica) Get(ctx context.Context, path string) (Response, error) {
@@ -25,20 +22,7 @@ func (r *Replica) Get(ctx context.Context, path string) (Response, error) {
 	if err != nil {
 		return Response{}, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
-	if err != nil {
-		return Response{}, err
-	}
-	resp, err := r.client.Do(req)
-	if err != nil {
-		return Response{}, fmt.Errorf("GET %s from %s: %w", path, r.Name, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return Response{}, fmt.Errorf("GET %s from %s: %w", path, r.Name, err)
-	}
-	return Response{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: body}, nil
+	return proc.Get(ctx, r.client, r.Name, addr, path)
 }
 
 // LeaderName returns the leader this replica reports on GET /, the answer
@@ -48,16 +32,7 @@ func (r *Replica) LeaderName(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if resp.Status != http.StatusOK {
-		return "", fmt.Errorf("GET / from %s: status %d: %s", r.Name, resp.Status, resp.Body)
-	}
-	var v struct {
-		Name *string `json:"name"`
-	}
-	if err := json.Unmarshal(resp.Body, &v); err != nil || v.Name == nil {
-		return "", fmt.Errorf("GET / from %s: body %q is not {\"name\":...}", r.Name, resp.Body)
-	}
-	return *v.Name, nil
+	return proc.LeaderName(r.Name, resp)
 }
 
 // Leader is the body of GET /leader and the data of a /watch event.
