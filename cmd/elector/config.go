@@ -217,7 +217,13 @@ HTTP endpoints (with --http):
   /healthz   200 unless leader work overran its deadline
   /readyz    200 once the Lease has been read, and from then on (not gated on
              leadership); before that 503 with the reason
-  /metrics   Prometheus metrics
+  /metrics   Prometheus metrics: elector_is_leader, elector_leader_changes_total,
+             elector_renew_duration_seconds, elector_renew_failures_total,
+             elector_permission_denied, elector_stop_overruns_total,
+             elector_http_refused_total{reason="watchers|connections"}
+  The port answers anyone who can reach it; what a client can hold is
+  bounded (--max-watchers streams, a connection cap shared fairly among
+  client addresses, timeouts), so no Pod can make elector run out of memory.
 
 Exit codes:
   0  shut down by SIGTERM/SIGINT (the Lease was released), or --version/-h
