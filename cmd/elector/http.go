@@ -70,15 +70,9 @@ func (h *handlers) mux() http.Handler {
 // {"name":"<leader>"}, as k8s.gcr.io/leader-elector:0.5 did, so that
 // existing clients keep working. Followers report the current holder.
 func (h *handlers) name(w http.ResponseWriter, _ *http.Request) {
-	name := h.view.Leader().Identity
-	if h.oldHolder != nil {
-		if old := h.oldHolder(); old != "" {
-			name = old
-		}
-	}
 	body, _ := json.Marshal(struct {
 		Name string `json:"name"`
-	}{name})
+	}{h.toJSON(h.view.Leader()).Name})
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(body)
 }
@@ -100,7 +94,7 @@ type leaderJSON struct {
 }
 
 func (h *handlers) toJSON(l elector.Leader) leaderJSON {
-	return leaderJSON{
+	v := leaderJSON{
 		Name:     l.Identity,
 		IsLeader: l.Self,
 		Since:    rfc3339(l.Since),
@@ -108,6 +102,15 @@ func (h *handlers) toJSON(l elector.Leader) leaderJSON {
 		Expiry:   rfc3339(l.Expiry),
 		Identity: h.identity,
 	}
+	// In migration mode the acting leader is the old lock's holder: a
+	// replica that holds the Lease but waits for the old lock does not act.
+	if h.oldHolder != nil {
+		if old := h.oldHolder(); old != "" {
+			v.Name = old
+			v.IsLeader = l.Self && old == h.identity
+		}
+	}
+	return v
 }
 
 // problem is why this replica is not taking part normally, and the fix

@@ -127,6 +127,31 @@ func TestHTTPName(t *testing.T) {
 	}
 }
 
+// In migration mode the acting leader is the old lock's holder: a 0.5
+// replica while it holds it, and this replica only once it holds both.
+func TestHTTPNamesTheOldLocksHolderInMigrationMode(t *testing.T) {
+	v := &fakeView{}
+	h, _ := newTestHandlers(v)
+	old := "old-0"
+	h.oldHolder = func() string { return old }
+	m := h.mux()
+	v.set(elector.Leader{Identity: "pod-b", Self: true, Token: 2}) // holds the Lease, waits for the old lock
+	if rr := get(t, m, "GET", "/"); rr.Body.String() != `{"name":"old-0"}` {
+		t.Errorf("GET / = %q, want the old lock's holder", rr.Body.String())
+	}
+	if rr := get(t, m, "GET", "/leader"); !strings.Contains(rr.Body.String(), `"name":"old-0","isLeader":false`) {
+		t.Errorf("/leader = %s, want old-0 and not leading", rr.Body.String())
+	}
+	old = "pod-b" // took the old lock too
+	if rr := get(t, m, "GET", "/leader"); !strings.Contains(rr.Body.String(), `"name":"pod-b","isLeader":true`) {
+		t.Errorf("/leader = %s, want pod-b leading", rr.Body.String())
+	}
+	old = "" // released, or not read yet: the Lease decides
+	if rr := get(t, m, "GET", "/"); rr.Body.String() != `{"name":"pod-b"}` {
+		t.Errorf("GET / = %q, want the Lease's holder", rr.Body.String())
+	}
+}
+
 func TestHTTPLeader(t *testing.T) {
 	v := &fakeView{}
 	h, _ := newTestHandlers(v)
