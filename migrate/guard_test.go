@@ -272,3 +272,23 @@ func TestGuardStopsTheWorkByItsStopPointWhenRenewalsFail(t *testing.T) {
 		t.Fatalf("Guard = %v, want ErrLockLost", err)
 	}
 }
+
+// TestGuardOnAConfigMapLock: client-go's "configmaps" lock keeps the same
+// record in the same annotation of a ConfigMap.
+func TestGuardOnAConfigMapLock(t *testing.T) {
+	f := newFixture(t)
+	f.lock.Kind = migrate.ConfigMaps
+	f.run()
+	wait(t, f.started, "the work to start on a free lock")
+	cm, err := f.cs.CoreV1().ConfigMaps("default").Get(context.Background(), "elect", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("no ConfigMap lock: %v", err)
+	}
+	var r oldRecord
+	if err := json.Unmarshal([]byte(cm.Annotations[migrate.Annotation]), &r); err != nil || r.HolderIdentity != "new-0" {
+		t.Fatalf("ConfigMap record %q (%v), want holder new-0", cm.Annotations[migrate.Annotation], err)
+	}
+	if _, err := f.cs.CoreV1().Endpoints("default").Get(context.Background(), "elect", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("an Endpoints lock was written too (%v)", err)
+	}
+}
