@@ -192,3 +192,25 @@ func Setup(ctx context.Context, cp *controlplane.ControlPlane, ns, election, dir
 	m.RoleBinding.Subjects[0].Namespace = ns
 	return sidecar.Apply(ctx, cp, ns, m, dir)
 }
+
+// SetupIn sets up 0.5 Pods that run in the namespace of pods (which
+// exists, e.g. from sidecar.Apply) and keep their lock in another
+// namespace, lockNS, as the seed's did (Pods in test-leader-elector, lock
+// in "default", 0.5's --election-namespace default): it creates the
+// ServiceAccount ServiceAccount in pods' namespace with a kubeconfig in
+// dir, creates lockNS unless it exists, and in it the Role and RoleBinding
+// of Manifests(election) for that ServiceAccount. It returns the
+// ServiceAccount's Namespace once the Role is in effect; start the
+// replicas with its Kubeconfig and Options.Namespace = lockNS.
+func SetupIn(ctx context.Context, cp *controlplane.ControlPlane, pods *sidecar.Namespace, lockNS, election, dir string) (*sidecar.Namespace, error) {
+	n, err := pods.AddServiceAccount(ctx, cp, ServiceAccount, dir)
+	if err != nil {
+		return nil, err
+	}
+	m := Manifests(election)
+	m.RoleBinding.Subjects[0].Namespace = pods.Name
+	if err := n.GrantIn(ctx, lockNS, m); err != nil {
+		return nil, err
+	}
+	return n, nil
+}

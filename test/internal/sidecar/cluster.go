@@ -117,6 +117,12 @@ func (n *Namespace) SetRole(ctx context.Context, name string, rules, removed []r
 // rule of allowed and denies every rule of denied in the namespace: RBAC
 // objects take effect when the API server's informers see them.
 func (n *Namespace) WaitForAccess(ctx context.Context, allowed, denied []rbac.Rule) error {
+	return n.WaitForAccessIn(ctx, n.Name, allowed, denied)
+}
+
+// WaitForAccessIn is WaitForAccess for the rules in namespace ns, which
+// may be another than the ServiceAccount's.
+func (n *Namespace) WaitForAccessIn(ctx context.Context, ns string, allowed, denied []rbac.Rule) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	want := map[rbac.Rule]bool{}
@@ -129,7 +135,7 @@ func (n *Namespace) WaitForAccess(ctx context.Context, allowed, denied []rbac.Ru
 	for {
 		var wrong []string
 		for r, w := range want {
-			got, err := n.allowed(ctx, r)
+			got, err := n.allowed(ctx, ns, r)
 			if err != nil {
 				return err
 			}
@@ -143,18 +149,18 @@ func (n *Namespace) WaitForAccess(ctx context.Context, allowed, denied []rbac.Ru
 		select {
 		case <-ctx.Done():
 			sort.Strings(wrong)
-			return fmt.Errorf("RBAC for %s not in effect: %v: %w", n.User(), wrong, ctx.Err())
+			return fmt.Errorf("RBAC for %s in namespace %s not in effect: %v: %w", n.User(), ns, wrong, ctx.Err())
 		case <-time.After(pollInterval):
 		}
 	}
 }
 
-func (n *Namespace) allowed(ctx context.Context, r rbac.Rule) (bool, error) {
+func (n *Namespace) allowed(ctx context.Context, ns string, r rbac.Rule) (bool, error) {
 	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 		User:   n.User(),
 		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + n.Name, "system:authenticated"},
 		ResourceAttributes: &authorizationv1.ResourceAttributes{
-			Namespace: n.Name, Verb: r.Verb, Group: r.Group, Resource: r.Resource, Name: r.Name,
+			Namespace: ns, Verb: r.Verb, Group: r.Group, Resource: r.Resource, Name: r.Name,
 		},
 	}}
 	res, err := n.Admin.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
@@ -162,6 +168,51 @@ func (n *Namespace) allowed(ctx context.Context, r rbac.Rule) (bool, error) {
 		return false, fmt.Errorf("unable to review %s for %s: %w", r, n.User(), err)
 	}
 	return res.Status.Allowed, nil
+}
+
+// AddServiceAccount creates another ServiceAccount, name, in n's
+// namespace, writes a kubeconfig with a token of it into dir, and returns
+// the Namespace as seen by that ServiceAccount. Nothing grants it
+// anything yet: see GrantIn.
+func (n *Namespace) AddServiceAccount(ctx context.Context, cp *controlplane.ControlPlane, name, dir string) (*Namespace, error) {
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: n.Name}}
+	if _, err := n.Admin.CoreV1().ServiceAccounts(n.Name).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
+		return nil, fmt.Errorf("unable to create ServiceAccount %s/%s: %w", n.Name, name, err)
+	}
+	cfg, err := cp.ServiceAccountConfig(ctx, n.Name, name)
+	if err != nil {
+		return nil, err
+	}
+	o := &Namespace{Name: n.Name, ServiceAccount: name, Admin: n.Admin,
+		Kubeconfig: filepath.Join(dir, n.Name+"-"+name+".kubeconfig")}
+	if err := controlplane.WriteKubeconfig(cfg, o.Kubeconfig); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// GrantIn creates, as the admin, namespace ns unless it exists, and in it
+// the Role and RoleBinding of m as given (only their namespace is set; the
+// RoleBinding's subjects must name their namespaces), such as those of
+// deploy/migrate-from-0.5 for a ServiceAccount of another namespace. It
+// returns once the authorizer grants n's ServiceAccount the Role's rules
+// in ns.
+func (n *Namespace) GrantIn(ctx context.Context, ns string, m *Manifests) error {
+	_, err := n.Admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("unable to create namespace %s: %w", ns, err)
+	}
+	role := m.Role.DeepCopy()
+	role.Namespace = ns
+	if _, err := n.Admin.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("unable to create Role %s/%s: %w", ns, role.Name, err)
+	}
+	rb := m.RoleBinding.DeepCopy()
+	rb.Namespace = ns
+	if _, err := n.Admin.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("unable to create RoleBinding %s/%s: %w", ns, rb.Name, err)
+	}
+	return n.WaitForAccessIn(ctx, ns, Rules(role), nil)
 }
 
 // CreatePods creates one Pod per name from the template, such as a

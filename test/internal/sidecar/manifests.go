@@ -33,6 +33,31 @@ type Manifests struct {
 // other than those of Manifests, and a second object of one kind, is an
 // error: the tests would not apply it.
 func Render(dir string) (*Manifests, error) {
+	m, err := render(dir)
+	if err != nil {
+		return nil, err
+	}
+	if m.ServiceAccount == nil || m.Role == nil || m.RoleBinding == nil {
+		return nil, fmt.Errorf("%s must render a ServiceAccount, a Role and a RoleBinding", dir)
+	}
+	return m, nil
+}
+
+// RenderRBAC is Render for a kustomization that grants a ServiceAccount
+// of another kustomization, such as deploy/migrate-from-0.5: it must
+// render a Role and a RoleBinding, and may render no ServiceAccount.
+func RenderRBAC(dir string) (*Manifests, error) {
+	m, err := render(dir)
+	if err != nil {
+		return nil, err
+	}
+	if m.Role == nil || m.RoleBinding == nil {
+		return nil, fmt.Errorf("%s must render a Role and a RoleBinding", dir)
+	}
+	return m, nil
+}
+
+func render(dir string) (*Manifests, error) {
 	opts := krusty.MakeDefaultOptions()
 	opts.Reorder = krusty.ReorderOptionLegacy // kubectl kustomize's default order
 	k := krusty.MakeKustomizer(opts)
@@ -70,9 +95,6 @@ func Render(dir string) (*Manifests, error) {
 		if err := json.Unmarshal(data, dst); err != nil {
 			return nil, fmt.Errorf("unable to decode %s %s: %w", r.GetKind(), r.GetName(), err)
 		}
-	}
-	if m.ServiceAccount == nil || m.Role == nil || m.RoleBinding == nil {
-		return nil, fmt.Errorf("%s must render a ServiceAccount, a Role and a RoleBinding", dir)
 	}
 	return m, nil
 }
