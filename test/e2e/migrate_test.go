@@ -923,3 +923,61 @@ func TestMigrationOldLockPermissionMissing(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrationWatchFollowsTheActingLeader: in migration mode /watch must
+// follow the acting leader (the old lock's holder) as GET / and GET
+// /leader do: /watch sends "one event per change of holder, token or
+// isLeader", with the body of /leader. An elector Pod that holds the Lease
+// while a 0.5 Pod leads reports that 0.5 Pod with isLeader false; once the
+// 0.5 Pod is gone and the elector Pod takes the old lock and starts its
+// command, its /watch must send an event naming it with isLeader true,
+// and a follower's /watch one naming it.
+func TestMigrationWatchFollowsTheActingLeader(t *testing.T) {
+	t.Parallel()
+	m := newMigration(t, true)
+	old := m.startOld("old-0")
+	m.checkpoint("one 0.5 Pod")
+	a := m.startNew("new-0", true) // takes the Lease, waits for the old lock
+	b := m.startNew("new-1", true)
+	m.checkpoint("two elector Pods started")
+	streams := map[*pod]<-chan sidecar.Leader{a: watch(t, a.new), b: watch(t, b.new)}
+	last := map[*pod]sidecar.Leader{}
+	// await reads the streams until ok holds for the last event of each,
+	// or for at most d, and reports whether it held.
+	await := func(d time.Duration, ok func(p *pod, l sidecar.Leader) bool) bool {
+		deadline := time.After(d)
+		for {
+			all := true
+			for p := range streams {
+				all = all && ok(p, last[p])
+			}
+			if all {
+				return true
+			}
+			select {
+			case l := <-streams[a]:
+				last[a] = l
+			case l := <-streams[b]:
+				last[b] = l
+			case <-deadline:
+				return false
+			}
+		}
+	}
+	if !await(guard, func(_ *pod, l sidecar.Leader) bool { return l.Name == old.name && !l.IsLeader }) {
+		t.Fatalf("/watch on the elector Pods: %v while %s leads, want it named, isLeader false", last, old)
+	}
+	m.remove(old)
+	l, _ := m.checkpoint("the 0.5 Pod deleted")
+	if l.pod != a {
+		t.Fatalf("%s acts, want %s, which held the Lease", l.pod, a)
+	}
+	// GET / and GET /leader name the new leader now (checkpoint); /watch
+	// must have said so too, allowing 5s for the delivery.
+	if !await(5*time.Second, func(p *pod, got sidecar.Leader) bool { return got.Name == a.name && got.IsLeader == (p == a) }) {
+		for p, got := range last {
+			t.Errorf("%s's /watch last sent %+v; %s after %s took the old lock (GET / and /leader name it): want name %s, isLeader %t",
+				p, got, ms(time.Since(l.start)), a, a, p == a)
+		}
+	}
+}
