@@ -224,6 +224,23 @@ func (h *handlers) watch(w http.ResponseWriter, r *http.Request) {
 	updates := h.view.Subscribe(ctx) // closed when ctx ends
 	tick := h.clock.NewTicker(sseHeartbeat)
 	defer tick.Stop()
+	// In migration mode the acting leader also changes with the old lock,
+	// which the Lease's updates do not show: look at it on a short tick.
+	var oldTick <-chan time.Time
+	if h.oldHolder != nil {
+		t := h.clock.NewTicker(oldHolderPoll)
+		defer t.Stop()
+		oldTick = t.C()
+	}
+	last := ""
+	event := func(l elector.Leader) string {
+		data, _ := json.Marshal(h.toJSON(l))
+		if string(data) == last {
+			return ""
+		}
+		last = string(data)
+		return "event: leader\ndata: " + last + "\n\n"
+	}
 	for {
 		var msg string
 		select {
@@ -233,16 +250,21 @@ func (h *handlers) watch(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return
 			}
-			data, _ := json.Marshal(h.toJSON(l))
-			msg = "event: leader\ndata: " + string(data) + "\n\n"
+			msg = event(l)
+		case <-oldTick:
+			msg = event(h.view.Leader())
 		case <-tick.C():
 			msg = ": heartbeat\n\n"
 		}
-		if send(msg) != nil {
+		if msg != "" && send(msg) != nil {
 			return
 		}
 	}
 }
+
+// oldHolderPoll is how often /watch looks at the old lock's holder in
+// migration mode (the lock itself is read every retry period).
+const oldHolderPoll = 250 * time.Millisecond
 
 // server is the HTTP server on a listener opened at start.
 type server struct {

@@ -270,6 +270,38 @@ func TestHTTPWatch(t *testing.T) {
 	}
 }
 
+// In migration mode /watch follows the acting leader, the old lock's
+// holder, which changes without the Lease.
+func TestHTTPWatchFollowsTheOldLockInMigrationMode(t *testing.T) {
+	v := &fakeView{leader: elector.Leader{Identity: "pod-b", Self: true, Token: 2}}
+	h, fc := newTestHandlers(v)
+	var mu sync.Mutex
+	old := "old-0"
+	h.oldHolder = func() string { mu.Lock(); defer mu.Unlock(); return old }
+	srv := httptest.NewServer(http.HandlerFunc(h.watch))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/watch", nil)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	s := sseReader{bufio.NewReader(resp.Body)}
+	if got, want := s.next(t), leaderEvent(t, leaderJSON{Name: "old-0", Token: 2, Identity: "pod-b"}); !equal(got, want) {
+		t.Errorf("first event = %q, want %q", got, want)
+	}
+	mu.Lock()
+	old = "pod-b" // took the old lock
+	mu.Unlock()
+	waitForWaiter(t, fc)
+	fc.Step(oldHolderPoll)
+	if got, want := s.next(t), leaderEvent(t, leaderJSON{Name: "pod-b", IsLeader: true, Token: 2, Identity: "pod-b"}); !equal(got, want) {
+		t.Errorf("after the old lock changed hands = %q, want %q", got, want)
+	}
+}
+
 // Shutting the server down ends open /watch streams.
 func TestServerShutdownEndsWatch(t *testing.T) {
 	v := &fakeView{leader: elector.Leader{Identity: "pod-a"}}
