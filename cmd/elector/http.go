@@ -105,10 +105,11 @@ func (h *handlers) toJSON(l elector.Leader) leaderJSON {
 	// In migration mode the acting leader is the old lock's holder: a
 	// replica that holds the Lease but waits for the old lock does not act.
 	if h.oldHolder != nil {
-		if old := h.oldHolder(); old != "" {
+		old := h.oldHolder()
+		if old != "" {
 			v.Name = old
-			v.IsLeader = l.Self && old == h.identity
 		}
+		v.IsLeader = l.Self && old == h.identity // acting only with both locks
 	}
 	return v
 }

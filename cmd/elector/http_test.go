@@ -146,9 +146,12 @@ func TestHTTPNamesTheOldLocksHolderInMigrationMode(t *testing.T) {
 	if rr := get(t, m, "GET", "/leader"); !strings.Contains(rr.Body.String(), `"name":"pod-b","isLeader":true`) {
 		t.Errorf("/leader = %s, want pod-b leading", rr.Body.String())
 	}
-	old = "" // released, or not read yet: the Lease decides
+	old = "" // released, or not read yet: the Lease names the leader, who does not act yet
 	if rr := get(t, m, "GET", "/"); rr.Body.String() != `{"name":"pod-b"}` {
 		t.Errorf("GET / = %q, want the Lease's holder", rr.Body.String())
+	}
+	if rr := get(t, m, "GET", "/leader"); !strings.Contains(rr.Body.String(), `"name":"pod-b","isLeader":false`) {
+		t.Errorf("/leader = %s, want pod-b not acting without the old lock", rr.Body.String())
 	}
 }
 
