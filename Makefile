@@ -12,6 +12,16 @@ GO ?= go
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# The version stamped into the binary (elector --version): the nearest tag
+# and the commit, from git; override with make build VERSION=v1.2.3.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo "(devel)")
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X main.buildVersion=$(VERSION) -X main.buildCommit=$(COMMIT)
+
+.PHONY: build
+build: ## Build the sidecar into bin/elector, static, stamped with VERSION and COMMIT
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="$(LDFLAGS)" -o bin/elector ./cmd/elector
+
 .PHONY: test
 test: test-unit test-integration test-e2e test-chaos ## Run every tier with -race: the README's test command, and CI's
 

@@ -22,7 +22,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 )
 
@@ -92,7 +91,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, env e
 		usage(stdout)
 		return ExitOK
 	case err == errVersion:
-		fmt.Fprintln(stdout, "elector", version())
+		fmt.Fprintln(stdout, "elector", currentVersion())
 		return ExitOK
 	case err != nil:
 		return fail(stderr, err)
@@ -121,12 +120,4 @@ func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// version is the module version the binary was built from.
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "(devel)"
 }

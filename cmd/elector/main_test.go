@@ -2,6 +2,9 @@ package main
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -17,4 +20,22 @@ func TestMain(m *testing.M) {
 		// klog starts its flush daemon at init.
 		goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
 	)
+}
+
+// --version prints version, commit and Go version from the ldflags, the
+// one source a release stamps; a binary built with them says so exactly.
+func TestVersionFromLdflags(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "elector")
+	build := exec.Command("go", "build", "-ldflags", "-X main.buildVersion=v9.8.7 -X main.buildCommit=0123abc", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(out), "elector v9.8.7 (commit 0123abc, "+runtime.Version()+")\n"; got != want {
+		t.Fatalf("--version = %q, want %q", got, want)
+	}
 }
