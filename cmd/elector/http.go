@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,10 +46,6 @@ type handlers struct {
 	// yet (an unreachable API server, permissions being re-checked); ""
 	// once it campaigns.
 	waiting func() string
-	// ready latches /readyz: once the Lease has been read it stays ready,
-	// through API-server outages and between tenures, so that an outage
-	// does not take every replica out of its Service at once.
-	ready atomic.Bool
 
 	httpLimits // see limits.go
 }
@@ -169,16 +164,13 @@ func (h *handlers) healthz(w http.ResponseWriter, r *http.Request) {
 // stalls (LINBIT/k8s-await-election PR #1). To route a Service to the
 // leader only, select on --leader-label instead.
 func (h *handlers) readyz(w http.ResponseWriter, _ *http.Request) {
-	if !h.ready.Load() {
-		if !h.view.Synced() {
-			msg := "lease not read yet"
-			if reason, _ := h.problem(); reason != "" {
-				msg += ": " + reason
-			}
-			http.Error(w, msg, http.StatusServiceUnavailable)
-			return
+	if !h.view.Synced() { // stays true once the Lease was read (elector.Synced)
+		msg := "lease not read yet"
+		if reason, _ := h.problem(); reason != "" {
+			msg += ": " + reason
 		}
-		h.ready.Store(true)
+		http.Error(w, msg, http.StatusServiceUnavailable)
+		return
 	}
 	_, _ = fmt.Fprintln(w, "ok")
 }
