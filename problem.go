@@ -44,18 +44,15 @@ func (e *Elector) accepted() {
 // *ForbiddenError for a denial). Denials are logged here, rate-limited;
 // callers log other failures themselves.
 func (e *Elector) failed(err error, verb string) error {
-	if !isDenied(err) {
-		err = e.apiError(err, verb)
-		e.mu.Lock()
-		e.problem = err
-		e.mu.Unlock()
-		return err
-	}
+	denied := isDenied(err)
 	err = e.apiError(err, verb)
 	now := e.clk.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.problem = err
+	if !denied {
+		return err
+	}
 	e.metrics.setDenied(true)
 	if !e.deniedLogged.IsZero() && now.Sub(e.deniedLogged) < deniedLogInterval {
 		return err
