@@ -7,7 +7,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/util/validation"
-	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	"k8s.io/utils/clock"
 )
 
@@ -47,16 +46,17 @@ const (
 	DefaultForbiddenTimeout = 15 * time.Second
 )
 
-// Config configures an [Elector]. Only Client, Namespace, Name and Identity
+// Config configures an [Elector]. Only Leases, Namespace, Name and Identity
 // are required; everything else has a documented default. Validate checks it
 // in one place.
 type Config struct {
-	// Client reaches the coordination.k8s.io/v1 API, e.g.
-	// kubernetes.NewForConfig(cfg).CoordinationV1() or
-	// coordinationv1client.NewForConfig(cfg) (smaller binaries).
-	Client coordinationv1client.LeasesGetter
+	// Leases reaches the Leases of Namespace, e.g.
+	// clientset.CoordinationV1().Leases("team-a"); see [LeaseClient].
+	Leases LeaseClient
 
 	// Namespace and Name identify the Lease. Both must be DNS-1123 names.
+	// Namespace must be the namespace Leases is bound to; elector uses it
+	// in logs, metrics and the Role it prints when a permission is missing.
 	Namespace string
 	Name      string
 
@@ -161,8 +161,8 @@ func (c Config) Validate() error {
 func (c Config) validated() (Config, error) {
 	c = c.withDefaults()
 	switch {
-	case c.Client == nil:
-		return c, &ConfigError{"Client", nil, "must be set (e.g. clientset.CoordinationV1())"}
+	case c.Leases == nil:
+		return c, &ConfigError{"Leases", nil, "must be set (e.g. clientset.CoordinationV1().Leases(namespace))"}
 	case c.Identity == "":
 		return c, &ConfigError{"Identity", `""`, "must be non-empty and unique per candidate (e.g. the Pod name)"}
 	case len(c.Identity) > maxIdentityLength:

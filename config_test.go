@@ -12,14 +12,14 @@ import (
 
 func TestConfigErrorsNameFieldValueAndRule(t *testing.T) {
 	valid := func() elector.Config {
-		return elector.Config{Client: fake.NewLeases(), Namespace: "ns", Name: "lock", Identity: "a"}
+		return elector.Config{Leases: fake.NewLeases().Leases("ns"), Namespace: "ns", Name: "lock", Identity: "a"}
 	}
 	for _, tc := range []struct {
 		name string
 		mod  func(*elector.Config)
 		want string
 	}{
-		{"no client", func(c *elector.Config) { c.Client = nil }, "invalid Client <nil>: must be set"},
+		{"no leases", func(c *elector.Config) { c.Leases = nil }, "invalid Leases <nil>: must be set"},
 		{"no identity", func(c *elector.Config) { c.Identity = "" }, `invalid Identity "": must be non-empty`},
 		{"huge identity", func(c *elector.Config) { c.Identity = strings.Repeat("x", 2000) }, "invalid Identity of 2000 bytes: must be at most 1024 bytes"},
 		{"lease not above renew", func(c *elector.Config) { c.LeaseDuration = 10 * time.Second }, "invalid LeaseDuration 10s: must be greater than RenewDeadline (10s)"},
@@ -42,7 +42,7 @@ func TestConfigErrorsNameFieldValueAndRule(t *testing.T) {
 		{"name too long", func(c *elector.Config) { c.Name = strings.Repeat("a", 254) }, "must be a DNS-1123 subdomain: must be no more than 253 characters"},
 		{"namespace too long", func(c *elector.Config) { c.Namespace = strings.Repeat("a", 64) }, "must be a DNS-1123 label: must be no more than 63 characters"},
 		{"shared watch of another namespace", func(c *elector.Config) {
-			c.Watch = elector.NewSharedWatch(fake.NewLeases(), "other", elector.SharedWatchOptions{})
+			c.Watch = elector.NewSharedWatch(fake.NewLeases().Leases("other"), "other", elector.SharedWatchOptions{})
 		}, `invalid Watch other: must watch the Lease's namespace "ns"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -75,7 +75,7 @@ func TestDefaultsAreValidForShortLeases(t *testing.T) {
 		{2 * time.Second, 1500 * time.Millisecond, time.Second},
 		{3 * time.Second, 2 * time.Second, time.Second},
 	} {
-		c := elector.Config{Client: fake.NewLeases(), Namespace: "ns", Name: "lock", Identity: "a",
+		c := elector.Config{Leases: fake.NewLeases().Leases("ns"), Namespace: "ns", Name: "lock", Identity: "a",
 			LeaseDuration: tc.lease, RenewDeadline: tc.renew, RetryPeriod: tc.retry}
 		if err := c.Validate(); err != nil {
 			t.Errorf("%v/%v/%v: Validate() = %v, want the defaults to fit", tc.lease, tc.renew, tc.retry, err)

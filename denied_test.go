@@ -192,7 +192,7 @@ func TestPermissionLostAtRuntimeIsRetriedUntilItReturns(t *testing.T) {
 func TestSharedWatchForgetsADenialOfAnEarlierRun(t *testing.T) {
 	w := newWorld(t)
 	g := newGate(w)
-	shared := elector.NewSharedWatch(w.leases, ns, elector.SharedWatchOptions{Clock: w.clock})
+	shared := elector.NewSharedWatch(w.leases.Leases(ns), ns, elector.SharedWatchOptions{Clock: w.clock})
 	e, err := elector.New(func() elector.Config {
 		c := w.config("a")
 		c.Watch = shared

@@ -3,7 +3,7 @@
 // replica leads.
 //
 //	e, err := elector.New(elector.Config{
-//		Client:    clientset.CoordinationV1(),
+//		Leases:    clientset.CoordinationV1().Leases("team-a"),
 //		Namespace: "team-a",
 //		Name:      "my-controller",
 //		Identity:  os.Getenv("POD_NAME"),

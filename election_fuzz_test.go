@@ -163,7 +163,7 @@ func newGarbageWorld(t *testing.T) *garbageWorld {
 }
 
 func (g *garbageWorld) start(id string) {
-	e, err := elector.New(elector.Config{Client: g.leases, Namespace: ns, Name: lease, Identity: id,
+	e, err := elector.New(elector.Config{Leases: g.leases.Leases(ns), Namespace: ns, Name: lease, Identity: id,
 		Clock: g.clock, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		g.t.Fatal(err)

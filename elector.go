@@ -14,7 +14,6 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	"k8s.io/utils/clock"
 )
 
@@ -74,7 +73,7 @@ var (
 // concurrent use. Run may be called again after it returns.
 type Elector struct {
 	cfg     Config
-	leases  coordinationv1client.LeaseInterface
+	leases  LeaseClient
 	log     *slog.Logger
 	clk     clock.WithTicker
 	metrics *metrics
@@ -114,7 +113,7 @@ func New(cfg Config) (*Elector, error) {
 	}
 	return &Elector{
 		cfg:     cfg,
-		leases:  cfg.Client.Leases(cfg.Namespace),
+		leases:  cfg.Leases,
 		log:     cfg.Logger.With("lease", cfg.Namespace+"/"+cfg.Name, "identity", cfg.Identity),
 		clk:     cfg.Clock,
 		metrics: m,

@@ -120,7 +120,7 @@ func (w *world) checkNoOverlap() {
 
 func (w *world) config(id string) elector.Config {
 	return elector.Config{
-		Client: w.leases, Namespace: ns, Name: lease, Identity: id,
+		Leases: w.leases.Leases(ns), Namespace: ns, Name: lease, Identity: id,
 		Clock: w.clock, Logger: slog.New(slog.NewTextHandler(w.t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 }
@@ -615,7 +615,7 @@ func TestForbiddenNamesWhatIsMissingAndTheFix(t *testing.T) {
 
 func TestManyElectionsShareOneWatch(t *testing.T) {
 	w := newWorld(t)
-	shared := elector.NewSharedWatch(w.leases, ns, elector.SharedWatchOptions{Clock: w.clock})
+	shared := elector.NewSharedWatch(w.leases.Leases(ns), ns, elector.SharedWatchOptions{Clock: w.clock})
 	const n = 50
 	var cands []*candidate
 	for i := 0; i < n; i++ {
@@ -695,7 +695,7 @@ func TestSharedWatchBoundsConcurrentAcquisitions(t *testing.T) {
 		mu.Unlock()
 		return nil
 	})
-	shared := elector.NewSharedWatch(w.leases, ns, elector.SharedWatchOptions{Clock: w.clock, MaxConcurrentAcquires: 2})
+	shared := elector.NewSharedWatch(w.leases.Leases(ns), ns, elector.SharedWatchOptions{Clock: w.clock, MaxConcurrentAcquires: 2})
 	var cands []*candidate
 	for i := range 20 {
 		cands = append(cands, w.start("p1", func(c *elector.Config) {

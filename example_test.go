@@ -17,11 +17,11 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // The function passed to Run works only while this replica leads. Here the
 // in-memory fake stands in for a cluster; in production pass
-// clientset.CoordinationV1().
+// clientset.CoordinationV1().Leases("team-a").
 func Example() {
 	leases := fake.NewLeases() // in production: clientset.CoordinationV1()
 	e, err := elector.New(elector.Config{
-		Client:    leases,
+		Leases:    leases.Leases("team-a"),
 		Namespace: "team-a",
 		Name:      "my-controller",
 		Identity:  "pod-1",
@@ -69,7 +69,7 @@ func Example_fencing() {
 	leases := fake.NewLeases()
 	db := &store{}
 	run := func(id string) elector.Token {
-		e, _ := elector.New(elector.Config{Client: leases, Namespace: "team-a", Name: "writer", Identity: id, Logger: quiet})
+		e, _ := elector.New(elector.Config{Leases: leases.Leases("team-a"), Namespace: "team-a", Name: "writer", Identity: id, Logger: quiet})
 		var token elector.Token
 		_ = e.Run(context.Background(), func(ctx context.Context, term elector.Term) error {
 			token = term.Token
@@ -92,7 +92,7 @@ func Example_fencing() {
 // Subscribe follows the leader without campaigning logic of your own.
 func ExampleElector_Subscribe() {
 	leases := fake.NewLeases()
-	e, _ := elector.New(elector.Config{Client: leases, Namespace: "team-a", Name: "lock", Identity: "pod-1", Logger: quiet})
+	e, _ := elector.New(elector.Config{Leases: leases.Leases("team-a"), Namespace: "team-a", Name: "lock", Identity: "pod-1", Logger: quiet})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	changes := e.Subscribe(ctx)

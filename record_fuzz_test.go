@@ -111,7 +111,7 @@ func FuzzLeaseRecord(f *testing.F) {
 
 		// A candidate that observes this Lease.
 		clk := testclock.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-		e, err := New(Config{Client: fake.NewLeases(), Namespace: "ns", Name: "lock", Identity: "self", Clock: clk})
+		e, err := New(Config{Leases: fake.NewLeases().Leases("ns"), Namespace: "ns", Name: "lock", Identity: "self", Clock: clk})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,7 +164,7 @@ func FuzzLeaseJSON(f *testing.F) {
 			return
 		}
 		clk := testclock.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-		e, err := New(Config{Client: fake.NewLeases(), Namespace: "ns", Name: "lock", Identity: "self", Clock: clk})
+		e, err := New(Config{Leases: fake.NewLeases().Leases("ns"), Namespace: "ns", Name: "lock", Identity: "self", Clock: clk})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,7 +191,7 @@ func FuzzForbidden(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	e, err := New(Config{Client: fake.NewLeases(), Namespace: "team-a", Name: "lock", Identity: "self"})
+	e, err := New(Config{Leases: fake.NewLeases().Leases("team-a"), Namespace: "team-a", Name: "lock", Identity: "self"})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -14,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
-	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	"k8s.io/utils/clock"
 )
 
@@ -64,7 +63,7 @@ const minWatchTimeout = 5 * time.Minute
 
 // watchSpec describes what one watch loop lists and watches.
 type watchSpec struct {
-	leases coordinationv1client.LeaseInterface
+	leases LeaseClient
 	// name limits the watch to one Lease: the initial state comes from a
 	// GET and the watch carries a field selector, which RBAC can restrict
 	// with resourceNames (no list permission needed).
@@ -226,7 +225,7 @@ func ptr[T any](v T) *T { return &v }
 // last. It needs list and watch on Leases in the namespace, which RBAC
 // cannot restrict by name.
 type SharedWatch struct {
-	leases    coordinationv1client.LeaseInterface
+	leases    LeaseClient
 	namespace string
 	opts      SharedWatchOptions
 
@@ -268,9 +267,10 @@ type SharedWatchOptions struct {
 // handful of elections never wait.
 const DefaultMaxConcurrentAcquires = 32
 
-// NewSharedWatch returns a SharedWatch of the Leases in namespace. Pass it
-// as Config.Watch to every elector of that namespace.
-func NewSharedWatch(client coordinationv1client.LeasesGetter, namespace string, opts SharedWatchOptions) *SharedWatch {
+// NewSharedWatch returns a SharedWatch of the Leases that leases reaches,
+// in namespace (the namespace leases is bound to). Pass it as Config.Watch
+// to every elector of that namespace.
+func NewSharedWatch(leases LeaseClient, namespace string, opts SharedWatchOptions) *SharedWatch {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
@@ -288,7 +288,7 @@ func NewSharedWatch(client coordinationv1client.LeasesGetter, namespace string, 
 	}
 	return &SharedWatch{
 		acquiring: make(chan struct{}, opts.MaxConcurrentAcquires),
-		leases:    client.Leases(namespace),
+		leases:    leases,
 		namespace: namespace,
 		opts:      opts,
 		subs:      map[string]map[*mailbox]struct{}{},
@@ -408,7 +408,7 @@ func (s *SharedWatch) onFailed(gen uint64, err error) {
 
 // watchOwn starts a watch of the elector's own Lease that feeds mb and
 // returns a function that stops it and waits for it to end.
-func watchOwn(leases coordinationv1client.LeaseInterface, name string, cfg *Config, mb *mailbox) func() {
+func watchOwn(leases LeaseClient, name string, cfg *Config, mb *mailbox) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	spec := &watchSpec{
 		leases: leases, name: name, clock: cfg.Clock, timeout: cfg.APITimeout,

@@ -22,7 +22,7 @@ func ExampleLock_Guard() {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	core := fake.NewClientset().CoreV1()
 	e, err := elector.New(elector.Config{
-		Client: electorfake.NewLeases(), Namespace: "team-a", Name: "my-app", Identity: "pod-1", Logger: quiet,
+		Leases: electorfake.NewLeases().Leases("team-a"), Namespace: "team-a", Name: "my-app", Identity: "pod-1", Logger: quiet,
 	})
 	if err != nil {
 		fmt.Println(err)

@@ -82,7 +82,7 @@ func (a *app) run(ctx context.Context) int {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	e, err := elector.New(elector.Config{
-		Client:        kc.coordination,
+		Leases:        kc.coordination.Leases(c.namespace),
 		Namespace:     c.namespace,
 		Name:          c.election,
 		Identity:      c.identity,

@@ -106,7 +106,7 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("parseConfig(%q) accepted grace %v, stop budget %v, heartbeat %v", argv, c.grace, c.stopGrace, c.heartbeat)
 		}
 		cfg := elector.Config{
-			Client: fake.NewLeases(), Namespace: c.namespace, Name: c.election, Identity: c.identity,
+			Leases: fake.NewLeases().Leases(c.namespace), Namespace: c.namespace, Name: c.election, Identity: c.identity,
 			LeaseDuration: c.leaseDuration, RenewDeadline: c.renewDeadline, RetryPeriod: c.retryPeriod,
 			StopGrace: c.stopGrace,
 		}

@@ -160,7 +160,7 @@ type candidate struct {
 func (e *env) start(id string, mod func(*elector.Config)) *candidate {
 	e.t.Helper()
 	cfg := elector.Config{
-		Client: e.client(), Namespace: e.ns, Name: e.lease, Identity: id,
+		Leases: e.client().Leases(e.ns), Namespace: e.ns, Name: e.lease, Identity: id,
 		LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod,
 		Logger: slog.New(slog.NewTextHandler(e.t.Output(), nil)).With("candidate", id),
 	}
@@ -352,7 +352,7 @@ func TestLeaseEditedByHandDeposesTheLeaderAtOnce(t *testing.T) {
 func TestForbiddenServiceAccountGetsTheRoleThatFixesIt(t *testing.T) {
 	e := newEnv(t, false)
 	el, err := elector.New(elector.Config{
-		Client: e.client(), Namespace: e.ns, Name: e.lease, Identity: "a",
+		Leases: e.client().Leases(e.ns), Namespace: e.ns, Name: e.lease, Identity: "a",
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
 	})
 	if err != nil {
@@ -395,7 +395,7 @@ func TestMissingNamespaceIsNamed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	el, err := elector.New(elector.Config{Client: admin, Namespace: "no-such-ns", Name: e.lease, Identity: "a",
+	el, err := elector.New(elector.Config{Leases: admin.Leases("no-such-ns"), Namespace: "no-such-ns", Name: e.lease, Identity: "a",
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -409,7 +409,7 @@ func TestMissingNamespaceIsNamed(t *testing.T) {
 func TestSharedWatchServesManyElections(t *testing.T) {
 	e := newEnv(t, false)
 	e.applyRole(rbac.Role(e.ns, "elector-shared", rbac.SharedLeaseRules()))
-	shared := elector.NewSharedWatch(e.client(), e.ns, elector.SharedWatchOptions{})
+	shared := elector.NewSharedWatch(e.client().Leases(e.ns), e.ns, elector.SharedWatchOptions{})
 	const n = 20
 	var cands []*candidate
 	for i := 0; i < n; i++ {

@@ -71,7 +71,7 @@ func (th *throttler) client(t *testing.T, e *env) coordinationv1client.LeasesGet
 func TestThrottledLeaderStopsByItsStopPoint(t *testing.T) {
 	e := newEnv(t, true)
 	th := newThrottler(t)
-	a := e.start("a", func(c *elector.Config) { c.Client = th.client(t, e) })
+	a := e.start("a", func(c *elector.Config) { c.Leases = th.client(t, e).Leases(c.Namespace) })
 	wait(t, a.started, "a to lead")
 	b := e.start("b", nil)
 	follows(t, b, "a")

@@ -89,7 +89,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var watch *elector.SharedWatch
 	if im == candidate.Elector {
-		watch = elector.NewSharedWatch(client, *namespace, elector.SharedWatchOptions{Logger: logger})
+		watch = elector.NewSharedWatch(client.Leases(*namespace), *namespace, elector.SharedWatchOptions{Logger: logger})
 	}
 	cands := make([]*candidate.Candidate, 0, *n)
 	defer func() {

@@ -120,7 +120,7 @@ func Start(opts Options) (*Candidate, error) {
 	switch opts.Impl {
 	case Elector:
 		el, err := elector.New(elector.Config{
-			Client:        opts.Client,
+			Leases:        opts.Client.Leases(opts.Namespace),
 			Namespace:     opts.Namespace,
 			Name:          opts.Name,
 			Identity:      opts.Identity,

@@ -86,7 +86,7 @@ func (e *Env) StartLib(id string, t Timing, rate float64, offset time.Duration, 
 	}
 	clk := skewclock.New(rate, offset)
 	el, err := elector.New(elector.Config{
-		Client: client, Namespace: e.NS, Name: e.Lease, Identity: id,
+		Leases: client.Leases(e.NS), Namespace: e.NS, Name: e.Lease, Identity: id,
 		LeaseDuration: t.Lease, RenewDeadline: t.Renew, RetryPeriod: t.Retry,
 		Clock:  clk,
 		Logger: slog.New(slog.NewTextHandler(logWriter{e}, &slog.HandlerOptions{Level: slog.LevelInfo})).With("candidate", id),
