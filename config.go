@@ -101,6 +101,16 @@ type Config struct {
 	// elections in one process and namespace.
 	Watch *SharedWatch
 
+	// Events, when set, receives this candidate's BecameLeader,
+	// StoppedLeading and HandedOff moments (see EventRecorder), e.g. to
+	// write them as Kubernetes Events on the Lease as the sidecar does.
+	Events EventRecorder
+
+	// Version is the version written into the holder marker
+	// (AnnotationHolder) with which tools tell an elector holder from
+	// others. Empty means this module's version from the build info.
+	Version string
+
 	// Clock is the time source; nil means the real clock.
 	Clock clock.WithTicker
 	// Logger receives structured logs; nil means slog.Default().

@@ -57,9 +57,9 @@
 // after that moment and expects it to have returned by RenewDeadline,
 // strictly before LeaseDuration has passed on any other candidate's clock.
 // Every change of holder — an acquisition after expiry, a take-over of a
-// released Lease, a re-creation — goes through this rule and a write
-// conditional on the resourceVersion the candidate read, so two candidates
-// cannot both win one record.
+// released Lease, a re-creation; a planned handoff is argued below — goes
+// through this rule and a write conditional on the resourceVersion the
+// candidate read, so two candidates cannot both win one record.
 //
 // Failed requests never shorten these margins: a renewal that fails for
 // any reason (timeout, 429, 5xx, a 403 from an API server that is
@@ -84,6 +84,62 @@
 // its own, so a function that ignores its context never holds the Lease
 // for ever.
 //
+// # Planned handoff
+//
+// An operator (kubectl elector handoff, RequestHandoff, Elector.Handoff)
+// asks the holder to move leadership by writing the annotation
+// elector.dev/handoff-to on the Lease: a candidate's identity, or empty
+// for anyone else. spec.preferredHolder (Coordinated Leader Election, set
+// with spec.strategy) naming another candidate is the same request. The
+// leader sees it on its watch and:
+//
+//  1. cancels the leader function's context (context.Cause is
+//     ErrHandedOff) and waits for it to return, renewing meanwhile as at
+//     shutdown: StopGrace at most, after which renewals stop and the
+//     ordinary overrun rule applies (ErrStopOverrun at the renew
+//     deadline; the Lease is never handed on, it expires);
+//  2. only after the function has returned, writes the Lease with the
+//     resourceVersion it holds, removing the request: to a named target
+//     (holderIdentity = target, leaseTransitions + 1), or, for anyone
+//     else or itself, a release as at shutdown, after which it stands
+//     aside (does not take the Lease) for one LeaseDuration unless
+//     another candidate takes it first;
+//  3. campaigns again as a follower: Run does not return.
+//
+// The named target sees a Lease that names it, handed to it (the marker
+// says by whom), and writes it itself — a renewal with the resourceVersion
+// it read, keeping the token — before its function starts, so that its
+// stop point and renew deadline count from its own write. A target that
+// is not running never renews: the other candidates take the Lease after
+// the lease duration, as after a crash, with the next token.
+//
+// Why this keeps the guarantee, under the same assumptions: the transfer
+// is written after the old leader's function returned (assumption 3 bounds
+// how long that takes; if it is broken, no transfer is written at all),
+// and the target starts only after its own write, which is conditional on
+// the transferred version and so comes after the transfer. Between the two
+// nobody can act: the Lease names the target, which has not started, and
+// the old leader has stopped. No clock is compared in this chain, so a
+// handoff needs no waiting. Every other candidate still takes the Lease
+// only by the ordinary rule (expiry on its own clock, measured from its
+// observation of the last change, or a free Lease), with a write
+// conditional on the version it read, so at most one of a target and a
+// newcomer wins; a release for anyone else is the ordinary release after
+// the function returned. While its function stops, the old leader renews
+// on the usual schedule and the usual stop point still ends its tenure if
+// renewals fail. A request seen on a lagging watch is confirmed with a
+// consistent read before it is acted on; a request removed before that is
+// ignored, one removed after the work was told to stop does not bring it
+// back (the most recent request on the Lease picks the target). The token
+// of the target's tenure is the old token + 1; a candidate that takes the
+// Lease from a dead target writes + 2.
+//
+// Every write by elector carries the marker elector.dev/holder (JSON:
+// identity, token, version, "handoff": true). A client-go holder keeps the
+// metadata it read, so its Lease carries either no marker or a stale one
+// (another identity or token): such a holder ignores requests, and
+// RequestHandoff refuses with ErrHolderCannotHandOff. See docs/handoff.md.
+//
 // # Deleting the Lease
 //
 // Deleting a Lease in use ends the tenure: the leader sees the deletion on
@@ -96,8 +152,9 @@
 // overlap the old leader's for as long as the old leader takes to notice
 // and stop (up to StopGrace after a watch event, more if its watch lags),
 // and token 0 does not fence the old leader's writes. So do not delete a
-// Lease while a candidate leads; to move leadership, stop the leader (it
-// releases the Lease) or delete its Pod.
+// Lease while a candidate leads; to move leadership, request a planned
+// handoff (above), stop the leader (it releases the Lease) or delete its
+// Pod.
 //
 // # Permissions and an API server that comes and goes
 //
@@ -119,7 +176,7 @@
 // began. elector writes a value higher than any it has seen, so tokens
 // increase from tenure to tenure, also across deletion of the Lease while
 // at least one candidate that saw it keeps running (see Deleting the
-// Lease). leaseTransitions is a 32-bit integer: when it reaches 2^31−1,
+// Lease, and Planned handoff). leaseTransitions is a 32-bit integer: when it reaches 2^31−1,
 // Run returns ErrTokensExhausted instead of wrapping to a negative token.
 //
 // # API cost

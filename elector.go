@@ -48,6 +48,9 @@ type Leader struct {
 	// Expiry is when this candidate would consider the lease expired if it
 	// saw no further renewal, on this candidate's clock.
 	Expiry time.Time
+	// Handoff is the planned handoff requested of the holder and not done
+	// yet; nil when none is pending.
+	Handoff *HandoffRequest
 }
 
 // LeaderFunc is the work done while leading. Its ctx is cancelled when
@@ -175,7 +178,11 @@ func (e *Elector) Check(_ *http.Request) error {
 
 // Run campaigns for the Lease and, while this candidate leads, runs fn.
 // It returns after one tenure, or when ctx ends, or on an error that
-// retries cannot fix:
+// retries cannot fix. A planned handoff (see RequestHandoff) ends a tenure
+// without ending Run: fn's context is cancelled with the cause
+// ErrHandedOff, and once fn has returned and the Lease is handed on, Run
+// campaigns again as a follower and may run fn again in a later tenure.
+// Run returns:
 //
 //   - nil: ctx ended (the Lease was released if this candidate led), or fn
 //     returned nil and the Lease was released;
@@ -227,6 +234,9 @@ type round struct {
 	observedAt time.Time             // local time rec last changed
 	maxToken   int32                 // highest leaseTransitions seen
 	lastWrite  time.Time             // local time our last successful write was sent
+	// asideUntil: after a handoff this candidate does not take the Lease
+	// before this local time, unless another holder took it meanwhile.
+	asideUntil time.Time
 
 	timer clock.Timer // the follower's one timer: lease expiry or a retry
 
@@ -271,7 +281,11 @@ func (r *round) timerC() <-chan time.Time {
 func (r *round) observe(l *coordinationv1.Lease) {
 	r.update(l)
 	if l != nil {
-		r.e.publish(r.rec, r.expiry())
+		req, ok := HandoffRequestOf(l)
+		if !ok {
+			req = HandoffRequest{}
+		}
+		r.e.publish(r.rec, r.expiry(), req, ok)
 	}
 }
 
@@ -290,6 +304,9 @@ func (r *round) update(l *coordinationv1.Lease) {
 		return // keep rec and observedAt: a deleted Lease is waited out
 	}
 	rec := recordOf(l)
+	if rec.holder != "" && rec.holder != r.e.cfg.Identity {
+		r.asideUntil = time.Time{} // someone else took it: the usual rules apply
+	}
 	if !rec.equal(r.rec) || r.observedAt.IsZero() {
 		r.e.sawHolder(rec.holder)
 		r.rec = rec
@@ -327,14 +344,22 @@ func (r *round) run(ctx context.Context, fn LeaderFunc) error {
 		if r.known && r.timer == nil {
 			if _, ok := r.mayAcquire(); !ok {
 				r.stopTimer()
-				r.timer = timerAt(r.e.clk, r.expiry())
+				if r.asideUntil.After(r.e.clk.Now()) {
+					r.timer = timerAt(r.e.clk, r.asideUntil)
+				} else {
+					r.timer = timerAt(r.e.clk, r.expiry())
+				}
 			} else {
 				won, err := r.tryAcquire(ctx)
 				switch {
 				case err != nil:
 					return err
 				case won:
-					return r.lead(ctx, fn)
+					handedOff, err := r.lead(ctx, fn)
+					if !handedOff {
+						return err
+					}
+					continue // a follower again after a planned handoff
 				case r.timer == nil && ctx.Err() == nil:
 					continue // lost a race; the state was read again
 				}
@@ -372,6 +397,12 @@ func (r *round) run(ctx context.Context, fn LeaderFunc) error {
 // mayAcquire reports whether this candidate may try to take the Lease now,
 // or how long it must wait.
 func (r *round) mayAcquire() (time.Duration, bool) {
+	if !r.asideUntil.IsZero() {
+		if wait := r.asideUntil.Sub(r.e.clk.Now()); wait > 0 {
+			return wait, false // standing aside after a handoff
+		}
+		r.asideUntil = time.Time{}
+	}
 	if r.lease != nil && (r.rec.holder == "" || r.rec.holder == r.e.cfg.Identity) {
 		return 0, true // released, or ours from a previous run
 	}
@@ -406,7 +437,16 @@ func (r *round) tryAcquire(ctx context.Context) (bool, error) {
 	// Every new tenure gets a higher token than any seen before, even if
 	// leaseTransitions was edited backwards or the Lease was re-created.
 	// A Lease that never existed starts at 0, as with client-go.
-	if r.known && (r.lease != nil || !r.observedAt.IsZero()) {
+	//
+	// A Lease handed to this candidate by the previous holder's planned
+	// handoff (see transfer) already carries the new token: the target
+	// keeps it and writes the Lease itself, a renewal, before its work
+	// starts, so that its deadlines count from its own write.
+	handed := r.lease != nil && r.rec.holder == e.cfg.Identity && handedTo(r.lease, e.cfg.Identity)
+	switch {
+	case handed:
+		rec.transitions = r.rec.transitions
+	case r.known && (r.lease != nil || !r.observedAt.IsZero()):
 		highest := max(r.maxToken, r.rec.transitions)
 		if highest == math.MaxInt32 {
 			return false, e.tokensExhausted()
@@ -416,16 +456,26 @@ func (r *round) tryAcquire(ctx context.Context) (bool, error) {
 	if r.lease == nil {
 		l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: e.cfg.Name, Namespace: e.cfg.Namespace}}
 		rec.apply(l)
+		e.setMarker(l, rec, "")
 		got, err = e.leases.Create(rctx, l, metav1.CreateOptions{})
 	} else {
 		l := r.lease.DeepCopy()
 		rec.apply(l)
+		e.setMarker(l, rec, "")
+		if req, ok := HandoffRequestOf(l); ok && !req.Preferred &&
+			(req.To == e.cfg.Identity || req.To == "" && r.rec.holder != e.cfg.Identity) {
+			clearRequest(l) // this acquisition fulfils the request
+		}
 		got, err = e.leases.Update(rctx, l, metav1.UpdateOptions{})
 	}
 	switch {
 	case err == nil:
 		r.lastWrite = sent
 		r.update(got) // published by lead, together with Self
+		if handed {
+			e.metrics.handedOff(handoffTo)
+			e.log.Info("Took over the lease handed to this candidate", "token", rec.transitions)
+		}
 		return true, nil
 	case apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) || apierrors.IsNotFound(err) && r.lease != nil:
 		// Someone else wrote first: read the winner.

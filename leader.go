@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -30,10 +31,16 @@ type tenure struct {
 	// ignores its context cannot hold Run and the Lease for ever.
 	shutT       clock.Timer
 	shutOverdue bool // shutT fired with the work still running: no more renewals
+	// handoff is the planned handoff this tenure committed to: the work
+	// was told to stop and, once it has returned, the Lease is handed on
+	// (see transfer). nil while none was requested.
+	handoff *HandoffRequest
 }
 
-// lead runs fn while this candidate holds the Lease. Timeline after each
-// successful write sent at t (this candidate's clock):
+// lead runs fn while this candidate holds the Lease. It reports whether
+// the tenure ended with a planned handoff, after which Run keeps
+// campaigning as a follower. Timeline after each successful write sent at
+// t (this candidate's clock):
 //
 //	t + RetryPeriod                     next renewal (the first one of a
 //	                                    tenure with a SharedWatch comes at
@@ -42,7 +49,7 @@ type tenure struct {
 //	t + RenewDeadline - StopGrace       no renewal succeeded: cancel fn
 //	t + RenewDeadline                   fn must have returned
 //	t + LeaseDuration (others' clocks)  the earliest another candidate may act
-func (r *round) lead(ctx context.Context, fn LeaderFunc) error {
+func (r *round) lead(ctx context.Context, fn LeaderFunc) (handedOff bool, err error) {
 	e := r.e
 	t := &tenure{
 		round: r,
@@ -52,6 +59,7 @@ func (r *round) lead(ctx context.Context, fn LeaderFunc) error {
 	defer t.stopTimers()
 	e.beginTenure(r.rec, r.lastWrite)
 	e.log.Info("Became leader", "token", t.term.Token)
+	e.event(ReasonBecameLeader, "%s became leader (token %d)", e.cfg.Identity, t.term.Token)
 
 	// Arm the timers before the work starts, so that they count from the
 	// write, not from whenever the work got scheduled.
@@ -66,6 +74,9 @@ func (r *round) lead(ctx context.Context, fn LeaderFunc) error {
 		e.setWorking(false)
 		done <- err
 	}()
+	// A request already on the Lease (left by a holder that could not act
+	// on it) is handled like one that arrives now.
+	t.checkRequest(cancel)
 	ctxDone := ctx.Done()
 	for {
 		select {
@@ -78,20 +89,38 @@ func (r *round) lead(ctx context.Context, fn LeaderFunc) error {
 			}
 			e.setLeading(false, time.Time{})
 			if t.lost != nil {
-				return t.lost
+				e.event(ReasonStoppedLeading, "%s stopped leading (token %d): %v", e.cfg.Identity, t.term.Token, t.lost)
+				return false, t.lost
+			}
+			if t.handoff != nil {
+				// The work has returned: only now is the Lease handed on.
+				if err != nil && !errors.Is(err, context.Canceled) {
+					e.log.Info("Leader function returned an error after a handoff request", "error", err, "token", t.term.Token)
+				}
+				t.transfer(ctx)
+				return ctx.Err() == nil, nil
 			}
 			relErr := t.release(ctx)
 			if err != nil && !(ctx.Err() != nil && errors.Is(err, context.Canceled)) {
-				return errors.Join(fmt.Errorf("elector: leader function failed: %w", err), relErr)
+				e.event(ReasonStoppedLeading, "%s stopped leading (token %d): %v", e.cfg.Identity, t.term.Token, err)
+				return false, errors.Join(fmt.Errorf("elector: leader function failed: %w", err), relErr)
 			}
-			return relErr
+			reason := "leader function returned"
+			if ctx.Err() != nil {
+				reason = "shutting down"
+			}
+			e.event(ReasonStoppedLeading, "%s stopped leading (token %d): %s", e.cfg.Identity, t.term.Token, reason)
+			return false, relErr
 
 		case <-ctxDone:
 			// Shut down: stop the work, keep renewing while it stops
-			// (StopGrace), then release.
+			// (StopGrace), then release. A handoff in progress keeps its
+			// own StopGrace, which started earlier.
 			ctxDone = nil
 			e.log.Info("Stopping leader work", "reason", context.Cause(ctx))
-			t.shutT = timerAt(e.clk, e.clk.Now().Add(e.cfg.StopGrace))
+			if t.handoff == nil {
+				t.shutT = timerAt(e.clk, e.clk.Now().Add(e.cfg.StopGrace))
+			}
 			cancel(context.Cause(ctx))
 
 		case <-timerC(t.shutT):
@@ -124,10 +153,16 @@ func (r *round) lead(ctx context.Context, fn LeaderFunc) error {
 			}
 			e.metrics.stopOverrun()
 			e.log.Error("Leader work did not stop before the renew deadline; exit the process", "token", t.term.Token, "stopGrace", e.cfg.StopGrace)
-			if t.lost == nil {
-				return fmt.Errorf("%w (at shutdown)", ErrStopOverrun)
+			switch {
+			case t.lost != nil:
+				err = fmt.Errorf("%w (%v)", ErrStopOverrun, t.lost)
+			case t.handoff != nil:
+				err = fmt.Errorf("%w (at a handoff)", ErrStopOverrun)
+			default:
+				err = fmt.Errorf("%w (at shutdown)", ErrStopOverrun)
 			}
-			return fmt.Errorf("%w (%v)", ErrStopOverrun, t.lost)
+			e.event(ReasonStoppedLeading, "%s stopped leading (token %d): %v", e.cfg.Identity, t.term.Token, err)
+			return false, err
 
 		case <-r.mb.ready:
 			o, ok := r.mb.take()
@@ -203,7 +238,7 @@ func (t *tenure) stepDown(cancel context.CancelCauseFunc, reason error) {
 }
 
 // shutdownOverdue stops renewals when the work has not returned StopGrace
-// after shutdown began, and arms the deadline at which Run reports the
+// after shutdown (or a handoff) began, and arms the deadline at which Run reports the
 // overrun: the renew deadline of the last renewal, as for any step-down.
 func (t *tenure) shutdownOverdue() {
 	e := t.e
@@ -214,7 +249,11 @@ func (t *tenure) shutdownOverdue() {
 	}
 	deadline := t.lastWrite.Add(e.cfg.RenewDeadline)
 	t.deadT = timerAt(e.clk, maxTime(deadline, e.clk.Now()))
-	e.log.Error("Leader work has not stopped within StopGrace of shutdown; renewals stop", "token", t.term.Token,
+	msg := "Leader work has not stopped within StopGrace of shutdown; renewals stop"
+	if t.handoff != nil {
+		msg = "Leader work has not stopped within StopGrace of a handoff request; renewals stop"
+	}
+	e.log.Error(msg, "token", t.term.Token,
 		"stopGrace", e.cfg.StopGrace.String(), "renewDeadlineIn", max(deadline.Sub(e.clk.Now()), 0).Round(time.Millisecond).String())
 }
 
@@ -230,6 +269,7 @@ func (t *tenure) renew(ctx context.Context, cancel context.CancelCauseFunc) {
 	rec.renewTime = truncate(e.clk.Now())
 	l := t.lease.DeepCopy()
 	rec.apply(l)
+	e.setMarker(l, rec, "")
 
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), min(e.cfg.APITimeout, budget))
 	defer rcancel()
@@ -248,6 +288,7 @@ func (t *tenure) renew(ctx context.Context, cancel context.CancelCauseFunc) {
 		// The cadence counts from the send, so request latency does not
 		// stretch the renew interval.
 		t.renewT = timerAt(e.clk, sent.Add(e.cfg.RetryPeriod))
+		t.checkRequest(cancel)
 	case apierrors.IsConflict(err):
 		// Someone wrote the Lease: read it; keep leading only if it is
 		// still ours (a label edit, say) and renew again at once.
@@ -276,19 +317,28 @@ func (t *tenure) renew(ctx context.Context, cancel context.CancelCauseFunc) {
 // our record are adopted (newer metadata, such as a label edit) once the
 // stream has reached the version we hold; anything else is confirmed with
 // a consistent read.
+//
+// An event that carries a handoff request is acted on only as the current
+// state: adopted once the stream has caught up, else confirmed with a
+// consistent read, so that a request removed meanwhile is not acted on.
 func (t *tenure) onEvent(ctx context.Context, l *coordinationv1.Lease, cancel context.CancelCauseFunc) {
 	if l != nil {
 		rec := recordOf(l)
+		_, request := HandoffRequestOf(l)
+		request = request && t.handoff == nil
 		if rec.equal(t.ours) {
 			switch {
 			case t.caughtUp:
 				t.lease = l
+				t.checkRequest(cancel)
+				return
 			case l.ResourceVersion == t.lease.ResourceVersion:
 				t.caughtUp = true
+				return
+			case !request:
+				return
 			}
-			return
-		}
-		if rec.holder == t.e.cfg.Identity && Token(rec.transitions) == t.term.Token {
+		} else if t.isOurs(rec) && !request {
 			// An earlier renewal of this tenure, delivered late by a
 			// lagging watch: nothing to confirm.
 			return
@@ -326,6 +376,7 @@ func (t *tenure) confirm(ctx context.Context, cancel context.CancelCauseFunc) bo
 	t.lease = l
 	t.ours = rec
 	t.caughtUp = false
+	t.checkRequest(cancel)
 	return true
 }
 
@@ -375,6 +426,7 @@ func (t *tenure) release(ctx context.Context) error {
 		rec.holder, rec.durationSecs, rec.acquireTime, rec.renewTime = "", 1, now, now
 		l := t.lease.DeepCopy()
 		rec.apply(l)
+		e.setMarker(l, rec, "")
 		got, err := e.leases.Update(rctx, l, metav1.UpdateOptions{})
 		switch {
 		case err == nil:
@@ -396,4 +448,103 @@ func (t *tenure) release(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// checkRequest commits this tenure to a planned handoff when the Lease
+// it holds (t.lease, the latest state known) carries a request, and
+// publishes the pending request for observers. Committing cancels the
+// work, with ErrHandedOff as the cause, and gives it StopGrace to return
+// while renewals go on, as at shutdown; the Lease is handed on only after
+// it has returned (see lead and transfer).
+func (t *tenure) checkRequest(cancel context.CancelCauseFunc) {
+	e := t.e
+	req, ok := HandoffRequestOf(t.lease)
+	e.setHandoff(req, ok)
+	if !ok || t.handoff != nil || t.lost != nil {
+		return
+	}
+	t.handoff = &req
+	e.log.Info("Handoff requested; stopping leader work", "to", req.To, "preferredHolder", req.Preferred, "token", t.term.Token)
+	if t.shutT == nil && !t.shutOverdue {
+		t.shutT = timerAt(e.clk, e.clk.Now().Add(e.cfg.StopGrace))
+	}
+	cancel(fmt.Errorf("%w (to %q)", ErrHandedOff, req.To))
+}
+
+// handoffAttempts bounds the writes of one transfer: a conflict is read
+// and retried while the Lease is still this tenure's.
+const handoffAttempts = 3
+
+// transfer hands the Lease on after the work has returned from a handoff
+// request: to a named target (a new token, leaseTransitions + 1, which the
+// target keeps when it renews), or, for "anyone else" or this candidate
+// itself, as a release while this candidate stands aside for one
+// LeaseDuration. The request read last decides, so a newer request
+// replaces the one that stopped the work; a request removed meanwhile does
+// not bring the work back. Each write carries the resourceVersion of the
+// Lease this tenure holds, so it fails if anyone else wrote meanwhile.
+func (t *tenure) transfer(ctx context.Context) {
+	e := t.e
+	// Stand aside whatever happens: if the transfer fails, the Lease
+	// still names this candidate, which must not take it back at once.
+	t.asideUntil = e.clk.Now().Add(e.cfg.LeaseDuration)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.APITimeout)
+	defer cancel()
+	for attempt := 0; attempt < handoffAttempts; attempt++ {
+		req := *t.handoff
+		if cur, ok := HandoffRequestOf(t.lease); ok {
+			req = cur
+		}
+		now := truncate(e.clk.Now())
+		rec := t.ours
+		rec.acquireTime, rec.renewTime = now, now
+		handedBy := ""
+		named := req.To != "" && req.To != e.cfg.Identity
+		if named {
+			highest := max(t.maxToken, rec.transitions)
+			if highest == math.MaxInt32 {
+				e.log.Error("Fencing tokens exhausted; releasing instead of handing off", "to", req.To)
+				named = false
+			} else {
+				rec.holder, rec.transitions, handedBy = req.To, highest+1, e.cfg.Identity
+			}
+		}
+		if !named {
+			rec.holder, rec.durationSecs = "", 1 // as release does
+		}
+		l := t.lease.DeepCopy()
+		rec.apply(l)
+		clearRequest(l)
+		e.setMarker(l, rec, handedBy)
+		got, err := e.leases.Update(rctx, l, metav1.UpdateOptions{})
+		switch {
+		case err == nil:
+			e.metrics.handedOff(handoffFrom)
+			if named {
+				e.log.Info("Handed off lease", "to", req.To, "token", rec.transitions, "previousToken", t.term.Token)
+				e.event(ReasonHandedOff, "%s handed off to %s (token %d)", e.cfg.Identity, req.To, rec.transitions)
+			} else {
+				e.log.Info("Released lease for a handoff; standing aside", "token", t.term.Token, "standAside", e.cfg.LeaseDuration.String())
+				e.event(ReasonHandedOff, "%s released the lease to anyone else (token %d)", e.cfg.Identity, t.term.Token)
+			}
+			t.observe(got)
+			return
+		case apierrors.IsConflict(err):
+			cur, gerr := e.leases.Get(rctx, e.cfg.Name, metav1.GetOptions{})
+			if gerr != nil || !t.isOurs(recordOf(cur)) {
+				if gerr == nil {
+					t.observe(cur)
+				}
+				e.log.Info("Lease changed before the handoff; nothing to hand off", "error", gerr)
+				return
+			}
+			t.lease, t.ours = cur, recordOf(cur)
+		default:
+			// Nothing is lost but time: the Lease expires and the target
+			// (or anyone) takes it after the lease duration.
+			e.log.Info("Unable to hand off lease; it will expire", "error", err)
+			return
+		}
+	}
+	e.log.Info("Unable to hand off lease after repeated conflicts; it will expire")
 }

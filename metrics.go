@@ -17,6 +17,13 @@ const (
 	metricLastRenew     = "elector_last_renew_timestamp_seconds"
 	metricStopOverruns  = "elector_stop_overruns_total"
 	metricDenied        = "elector_permission_denied"
+	metricHandoffs      = "elector_handoffs_total"
+)
+
+// Values of the role label of elector_handoffs_total.
+const (
+	handoffFrom = "from" // this candidate handed the Lease on
+	handoffTo   = "to"   // this candidate took over a Lease handed to it
 )
 
 // metrics are one election's series. A nil *metrics records nothing.
@@ -28,6 +35,7 @@ type metrics struct {
 	lastRenew     prometheus.Gauge
 	stopOverruns  prometheus.Counter
 	denied        prometheus.Gauge
+	handoffs      map[string]prometheus.Counter // by role
 }
 
 var labels = []string{"namespace", "lease"}
@@ -82,6 +90,12 @@ func newMetrics(reg prometheus.Registerer, namespace, name string) (*metrics, er
 	if err != nil {
 		return nil, err
 	}
+	handoffs, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: metricHandoffs, Help: "Planned handoffs by this candidate: role=\"from\" when it handed the Lease on (or released it for anyone else), role=\"to\" when it took over a Lease handed to it.",
+	}, append(labels[:len(labels):len(labels)], "role")))
+	if err != nil {
+		return nil, err
+	}
 	return &metrics{
 		isLeader:      isLeader.WithLabelValues(namespace, name),
 		leaderChanges: changes.WithLabelValues(namespace, name),
@@ -90,6 +104,10 @@ func newMetrics(reg prometheus.Registerer, namespace, name string) (*metrics, er
 		lastRenew:     last.WithLabelValues(namespace, name),
 		stopOverruns:  overruns.WithLabelValues(namespace, name),
 		denied:        denied.WithLabelValues(namespace, name),
+		handoffs: map[string]prometheus.Counter{
+			handoffFrom: handoffs.WithLabelValues(namespace, name, handoffFrom),
+			handoffTo:   handoffs.WithLabelValues(namespace, name, handoffTo),
+		},
 	}, nil
 }
 
@@ -152,5 +170,11 @@ func (m *metrics) setDenied(denied bool) {
 func (m *metrics) stopOverrun() {
 	if m != nil {
 		m.stopOverruns.Inc()
+	}
+}
+
+func (m *metrics) handedOff(role string) {
+	if m != nil {
+		m.handoffs[role].Inc()
 	}
 }

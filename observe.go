@@ -24,8 +24,8 @@ func (s *subscriber) send(v Leader) {
 }
 
 // Subscribe returns a channel that receives the current view at once and
-// then every change of leader identity, token or Self. Renewals alone are
-// not changes. A slow reader sees only the newest view. The channel is
+// then every change of leader identity, token, Self or pending handoff
+// request. Renewals alone are not changes. A slow reader sees only the newest view. The channel is
 // closed when ctx ends.
 func (e *Elector) Subscribe(ctx context.Context) <-chan Leader {
 	s := &subscriber{ch: make(chan Leader, 1)}
@@ -44,7 +44,7 @@ func (e *Elector) Subscribe(ctx context.Context) <-chan Leader {
 
 // publish updates the view from the latest record and notifies
 // subscribers when it changed in a way that matters.
-func (e *Elector) publish(rec record, expiry time.Time) {
+func (e *Elector) publish(rec record, expiry time.Time, req HandoffRequest, pending bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	v := Leader{
@@ -53,6 +53,9 @@ func (e *Elector) publish(rec record, expiry time.Time) {
 		Since:    rec.acquireTime,
 		Token:    Token(rec.transitions),
 		Expiry:   expiry,
+	}
+	if pending {
+		v.Handoff = &req
 	}
 	if rec.holder == "" {
 		v.Since, v.Expiry = time.Time{}, time.Time{}
@@ -103,13 +106,33 @@ func (e *Elector) setWorking(working bool) {
 	e.working = working
 }
 
+// setHandoff publishes the handoff request pending on the Lease this
+// candidate holds, or that none is.
+func (e *Elector) setHandoff(req HandoffRequest, pending bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	v := e.view
+	v.Handoff = nil
+	if pending {
+		v.Handoff = &req
+	}
+	e.setViewLocked(v)
+}
+
 func (e *Elector) setViewLocked(v Leader) {
 	old := e.view
 	e.view = v
-	if old.Identity == v.Identity && old.Token == v.Token && old.Self == v.Self {
+	if old.Identity == v.Identity && old.Token == v.Token && old.Self == v.Self && sameHandoff(old.Handoff, v.Handoff) {
 		return
 	}
 	for s := range e.subs {
 		s.send(v)
 	}
+}
+
+func sameHandoff(a, b *HandoffRequest) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.To == b.To && a.Preferred == b.Preferred && a.RequestedAt.Equal(b.RequestedAt)
 }
