@@ -37,6 +37,8 @@ type app struct {
 	super   *supervisor   // nil: no command
 	start   *startup      // nil: the defaults
 	old     *migrate.Lock // nil: no --migrate-from
+	// handoffs passes the Elector's HandedOff moments to rec.
+	handoffs handoffEvents
 }
 
 // deadline is by when the leader's command must be dead: the Elector's
@@ -90,6 +92,8 @@ func (a *app) run(ctx context.Context) int {
 		RenewDeadline: c.renewDeadline,
 		RetryPeriod:   c.retryPeriod,
 		StopGrace:     c.stopGrace,
+		Events:        &a.handoffs,
+		Version:       currentVersion().Version,
 		Clock:         a.clock,
 		Logger:        a.log,
 		Registerer:    reg,
@@ -165,6 +169,7 @@ func (a *app) run(ctx context.Context) int {
 			defer cancel()
 			a.rec.close(ctx)
 		}()
+		a.handoffs.rec.Store(a.rec)
 	}
 	if c.labelKey != "" {
 		a.label = &labeler{
@@ -207,7 +212,13 @@ func (a *app) campaign(ctx context.Context, e *elector.Elector) int {
 		var term atomic.Pointer[elector.Term]
 		var fn elector.LeaderFunc = func(ctx context.Context, t elector.Term) error {
 			term.Store(&t)
-			return a.lead(ctx, t)
+			err := a.lead(ctx, t)
+			if errors.Is(context.Cause(ctx), elector.ErrHandedOff) {
+				// A planned handoff: the Elector records HandedOff and
+				// Run goes on as a follower; no StoppedLeading later.
+				term.Store(nil)
+			}
+			return err
 		}
 		if a.old != nil {
 			fn = a.old.Guard(fn) // lead only while holding the old lock too

@@ -80,6 +80,9 @@ type leaderJSON struct {
 	Token    int64  `json:"token"`    // fencing token of the holder's tenure
 	Expiry   string `json:"expiry"`   // when this replica would consider the lease expired
 	Identity string `json:"identity"` // this replica's identity
+	// Handoff is the planned handoff requested of the holder and not done
+	// yet; omitted when none is pending.
+	Handoff *handoffJSON `json:"handoff,omitempty"`
 	// Error says what keeps this replica from taking part normally (an
 	// unreachable API server, a missing permission); Fix, for a missing
 	// permission, is the Role and RoleBinding that grant it. Both are
@@ -96,6 +99,7 @@ func (h *handlers) toJSON(l elector.Leader) leaderJSON {
 		Token:    int64(l.Token),
 		Expiry:   rfc3339(l.Expiry),
 		Identity: h.identity,
+		Handoff:  toHandoffJSON(l.Handoff),
 	}
 	// In migration mode the acting leader is the old lock's holder: a
 	// replica that holds the Lease but waits for the old lock does not act.
