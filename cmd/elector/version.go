@@ -1,10 +1,6 @@
 package main
 
-import (
-	"fmt"
-	"runtime"
-	"runtime/debug"
-)
+import "github.com/elector-dev/elector/internal/buildinfo"
 
 // Set at build time, the one source of the version (make build, the
 // Dockerfile and releases pass them):
@@ -19,39 +15,9 @@ var (
 	buildCommit  string
 )
 
-// versionInfo is what --version prints and the User-Agent carries.
-type versionInfo struct {
-	Version string // a semver tag, or "(devel)"
-	Commit  string // a git commit, or "unknown"
-	Go      string // the Go version it was built with
-}
-
-func (v versionInfo) String() string {
-	return fmt.Sprintf("%s (commit %s, %s)", v.Version, v.Commit, v.Go)
-}
-
-// currentVersion reads the ldflags, else the build info.
-func currentVersion() versionInfo {
-	v := versionInfo{Version: buildVersion, Commit: buildCommit, Go: runtime.Version()}
-	bi, ok := debug.ReadBuildInfo()
-	if v.Version == "" {
-		v.Version = "(devel)"
-		if ok && bi.Main.Version != "" {
-			v.Version = bi.Main.Version
-		}
-	}
-	if v.Commit == "" {
-		v.Commit = "unknown"
-		if ok {
-			for _, s := range bi.Settings {
-				if s.Key == "vcs.revision" && s.Value != "" {
-					v.Commit = s.Value
-				}
-			}
-		}
-	}
-	return v
-}
+// currentVersion reads the ldflags, else the build info, in the format
+// every elector command prints (package buildinfo).
+func currentVersion() buildinfo.Info { return buildinfo.Read(buildVersion, buildCommit) }
 
 // version is the version alone, for the User-Agent.
 func version() string { return currentVersion().Version }
