@@ -8,7 +8,7 @@
 // (client-go's MultiLock). Here the Lease is elector's, with all its
 // guarantees, and the old lock is taken inside each tenure:
 //
-//	old := &migrate.Lock{Client: clientset.CoreV1(), Kind: migrate.Endpoints,
+//	old := &migrate.Lock{Client: migrate.REST(clientset.CoreV1().RESTClient()), Kind: migrate.Endpoints,
 //		Namespace: "default", Name: "my-app", Identity: podName}
 //	err := e.Run(ctx, old.Guard(work))
 //

@@ -16,8 +16,9 @@ import (
 // A program that used client-go's "endpoints" resource lock (or ran next
 // to leader-elector:0.5) moves to an elector Lease: during the rolling
 // update it holds both, so old and new replicas never lead at once. The
-// fakes stand in for a cluster; in production pass clientset.CoreV1() and
-// clientset.CoordinationV1().
+// fakes stand in for a cluster; in production pass
+// migrate.REST(clientset.CoreV1().RESTClient()) and
+// clientset.CoordinationV1().Leases(namespace).
 func ExampleLock_Guard() {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	core := fake.NewClientset().CoreV1()
@@ -29,7 +30,7 @@ func ExampleLock_Guard() {
 		return
 	}
 	old := &migrate.Lock{
-		Client: core, Kind: migrate.Endpoints, Namespace: "team-a", Name: "my-app", Identity: "pod-1", Logger: quiet,
+		Client: typedObjects{core}, Kind: migrate.Endpoints, Namespace: "team-a", Name: "my-app", Identity: "pod-1", Logger: quiet,
 	}
 	err = e.Run(context.Background(), old.Guard(func(ctx context.Context, term elector.Term) error {
 		fmt.Printf("leading with the Lease and the old lock; old lock held by %s\n", old.Holder())

@@ -60,7 +60,7 @@ func newFixture(t *testing.T, objs ...runtime.Object) *fixture {
 	withResourceVersions(cs)
 	f := &fixture{t: t, cs: cs, clock: testclock.NewFakeClock(epoch),
 		started: make(chan struct{}), stopped: make(chan time.Time, 1), result: make(chan error, 1)}
-	f.lock = &migrate.Lock{Client: f.cs.CoreV1(), Kind: migrate.Endpoints, Namespace: "default", Name: "elect",
+	f.lock = &migrate.Lock{Client: typedObjects{f.cs.CoreV1()}, Kind: migrate.Endpoints, Namespace: "default", Name: "elect",
 		Identity: "new-0", Clock: f.clock, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}
 	return f
 }

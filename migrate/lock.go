@@ -10,9 +10,7 @@ import (
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/utils/clock"
 
 	"github.com/elector-dev/elector"
@@ -43,7 +41,9 @@ const minRenewInterval = time.Second
 // tenure. Client, Kind, Namespace, Name and Identity are required;
 // timings default to elector's defaults and must be the Elector's.
 type Lock struct {
-	Client    corev1client.CoreV1Interface
+	// Client reaches the lock's object, e.g.
+	// migrate.REST(clientset.CoreV1().RESTClient()).
+	Client    Objects
 	Kind      Kind
 	Namespace string // where the old candidates keep it (0.5's default: "default")
 	Name      string
@@ -157,30 +157,20 @@ func (l *Lock) setDeadline(d time.Time, acting bool) {
 	l.mu.Unlock()
 }
 
-// object is the Endpoints or ConfigMap that carries the lock; only its
-// metadata matters.
+// object is the metadata of the Endpoints or ConfigMap that carries the
+// lock.
 type object struct {
 	meta metav1.ObjectMeta
-	raw  any // *corev1.Endpoints or *corev1.ConfigMap as read
 }
 
 func (l *Lock) get(ctx context.Context) (*object, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.APITimeout)
 	defer cancel()
-	switch l.Kind {
-	case ConfigMaps:
-		o, err := l.Client.ConfigMaps(l.Namespace).Get(ctx, l.Name, metav1.GetOptions{})
-		if err != nil {
-			return nil, err
-		}
-		return &object{meta: o.ObjectMeta, raw: o}, nil
-	default:
-		o, err := l.Client.Endpoints(l.Namespace).Get(ctx, l.Name, metav1.GetOptions{})
-		if err != nil {
-			return nil, err
-		}
-		return &object{meta: o.ObjectMeta, raw: o}, nil
+	m, err := l.Client.Get(ctx, l.Kind, l.Namespace, l.Name)
+	if err != nil {
+		return nil, err
 	}
+	return &object{meta: *m}, nil
 }
 
 // write stores rec in o (nil: create the object). The update carries o's
@@ -192,48 +182,18 @@ func (l *Lock) write(ctx context.Context, o *object, rec record) (*object, error
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.APITimeout)
 	defer cancel()
-	meta := metav1.ObjectMeta{Name: l.Name, Namespace: l.Namespace}
-	if o != nil {
-		meta = *o.meta.DeepCopy()
+	var got *metav1.ObjectMeta
+	if o == nil {
+		got, err = l.Client.Create(ctx, l.Kind, &metav1.ObjectMeta{
+			Name: l.Name, Namespace: l.Namespace, Annotations: map[string]string{Annotation: string(data)},
+		})
+	} else {
+		got, err = l.Client.SetAnnotation(ctx, l.Kind, &o.meta, Annotation, string(data))
 	}
-	if meta.Annotations == nil {
-		meta.Annotations = map[string]string{}
+	if err != nil {
+		return nil, err
 	}
-	meta.Annotations[Annotation] = string(data)
-	switch l.Kind {
-	case ConfigMaps:
-		c := &corev1.ConfigMap{ObjectMeta: meta}
-		if o != nil {
-			c = o.raw.(*corev1.ConfigMap).DeepCopy()
-			c.ObjectMeta = meta
-		}
-		var got *corev1.ConfigMap
-		if o == nil {
-			got, err = l.Client.ConfigMaps(l.Namespace).Create(ctx, c, metav1.CreateOptions{})
-		} else {
-			got, err = l.Client.ConfigMaps(l.Namespace).Update(ctx, c, metav1.UpdateOptions{})
-		}
-		if err != nil {
-			return nil, err
-		}
-		return &object{meta: got.ObjectMeta, raw: got}, nil
-	default:
-		ep := &corev1.Endpoints{ObjectMeta: meta}
-		if o != nil {
-			ep = o.raw.(*corev1.Endpoints).DeepCopy()
-			ep.ObjectMeta = meta
-		}
-		var got *corev1.Endpoints
-		if o == nil {
-			got, err = l.Client.Endpoints(l.Namespace).Create(ctx, ep, metav1.CreateOptions{})
-		} else {
-			got, err = l.Client.Endpoints(l.Namespace).Update(ctx, ep, metav1.UpdateOptions{})
-		}
-		if err != nil {
-			return nil, err
-		}
-		return &object{meta: got.ObjectMeta, raw: got}, nil
-	}
+	return &object{meta: *got}, nil
 }
 
 // recordOf parses the record; a missing or unparsable annotation is a

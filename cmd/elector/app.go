@@ -84,7 +84,7 @@ func (a *app) run(ctx context.Context) int {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	e, err := elector.New(elector.Config{
-		Leases:        kc.coordination.Leases(c.namespace),
+		Leases:        kc.Leases(c.namespace),
 		Namespace:     c.namespace,
 		Name:          c.election,
 		Identity:      c.identity,
@@ -104,7 +104,7 @@ func (a *app) run(ctx context.Context) int {
 
 	if c.migrateFrom != "" {
 		a.old = &migrate.Lock{
-			Client: kc.core, Kind: migrate.Kind(c.migrateFrom), Namespace: c.migrateNamespace, Name: c.election,
+			Client: kc.Objects(), Kind: migrate.Kind(c.migrateFrom), Namespace: c.migrateNamespace, Name: c.election,
 			Identity: c.identity, LeaseDuration: c.leaseDuration, RenewDeadline: c.renewDeadline,
 			RetryPeriod: c.retryPeriod, StopGrace: c.stopGrace, Clock: a.clock, Logger: a.log,
 		}
@@ -163,7 +163,7 @@ func (a *app) run(ctx context.Context) int {
 	a.log.Info("Campaigning")
 
 	if c.events {
-		a.rec = newRecorder(kc.core, kc.coordination, c.namespace, c.election, c.identity, a.clock, a.log)
+		a.rec = newRecorder(kc.api, kc.Leases(c.namespace), c.namespace, c.election, c.identity, a.clock, a.log)
 		defer func() {
 			ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 			defer cancel()
@@ -173,7 +173,7 @@ func (a *app) run(ctx context.Context) int {
 	}
 	if c.labelKey != "" {
 		a.label = &labeler{
-			pods:      kc.core.Pods(c.podNamespace),
+			pods:      kc.api,
 			namespace: c.podNamespace,
 			self:      c.podName,
 			key:       c.labelKey,

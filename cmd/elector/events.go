@@ -6,11 +6,10 @@ import (
 	"log/slog"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/utils/clock"
+
+	"github.com/elector-dev/elector"
 )
 
 // Event reasons.
@@ -40,8 +39,8 @@ type eventReq struct{ reason, message string }
 // re-created). The 0.5 image failed here with "selfLink was empty" because
 // it built the reference from an object without TypeMeta.
 type recorder struct {
-	events    corev1client.EventInterface
-	leases    coordinationv1client.LeaseInterface
+	events    eventWriter
+	leases    elector.LeaseClient
 	namespace string
 	lease     string
 	identity  string
@@ -52,10 +51,15 @@ type recorder struct {
 	done  chan struct{}
 }
 
-func newRecorder(core corev1client.EventsGetter, coord coordinationv1client.LeasesGetter, namespace, lease, identity string, clk clock.PassiveClock, log *slog.Logger) *recorder {
+// eventWriter creates Events; *api implements it with plain JSON.
+type eventWriter interface {
+	CreateEvent(ctx context.Context, ev *event) error
+}
+
+func newRecorder(events eventWriter, leases elector.LeaseClient, namespace, lease, identity string, clk clock.PassiveClock, log *slog.Logger) *recorder {
 	r := &recorder{
-		events:    core.Events(namespace),
-		leases:    coord.Leases(namespace),
+		events:    events,
+		leases:    leases,
 		namespace: namespace,
 		lease:     lease,
 		identity:  identity,
@@ -110,13 +114,13 @@ func (r *recorder) write(ctx context.Context, req eventReq) error {
 		return fmt.Errorf("unable to read Lease for the event: %w", err)
 	}
 	now := metav1.NewTime(r.clock.Now())
-	ev := &corev1.Event{
-		ObjectMeta: metav1.ObjectMeta{
+	ev := &event{
+		Metadata: metav1.ObjectMeta{
 			// client-go's recorder names Events the same way.
 			Name:      fmt.Sprintf("%s.%x", r.lease, now.UnixNano()),
 			Namespace: r.namespace,
 		},
-		InvolvedObject: corev1.ObjectReference{
+		InvolvedObject: objectReference{
 			Kind:            "Lease",
 			APIVersion:      "coordination.k8s.io/v1",
 			Namespace:       l.Namespace,
@@ -126,15 +130,15 @@ func (r *recorder) write(ctx context.Context, req eventReq) error {
 		},
 		Reason:              req.reason,
 		Message:             truncate(req.message, maxEventMessage),
-		Type:                corev1.EventTypeNormal,
-		Source:              corev1.EventSource{Component: "elector"},
+		Type:                "Normal",
+		Source:              eventSource{Component: "elector"},
 		FirstTimestamp:      now,
 		LastTimestamp:       now,
 		Count:               1,
 		ReportingController: "elector",
 		ReportingInstance:   truncate(r.identity, maxReportingInstance),
 	}
-	if _, err := r.events.Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+	if err := r.events.CreateEvent(ctx, ev); err != nil {
 		return fmt.Errorf("unable to create event: %w", err)
 	}
 	r.log.Debug("Recorded event", "reason", req.reason)

@@ -18,7 +18,7 @@ func TestRecorderWritesEventsOnTheLease(t *testing.T) {
 		Name: "my-app", Namespace: "team-a", UID: "0a1b2c", ResourceVersion: "42",
 	}})
 	fc := clocktesting.NewFakeClock(t0)
-	r := newRecorder(cs.CoreV1(), cs.CoordinationV1(), "team-a", "my-app", "pod-a", fc, slog.New(slog.DiscardHandler))
+	r := newRecorder(typedCore{cs.CoreV1()}, cs.CoordinationV1().Leases("team-a"), "team-a", "my-app", "pod-a", fc, slog.New(slog.DiscardHandler))
 	r.emit(reasonBecameLeader, "pod-a became leader (token 3)")
 	r.close(context.Background())
 
@@ -48,7 +48,7 @@ func TestRecorderWritesEventsOnTheLease(t *testing.T) {
 func TestRecorderFailureIsLogged(t *testing.T) {
 	cs := fake.NewClientset() // no Lease
 	var logs bytes.Buffer
-	r := newRecorder(cs.CoreV1(), cs.CoordinationV1(), "team-a", "my-app", "pod-a", clocktesting.NewFakeClock(t0), slog.New(slog.NewTextHandler(&logs, nil)))
+	r := newRecorder(typedCore{cs.CoreV1()}, cs.CoordinationV1().Leases("team-a"), "team-a", "my-app", "pod-a", clocktesting.NewFakeClock(t0), slog.New(slog.NewTextHandler(&logs, nil)))
 	r.emit(reasonStoppedLeading, "bye")
 	r.close(context.Background())
 	if !strings.Contains(logs.String(), `msg="Unable to record event" reason=StoppedLeading`) {

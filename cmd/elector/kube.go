@@ -16,10 +16,6 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	authenticationv1client "k8s.io/client-go/kubernetes/typed/authentication/v1"
-	authorizationv1client "k8s.io/client-go/kubernetes/typed/authorization/v1"
-	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -31,16 +27,11 @@ import (
 // quickly instead of retried forever.
 const startupTimeout = 5 * time.Second
 
-// clients are the typed clients of the API groups elector uses. Only these
-// groups are compiled in (not kubernetes.NewForConfig's ~50), which keeps
-// the binary small. They share one HTTP client and connection pool.
+// clients reach the API server: see api.go.
 type clients struct {
-	host         string
-	username     string // from the credentials; names the caller when SelfSubjectReview is unavailable
-	coordination coordinationv1client.CoordinationV1Interface
-	core         corev1client.CoreV1Interface
-	authz        authorizationv1client.AuthorizationV1Interface
-	authn        authenticationv1client.AuthenticationV1Interface
+	*api
+	host     string
+	username string // from the credentials; names the caller when SelfSubjectReview is unavailable
 }
 
 // restConfig finds credentials: --kubeconfig, else in-cluster, else
@@ -73,25 +64,16 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 	return rc, nil
 }
 
-// newClients builds the typed clients. API server warnings go to log.
+// newClients builds the API clients. API server warnings go to log.
 func newClients(rc *rest.Config, log *slog.Logger) (*clients, error) {
 	rc = rest.CopyConfig(rc)
 	rc.UserAgent = "elector/" + version()
 	rc.WarningHandler = slogWarnings{log: log, seen: &sync.Map{}}
-	hc, err := rest.HTTPClientFor(rc)
+	a, err := newAPI(rc)
 	if err != nil {
 		return nil, configf("unable to configure the API client: %s", oneLine(err))
 	}
-	c := &clients{host: rc.Host, username: usernameFromConfig(rc)}
-	var errs [4]error
-	c.coordination, errs[0] = coordinationv1client.NewForConfigAndClient(rc, hc)
-	c.core, errs[1] = corev1client.NewForConfigAndClient(rc, hc)
-	c.authz, errs[2] = authorizationv1client.NewForConfigAndClient(rc, hc)
-	c.authn, errs[3] = authenticationv1client.NewForConfigAndClient(rc, hc)
-	if err := errors.Join(errs[:]...); err != nil {
-		return nil, configf("unable to configure the API client: %s", oneLine(err))
-	}
-	return c, nil
+	return &clients{api: a, host: rc.Host, username: usernameFromConfig(rc)}, nil
 }
 
 // whoAmI checks that the API server is reachable and accepts the
@@ -101,7 +83,7 @@ func newClients(rc *rest.Config, log *slog.Logger) (*clients, error) {
 func whoAmI(ctx context.Context, c *clients) (rbac.Subject, error) {
 	rctx, cancel := context.WithTimeout(ctx, startupTimeout)
 	defer cancel()
-	user, err := rbac.WhoAmI(rctx, c.authn)
+	user, err := rbac.WhoAmI(rctx, c.api)
 	if err == nil {
 		return rbac.SubjectFromUsername(user), nil
 	}

@@ -8,10 +8,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/utils/clock"
 
 	"github.com/elector-dev/elector/internal/rbac"
@@ -24,14 +21,20 @@ const fieldManager = "elector"
 // select the leader only. It needs list and patch on pods
 // (rbac.PodLabelRules) and nothing else.
 type labeler struct {
-	pods       corev1client.PodInterface // in namespace
-	namespace  string                    // own Pod's namespace
+	pods       podLabeler
+	namespace  string // own Pod's namespace
 	self       string                    // own Pod name
 	key, value string
 	retry      time.Duration // between failed attempts
 	unmarkIn   time.Duration // budget to remove the own label when leadership ends
 	clock      clock.Clock
 	log        *slog.Logger
+}
+
+// podLabeler lists and patches Pods; *api implements it with plain JSON.
+type podLabeler interface {
+	PodNames(ctx context.Context, namespace, selector string) ([]string, error)
+	PatchPod(ctx context.Context, namespace, name string, patch []byte) error
 }
 
 // deniedLogInterval rate-limits the log of a label patch that the API
@@ -44,18 +47,18 @@ const deniedLogInterval = time.Minute
 // routes to two Pods at once; it routes to none for one request's time.
 func (l *labeler) claim(ctx context.Context) error {
 	sel := labels.Set{l.key: l.value}.AsSelector().String()
-	list, err := l.pods.List(ctx, metav1.ListOptions{LabelSelector: sel})
+	names, err := l.pods.PodNames(ctx, l.namespace, sel)
 	if err != nil {
 		return fmt.Errorf("unable to list pods with %s: %w", sel, err)
 	}
-	for _, p := range list.Items {
-		if p.Name == l.self {
+	for _, name := range names {
+		if name == l.self {
 			continue
 		}
-		if err := l.patch(ctx, p.Name, nil); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("unable to remove label %s from pod %q: %w", l.key, p.Name, err)
+		if err := l.patch(ctx, name, nil); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("unable to remove label %s from pod %q: %w", l.key, name, err)
 		}
-		l.log.Info("Removed leader label from former leader", "pod", p.Name, "label", sel)
+		l.log.Info("Removed leader label from former leader", "pod", name, "label", sel)
 	}
 	if err := l.patch(ctx, l.self, &l.value); err != nil {
 		return fmt.Errorf("unable to label own pod %q: %w", l.self, err)
@@ -78,8 +81,7 @@ func (l *labeler) patch(ctx context.Context, pod string, value *string) error {
 	if err != nil {
 		return err
 	}
-	_, err = l.pods.Patch(ctx, pod, types.MergePatchType, body, metav1.PatchOptions{FieldManager: fieldManager})
-	return err
+	return l.pods.PatchPod(ctx, l.namespace, pod, body)
 }
 
 // hold runs for one tenure: it claims the label, retrying failures, until

@@ -40,7 +40,7 @@ func newLabelFixture() (*fake.Clientset, *labeler, *clocktesting.FakeClock) {
 	)
 	fc := clocktesting.NewFakeClock(t0)
 	l := &labeler{
-		pods:      cs.CoreV1().Pods("team-a"),
+		pods:      typedCore{cs.CoreV1()},
 		namespace: "team-a",
 		self:      "pod-a",
 		key:       labelKey,

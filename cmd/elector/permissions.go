@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	authorizationv1client "k8s.io/client-go/kubernetes/typed/authorization/v1"
 
 	"github.com/elector-dev/elector/internal/rbac"
 )
@@ -57,7 +56,7 @@ func roleName(election string) string { return "elector-" + election }
 // missingPermissions returns, per namespace, the needed permissions that
 // the API server's SelfSubjectAccessReviews deny. An *unreachableError
 // means no answer; another error, that the server cannot check.
-func missingPermissions(ctx context.Context, authz authorizationv1client.SelfSubjectAccessReviewsGetter, host string, sets []permissionSet) ([]permissionSet, error) {
+func missingPermissions(ctx context.Context, authz rbac.AccessReviewer, host string, sets []permissionSet) ([]permissionSet, error) {
 	var out []permissionSet
 	for _, set := range sets {
 		rctx, cancel := context.WithTimeout(ctx, startupTimeout)

@@ -145,7 +145,7 @@ func (a *app) identify(ctx context.Context, kc *clients) (subject rbac.Subject, 
 func (a *app) checkPermissions(ctx context.Context, kc *clients, sets []permissionSet) (code int, ok bool) {
 	r := a.retrier()
 	for {
-		missing, err := missingPermissions(ctx, kc.authz, kc.host, sets)
+		missing, err := missingPermissions(ctx, kc.api, kc.host, sets)
 		var ue *unreachableError
 		switch {
 		case ctx.Err() != nil:

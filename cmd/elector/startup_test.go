@@ -57,7 +57,7 @@ func fakeAPIServer(t *testing.T, whoAmI bool, allow func(authorizationv1.Resourc
 		case r.URL.Path == "/apis/authentication.k8s.io/v1/selfsubjectreviews" && whoAmI:
 			fmt.Fprint(w, `{"kind":"SelfSubjectReview","apiVersion":"authentication.k8s.io/v1","status":{"userInfo":{"username":"system:serviceaccount:team-a:app"}}}`)
 		case r.URL.Path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews":
-			// client-go sends protobuf.
+			// elector sends JSON; the deserializer reads JSON and protobuf.
 			body, _ := io.ReadAll(r.Body)
 			var review authorizationv1.SelfSubjectAccessReview
 			if _, _, err := scheme.Codecs.UniversalDeserializer().Decode(body, nil, &review); err != nil {

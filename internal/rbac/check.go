@@ -6,13 +6,23 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-
-	authenticationv1 "k8s.io/api/authentication/v1"
-	authorizationv1 "k8s.io/api/authorization/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	authenticationv1client "k8s.io/client-go/kubernetes/typed/authentication/v1"
-	authorizationv1client "k8s.io/client-go/kubernetes/typed/authorization/v1"
 )
+
+// Attributes are the resource attributes of one access review.
+type Attributes struct {
+	Namespace   string
+	Verb        string
+	Group       string
+	Resource    string
+	Subresource string
+	Name        string
+}
+
+// AccessReviewer answers one SelfSubjectAccessReview: may the caller do
+// what a describes? It is a seam so that the checks need no typed client.
+type AccessReviewer interface {
+	ReviewAccess(ctx context.Context, a Attributes) (allowed bool, err error)
+}
 
 // checkConcurrency bounds the SelfSubjectAccessReviews Check runs at once.
 const checkConcurrency = 4
@@ -22,7 +32,7 @@ const checkConcurrency = 4
 // rules in namespace, and returns the denied rules in their input order.
 // At most four reviews run at a time. Any failed review fails the whole
 // check, since a partial answer would under-report what is missing.
-func Check(ctx context.Context, c authorizationv1client.SelfSubjectAccessReviewsGetter, namespace string, rules []Rule) (missing []Rule, err error) {
+func Check(ctx context.Context, c AccessReviewer, namespace string, rules []Rule) (missing []Rule, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -81,39 +91,40 @@ func Check(ctx context.Context, c authorizationv1client.SelfSubjectAccessReviews
 }
 
 // allowed runs one SelfSubjectAccessReview for r in namespace.
-func allowed(ctx context.Context, c authorizationv1client.SelfSubjectAccessReviewsGetter, namespace string, r Rule) (bool, error) {
+func allowed(ctx context.Context, c AccessReviewer, namespace string, r Rule) (bool, error) {
 	r = r.normalize()
 	resource, sub, _ := strings.Cut(r.Resource, "/")
-	review := &authorizationv1.SelfSubjectAccessReview{
-		Spec: authorizationv1.SelfSubjectAccessReviewSpec{
-			ResourceAttributes: &authorizationv1.ResourceAttributes{
-				Namespace:   namespace,
-				Verb:        r.Verb,
-				Group:       r.Group,
-				Resource:    resource,
-				Subresource: sub,
-				Name:        r.Name,
-			},
-		},
-	}
-	res, err := c.SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+	ok, err := c.ReviewAccess(ctx, Attributes{
+		Namespace:   namespace,
+		Verb:        r.Verb,
+		Group:       r.Group,
+		Resource:    resource,
+		Subresource: sub,
+		Name:        r.Name,
+	})
 	if err != nil {
 		return false, fmt.Errorf("unable to check %s in namespace %q: %w", r, namespace, err)
 	}
-	return res.Status.Allowed, nil
+	return ok, nil
 }
 
-// WhoAmI asks the API server, with a SelfSubjectReview (authentication.k8s.io/v1,
-// allowed to every authenticated user), which user name the caller is
-// authenticated as. Use it when a 403 does not name the user; pass the
-// result to SubjectFromUsername.
-func WhoAmI(ctx context.Context, c authenticationv1client.SelfSubjectReviewsGetter) (string, error) {
-	res, err := c.SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+// SelfReviewer answers a SelfSubjectReview (authentication.k8s.io/v1,
+// allowed to every authenticated user): the user name the caller is
+// authenticated as.
+type SelfReviewer interface {
+	ReviewSelf(ctx context.Context) (username string, err error)
+}
+
+// WhoAmI asks the API server, with a SelfSubjectReview, which user name
+// the caller is authenticated as. Use it when a 403 does not name the
+// user; pass the result to SubjectFromUsername.
+func WhoAmI(ctx context.Context, c SelfReviewer) (string, error) {
+	user, err := c.ReviewSelf(ctx)
 	if err != nil {
 		return "", fmt.Errorf("unable to review own identity: %w", err)
 	}
-	if res.Status.UserInfo.Username == "" {
+	if user == "" {
 		return "", errors.New("unable to review own identity: API server returned no user name")
 	}
-	return res.Status.UserInfo.Username, nil
+	return user, nil
 }

@@ -15,9 +15,41 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	authenticationv1client "k8s.io/client-go/kubernetes/typed/authentication/v1"
 	authorizationv1client "k8s.io/client-go/kubernetes/typed/authorization/v1"
 	k8stesting "k8s.io/client-go/testing"
 )
+
+// typedAuthz adapts client-go's typed (fake) client to AccessReviewer.
+type typedAuthz struct {
+	c authorizationv1client.SelfSubjectAccessReviewsGetter
+}
+
+func (t typedAuthz) ReviewAccess(ctx context.Context, a Attributes) (bool, error) {
+	res, err := t.c.SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+		Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
+			Namespace: a.Namespace, Verb: a.Verb, Group: a.Group, Resource: a.Resource,
+			Subresource: a.Subresource, Name: a.Name,
+		}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return false, err
+	}
+	return res.Status.Allowed, nil
+}
+
+// typedAuthn adapts client-go's typed (fake) client to SelfReviewer.
+type typedAuthn struct {
+	c authenticationv1client.SelfSubjectReviewsGetter
+}
+
+func (t typedAuthn) ReviewSelf(ctx context.Context) (string, error) {
+	res, err := t.c.SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil {
+		return "", err
+	}
+	return res.Status.UserInfo.Username, nil
+}
 
 // fakeAuthz returns a fake clientset whose SelfSubjectAccessReviews allow
 // every verb except those in denied, fail with failErr for verbs in fail,
@@ -72,7 +104,7 @@ func TestCheck(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, seen := fakeAuthz(tt.denied, nil, nil)
-			missing, err := Check(context.Background(), c.AuthorizationV1(), "team-a", rules)
+			missing, err := Check(context.Background(), typedAuthz{c.AuthorizationV1()}, "team-a", rules)
 			if err != nil {
 				t.Fatalf("Check() error = %v", err)
 			}
@@ -107,7 +139,7 @@ func TestCheckSubresourceAndCreateName(t *testing.T) {
 	rules := []Rule{
 		{Group: CoordinationGroup, Resource: "leases/status", Verb: "patch", Name: "l"},
 	}
-	missing, err := Check(context.Background(), c.AuthorizationV1(), "n", rules)
+	missing, err := Check(context.Background(), typedAuthz{c.AuthorizationV1()}, "n", rules)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +152,7 @@ func TestCheckSubresourceAndCreateName(t *testing.T) {
 	}
 
 	c, seen = fakeAuthz(nil, nil, nil)
-	if _, err := Check(context.Background(), c.AuthorizationV1(), "n", []Rule{{Group: CoordinationGroup, Resource: "leases", Verb: "create", Name: "x"}}); err != nil {
+	if _, err := Check(context.Background(), typedAuthz{c.AuthorizationV1()}, "n", []Rule{{Group: CoordinationGroup, Resource: "leases", Verb: "create", Name: "x"}}); err != nil {
 		t.Fatal(err)
 	}
 	if len(*seen) != 1 || (*seen)[0].Name != "" {
@@ -131,7 +163,7 @@ func TestCheckSubresourceAndCreateName(t *testing.T) {
 func TestCheckError(t *testing.T) {
 	boom := errors.New("connection refused")
 	c, _ := fakeAuthz(nil, map[string]bool{"watch": true}, boom)
-	missing, err := Check(context.Background(), c.AuthorizationV1(), "team-a", LeaseRules("my-lock"))
+	missing, err := Check(context.Background(), typedAuthz{c.AuthorizationV1()}, "team-a", LeaseRules("my-lock"))
 	if !errors.Is(err, boom) {
 		t.Fatalf("Check() error = %v, want it to wrap %v", err, boom)
 	}
@@ -148,7 +180,7 @@ func TestCheckCanceled(t *testing.T) {
 	c, _ := fakeAuthz(nil, nil, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := Check(ctx, c.AuthorizationV1(), "n", LeaseRules("l"))
+	_, err := Check(ctx, typedAuthz{c.AuthorizationV1()}, "n", LeaseRules("l"))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Check() error = %v, want context.Canceled", err)
 	}
@@ -161,11 +193,7 @@ type slowReviews struct {
 	inFlight, max, calls atomic.Int32
 }
 
-func (s *slowReviews) SelfSubjectAccessReviews() authorizationv1client.SelfSubjectAccessReviewInterface {
-	return s
-}
-
-func (s *slowReviews) Create(ctx context.Context, r *authorizationv1.SelfSubjectAccessReview, _ metav1.CreateOptions) (*authorizationv1.SelfSubjectAccessReview, error) {
+func (s *slowReviews) ReviewAccess(_ context.Context, a Attributes) (bool, error) {
 	s.calls.Add(1)
 	n := s.inFlight.Add(1)
 	defer s.inFlight.Add(-1)
@@ -176,9 +204,7 @@ func (s *slowReviews) Create(ctx context.Context, r *authorizationv1.SelfSubject
 		}
 	}
 	time.Sleep(20 * time.Millisecond)
-	out := r.DeepCopy()
-	out.Status.Allowed = r.Spec.ResourceAttributes.Verb != "delete"
-	return out, nil
+	return a.Verb != "delete", nil
 }
 
 func TestCheckConcurrencyBound(t *testing.T) {
@@ -207,19 +233,15 @@ func TestCheckConcurrencyBound(t *testing.T) {
 // fails reviews of "update" with err.
 type blockingReviews struct{ err error }
 
-func (b blockingReviews) SelfSubjectAccessReviews() authorizationv1client.SelfSubjectAccessReviewInterface {
-	return b
-}
-
-func (b blockingReviews) Create(ctx context.Context, r *authorizationv1.SelfSubjectAccessReview, _ metav1.CreateOptions) (*authorizationv1.SelfSubjectAccessReview, error) {
-	switch r.Spec.ResourceAttributes.Verb {
+func (b blockingReviews) ReviewAccess(ctx context.Context, a Attributes) (bool, error) {
+	switch a.Verb {
 	case "get":
 		<-ctx.Done()
-		return nil, ctx.Err()
+		return false, ctx.Err()
 	case "update":
-		return nil, b.err
+		return false, b.err
 	}
-	return r, nil
+	return true, nil
 }
 
 func TestCheckReportsCauseNotCancellation(t *testing.T) {
@@ -243,7 +265,7 @@ func TestWhoAmI(t *testing.T) {
 		r.Status.UserInfo.Username = "system:serviceaccount:team-a:elector"
 		return true, r, nil
 	})
-	got, err := WhoAmI(context.Background(), c.AuthenticationV1())
+	got, err := WhoAmI(context.Background(), typedAuthn{c.AuthenticationV1()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +277,7 @@ func TestWhoAmI(t *testing.T) {
 	failing.PrependReactor("create", "selfsubjectreviews", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, errors.New("not found")
 	})
-	if _, err := WhoAmI(context.Background(), failing.AuthenticationV1()); err == nil || err.Error() != "unable to review own identity: not found" {
+	if _, err := WhoAmI(context.Background(), typedAuthn{failing.AuthenticationV1()}); err == nil || err.Error() != "unable to review own identity: not found" {
 		t.Errorf("WhoAmI() error = %v", err)
 	}
 }
