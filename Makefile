@@ -33,7 +33,7 @@ test-unit: ## Unit tests, no control plane: library, sidecar, rbac, bench tools
 
 .PHONY: test-integration
 test-integration: controlplane ## The harness and the library against a real kube-apiserver + etcd
-	cd test && $(GO) test -race -count=1 ./controlplane/... ./integration/... ./election/... ./internal/... ./cmd/...
+	cd test && $(GO) test -race -count=1 ./controlplane/... ./integration/... ./election/... ./handoff/... ./internal/... ./cmd/...
 
 .PHONY: test-e2e
 test-e2e: controlplane ## The sidecar as processes, with the deploy/ manifests and real ServiceAccount tokens

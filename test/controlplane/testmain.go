@@ -36,6 +36,15 @@ import (
 //
 // RunMain leaves no goroutine behind, so goleak.Find may follow it.
 func RunMain(m *testing.M, cp **ControlPlane) (code int) {
+	return RunMainWithOptions(m, cp, Options{})
+}
+
+// RunMainWithOptions is RunMain with Options for Start, such as extra
+// kube-apiserver flags (feature gates). A nil Out means os.Stderr.
+func RunMainWithOptions(m *testing.M, cp **ControlPlane, opts Options) (code int) {
+	if opts.Out == nil {
+		opts.Out = os.Stderr
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -72,7 +81,7 @@ func RunMain(m *testing.M, cp **ControlPlane) (code int) {
 		<-handlerDone
 	}()
 
-	c, err := Start(ctx, Options{Out: os.Stderr})
+	c, err := Start(ctx, opts)
 	started <- c
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: unable to start the test control plane: %v\n", err)
