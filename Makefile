@@ -22,14 +22,31 @@ LDFLAGS := -s -w -X main.buildVersion=$(VERSION) -X main.buildCommit=$(COMMIT)
 build: ## Build the sidecar into bin/elector, static, stamped with VERSION and COMMIT
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="$(LDFLAGS)" -o bin/elector ./cmd/elector
 
+# Every timestamp in the image, for reproducible builds (two builds of one
+# commit give the same digest): the commit time of HEAD.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+# Where make image writes: oci/ (an OCI image layout), one docker-load
+# tarball per platform, and the digest.
+IMAGE_OUT := _output/image
+
+.PHONY: image
+image: ## Build the sidecar's image (linux/amd64,arm64,ppc64le,s390x) without Docker into _output/image; prints its digest
+	cd tools/image && SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./cmd/elector-image build \
+		--source=$(CURDIR) --out=$(CURDIR)/$(IMAGE_OUT) --version='$(VERSION)' --commit='$(COMMIT)'
+
+.PHONY: image-push
+image-push: image ## Push the image to REGISTRY (e.g. make image-push REGISTRY=ghcr.io/x/elector), tagged VERSION
+	cd tools/image && $(GO) run ./cmd/elector-image push --out=$(CURDIR)/$(IMAGE_OUT) --registry='$(REGISTRY)'
+
 .PHONY: test
 test: test-unit test-integration test-e2e test-chaos ## Run every tier with -race: the README's test command, and CI's
 
 .PHONY: test-unit
-test-unit: ## Unit tests, no control plane: library, sidecar, rbac, bench tools
+test-unit: ## Unit tests, no control plane: library, sidecar, rbac, bench tools, image tool
 	$(GO) test -race -count=1 ./...
 	cd bench && $(GO) test -race -count=1 ./...
 	cd test/leaderelector05 && $(GO) test -race -count=1 ./...
+	cd tools/image && $(GO) test -race -count=1 ./...
 
 .PHONY: test-integration
 test-integration: controlplane ## The harness and the library against a real kube-apiserver + etcd
@@ -62,6 +79,7 @@ lint: ## Run go vet in every module
 	cd test/kube && $(GO) vet ./...
 	cd bench && $(GO) vet ./...
 	cd test/leaderelector05 && $(GO) vet ./...
+	cd tools/image && $(GO) vet ./...
 
 .PHONY: tidy
 tidy: ## Tidy the go.mod files of every module
@@ -70,6 +88,7 @@ tidy: ## Tidy the go.mod files of every module
 	cd test/kube && $(GO) mod tidy
 	cd bench && $(GO) mod tidy
 	cd test/leaderelector05 && $(GO) mod tidy
+	cd tools/image && $(GO) mod tidy
 
 .PHONY: bench
 bench: controlplane ## Benchmark elector against client-go; writes BENCHMARKS.md (~15 min; BENCHFLAGS=--quick: ~4 min smoke test)
