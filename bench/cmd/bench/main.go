@@ -46,7 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var (
 		quick   = fs.Bool("quick", false, "smoke test: few trials, short windows, 100 elections at scale (about 4 minutes)")
 		out     = fs.String("out", "BENCHMARKS.md", "write the Markdown report here (also printed to stdout); empty: stdout only")
-		trials  = fs.Int("trials", 0, "graceful handoff trials per variant (default 30, --quick 5; at least 30 for publication)")
+		trials  = fs.Int("trials", 0, "graceful and planned handoff trials per variant (default 30, --quick 5; at least 30 for publication)")
 		crashN  = fs.Int("crash-trials", 0, "crash takeover trials per variant (default 10, --quick 3)")
 		idle    = fs.Duration("idle", 0, "footprint idle window (default 60s, --quick 15s)")
 		window  = fs.Duration("window", 0, "API load and scale counting window (default 30s, --quick 10s)")

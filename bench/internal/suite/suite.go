@@ -31,6 +31,7 @@ import (
 // Scenario names, for Options.Only.
 const (
 	ScenarioHandoff   = "handoff"
+	ScenarioPlanned   = "planned"
 	ScenarioCrash     = "crash"
 	ScenarioLoad      = "load"
 	ScenarioFootprint = "footprint"
@@ -38,11 +39,11 @@ const (
 )
 
 // Scenarios lists every scenario in run order.
-var Scenarios = []string{ScenarioHandoff, ScenarioCrash, ScenarioLoad, ScenarioFootprint, ScenarioScale}
+var Scenarios = []string{ScenarioHandoff, ScenarioPlanned, ScenarioCrash, ScenarioLoad, ScenarioFootprint, ScenarioScale}
 
 // Options configure a run. Zero values are not defaults: use Full or Quick.
 type Options struct {
-	HandoffTrials int           // graceful handoff trials per variant
+	HandoffTrials int           // graceful and planned handoff trials per variant
 	CrashTrials   int           // crash takeover trials per variant
 	StartTrials   int           // start-to-first-leader trials per sidecar
 	LoadSizes     []int         // candidates per election in the API load scenario
@@ -171,6 +172,7 @@ func Run(ctx context.Context, opts Options, log io.Writer) (report string, faile
 		run  func(context.Context, *env, *results) error
 	}{
 		{ScenarioHandoff, runHandoff},
+		{ScenarioPlanned, runPlanned},
 		{ScenarioCrash, runCrash},
 		{ScenarioLoad, runLoad},
 		{ScenarioFootprint, runFootprint},
