@@ -72,7 +72,7 @@ type env struct {
 	lease string
 	admin *kubernetes.Clientset
 	sa    *rest.Config // the candidates' ServiceAccount
-	lock  string // the file every leader function flocks
+	lock  string       // the file every leader function flocks
 
 	mu         sync.Mutex
 	violations []string

@@ -73,7 +73,7 @@ const (
 	targetCrashOver    = 100 * time.Millisecond
 	targetSidecarRSS   = 15 << 20 // issue "Ship it": idle VmRSS < 15 MiB, leader and follower
 	targetBinary       = 15 << 20 // issue "Ship it": stripped static sidecar < 15 MiB
-	targetLeaderWrites = 1.0 // per renew interval
+	targetLeaderWrites = 1.0      // per renew interval
 )
 
 // verdict is the "met?" cell.
