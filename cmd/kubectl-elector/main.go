@@ -1,0 +1,60 @@
+// Command kubectl-elector is a kubectl plugin for leader elections on
+// coordination.k8s.io/v1 Leases: elector's, client-go's and any other
+// that writes the same record. Installed on $PATH (or with krew), it runs
+// as `kubectl elector`:
+//
+//	kubectl elector list [-A] [-o wide|json|yaml]   every election, its holder and state
+//	kubectl elector status NAME                     one Lease in detail, with its recent holders
+//	kubectl elector watch [NAME] [-A]               changes as they happen, with gaps and anomalies
+//	kubectl elector handoff NAME [--to ID]          move leadership on purpose, in milliseconds
+//	kubectl elector why NAME --for SUBJECT          may that ServiceAccount run elector for NAME?
+//
+// It takes kubectl's connection flags (--kubeconfig, --context, -n,
+// --as and the rest, from k8s.io/cli-runtime). See docs/kubectl-elector.md.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes, the same for every command (docs/kubectl-elector.md).
+const (
+	// ExitOK: done; for why, the subject has every permission.
+	ExitOK = 0
+	// ExitFailure: an unexpected error from the API server, printed.
+	ExitFailure = 1
+	// ExitUsage: bad command line: unknown command or flag, missing or
+	// stray argument, bad flag value.
+	ExitUsage = 2
+	// ExitConfig: the kubeconfig (or --context, --cluster, --user) cannot
+	// be loaded.
+	ExitConfig = 3
+	// ExitForbidden: the operator lacks a permission; the Role and
+	// RoleBinding that grant it are printed.
+	ExitForbidden = 4
+	// ExitUnreachable: the API server did not answer, or rejected the
+	// credentials (401).
+	ExitUnreachable = 5
+	// ExitNotFound: the Lease does not exist.
+	ExitNotFound = 6
+	// ExitCannotHandOff: handoff refused before asking: the Lease has no
+	// live holder, or its holder does not act on handoff requests (a
+	// client-go candidate, or an elector older than handoffs).
+	ExitCannotHandOff = 7
+	// ExitTimeout: handoff asked, but no new holder within --timeout (the
+	// request is withdrawn); or the Lease moved elsewhere than asked.
+	ExitTimeout = 8
+	// ExitMissing: why found permissions the subject lacks; the Role and
+	// RoleBinding that grant them are printed.
+	ExitMissing = 9
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	"github.com/elector-dev/elector"
+)
+
+// The plugin keeps its own copy of the handoff protocol (protocol.go) so
+// that its binary does not carry the library's dependencies; this test
+// keeps the copy in step with the library.
+func TestProtocolMatchesLibrary(t *testing.T) {
+	pairs := [][2]string{
+		{annotationHandoffTo, elector.AnnotationHandoffTo},
+		{annotationHandoffRequestedAt, elector.AnnotationHandoffRequestedAt},
+		{annotationHolder, elector.AnnotationHolder},
+		{reasonBecameLeader, elector.ReasonBecameLeader},
+		{reasonStoppedLeading, elector.ReasonStoppedLeading},
+		{reasonHandedOff, elector.ReasonHandedOff},
+	}
+	for _, p := range pairs {
+		if p[0] != p[1] {
+			t.Errorf("plugin has %q, library has %q", p[0], p[1])
+		}
+	}
+	lib := elector.HolderMarker{Identity: "pod-2", Token: 8, Version: "v0.2.0", Handoff: true, HandedBy: "pod-1"}
+	b, err := json.Marshal(lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m marker
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	want := marker{Identity: "pod-2", Token: 8, Version: "v0.2.0", Handoff: true, HandedBy: "pod-1"}
+	if !reflect.DeepEqual(m, want) {
+		t.Errorf("library marker %s read as %+v, want %+v", b, m, want)
+	}
+	// And the library's reading of a marker agrees with the plugin's.
+	l := newLease("team-a", "l", "pod-2", 8, withMarker("pod-2", 8, true, "pod-1"))
+	lm, current := elector.MarkerOf(l)
+	pm, _, pcurrent := markerOf(l)
+	if current != pcurrent || lm.Identity != pm.Identity || lm.Token != pm.Token || lm.HandedBy != pm.HandedBy {
+		t.Errorf("library reads %+v (current %t), plugin %+v (current %t)", lm, current, pm, pcurrent)
+	}
+}
