@@ -1,0 +1,49 @@
+// Package ctrl runs a controller-runtime manager's leader election with
+// elector instead of client-go's loop. Replace one line:
+//
+//	mgr, err := ctrl.NewManager(cfg, opts)        // sigs.k8s.io/controller-runtime
+//	mgr, err := electorctrl.NewManager(cfg, opts) // github.com/elector-dev/elector/ctrl
+//
+// NewManager reads the same manager.Options (LeaderElection,
+// LeaderElectionID, LeaderElectionNamespace, LeaseDuration, RenewDeadline,
+// RetryPeriod, LeaderElectionReleaseOnCancel, LeaderElectionConfig),
+// campaigns for the same Lease with the same record, and turns
+// controller-runtime's own election off. Replicas of a Deployment can
+// therefore switch from plain controller-runtime one at a time.
+//
+// # What it guarantees
+//
+// Runnables that need leader election — controllers from the builder,
+// plain Runnables, and any LeaderElectionRunnable whose
+// NeedLeaderElection returns true — start only while this replica leads,
+// and elector's safety guarantee covers them (see package elector): they
+// are told to stop before the renew deadline of the last successful
+// renewal, and the Lease is released only after every one of them has
+// returned. Webhooks, the metrics server, health probes, caches and
+// runnables with NeedLeaderElection() == false run on every replica from
+// the start, as with controller-runtime. Warm-up (controllers with
+// EnableWarmup) runs on every replica before it leads, as with
+// controller-runtime.
+//
+// Elected is closed when this replica begins to lead. The tenure's
+// fencing token is in the context of every leader-only runnable, and so
+// in every reconciler's context: see TermFrom. AddHealthChecks adds
+// elector's liveness and readiness checks to the manager's probes.
+//
+// # What it does not guarantee
+//
+//   - One term per process. A controller cannot be started twice, so when
+//     the term ends — the Lease was lost, a leader-only runnable failed, or
+//     the manager's context ended — Start returns; a lost Lease returns an
+//     error wrapping elector.ErrLeadershipLost. As with controller-runtime,
+//     exit the process when Start returns.
+//   - Work that bypasses the manager is not gated: goroutines started from
+//     main, from a webhook, or from a runnable with NeedLeaderElection() ==
+//     false run on every replica. Fence writes with the token when that
+//     matters.
+//   - At shutdown, leader-only runnables get elector's StopGrace (default
+//     2s with the default timings; WithStopGrace changes it) to return while
+//     the leader keeps renewing. If GracefulShutdownTimeout ends Start
+//     before they return, the process exits holding the Lease; that is
+//     safe — the next leader waits for the Lease to expire — but slow.
+package ctrl

@@ -1,0 +1,29 @@
+package ctrl
+
+import (
+	"context"
+
+	"github.com/elector-dev/elector"
+)
+
+// termKey is the context key of the term.
+type termKey struct{}
+
+func withTerm(ctx context.Context, t elector.Term) context.Context {
+	return context.WithValue(ctx, termKey{}, t)
+}
+
+// TermFrom returns the term in which a leader-only runnable runs, from
+// its context or any context derived from it, such as a reconciler's:
+//
+//	func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+//		term, _ := electorctrl.TermFrom(ctx)
+//		// write with term.Token so that a store can reject a deposed leader
+//	}
+//
+// ok is false outside a term: in runnables that need no election, or with
+// LeaderElection off.
+func TermFrom(ctx context.Context) (term elector.Term, ok bool) {
+	term, ok = ctx.Value(termKey{}).(elector.Term)
+	return term, ok
+}
