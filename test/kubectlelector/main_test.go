@@ -1,0 +1,80 @@
+// Package kubectlelector runs the kubectl-elector plugin binary against a
+// real kube-apiserver and etcd, as real ServiceAccounts: an operator with
+// exactly the Role the plugin documents (and one without it), elector
+// sidecars with the ServiceAccount, Role and RoleBinding of deploy/base,
+// client-go's tools/leaderelection in this process, and a Lease whose
+// holder has stopped.
+package kubectlelector
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/elector-dev/elector/test/controlplane"
+	"github.com/elector-dev/elector/test/internal/proc"
+	"github.com/elector-dev/elector/test/internal/sidecar"
+)
+
+var (
+	cp *controlplane.ControlPlane
+	// electorBin is cmd/elector; pluginBin is cmd/kubectl-elector, built
+	// with `go build` in its own module, as a user would.
+	electorBin, pluginBin string
+	tmpDir                string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	var err error
+	tmpDir, err = os.MkdirTemp("", "kubectl-elector-e2e-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(tmpDir)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if electorBin, err = sidecar.Build(ctx, tmpDir); err == nil {
+		pluginBin, err = buildPlugin(ctx, tmpDir)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
+		return 1
+	}
+	code := controlplane.RunMain(m, &cp)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
+			code = 1
+		}
+	}
+	return code
+}
+
+// buildPlugin compiles cmd/kubectl-elector into dir, with -race when
+// this program has it.
+func buildPlugin(ctx context.Context, dir string) (string, error) {
+	root, err := sidecar.RepoDir()
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, "kubectl-elector")
+	args := []string{"build", "-o", out}
+	if sidecar.RaceEnabled {
+		args = append(args, "-race")
+	}
+	args = append(args, ".")
+	if err := proc.GoBuild(ctx, "kubectl-elector", filepath.Join(root, "cmd", "kubectl-elector"), args...); err != nil {
+		return "", err
+	}
+	return out, nil
+}
