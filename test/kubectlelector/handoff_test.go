@@ -213,4 +213,3 @@ func (s *lineStream) waitFor(t *testing.T, re *regexp.Regexp) string {
 		}
 	}
 }
-
