@@ -19,8 +19,9 @@ COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.buildVersion=$(VERSION) -X main.buildCommit=$(COMMIT)
 
 .PHONY: build
-build: ## Build the sidecar into bin/elector, static, stamped with VERSION and COMMIT
+build: ## Build the sidecar into bin/elector and the kubectl plugin into bin/kubectl-elector, static, stamped with VERSION and COMMIT
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="$(LDFLAGS)" -o bin/elector ./cmd/elector
+	cd cmd/kubectl-elector && CGO_ENABLED=0 $(GO) build -trimpath -ldflags="$(LDFLAGS)" -o $(CURDIR)/bin/kubectl-elector .
 
 # Every timestamp in the image, for reproducible builds (two builds of one
 # commit give the same digest): the commit time of HEAD.
@@ -47,14 +48,15 @@ test-unit: ## Unit tests, no control plane: library, sidecar, rbac, bench tools,
 	cd bench && $(GO) test -race -count=1 ./...
 	cd test/leaderelector05 && $(GO) test -race -count=1 ./...
 	cd tools/image && $(GO) test -race -count=1 ./...
+	cd cmd/kubectl-elector && $(GO) test -race -count=1 ./...
 
 .PHONY: test-integration
 test-integration: controlplane ## The harness and the library against a real kube-apiserver + etcd
 	cd test && $(GO) test -race -count=1 ./controlplane/... ./integration/... ./election/... ./handoff/... ./internal/... ./cmd/...
 
 .PHONY: test-e2e
-test-e2e: controlplane ## The sidecar as processes, with the deploy/ manifests and real ServiceAccount tokens
-	cd test && $(GO) test -race -count=1 ./e2e/...
+test-e2e: controlplane ## The sidecar and kubectl-elector as processes, with the deploy/ manifests and real ServiceAccount tokens
+	cd test && $(GO) test -race -count=1 ./e2e/... ./kubectlelector/...
 
 .PHONY: test-chaos
 test-chaos: controlplane ## Short seeded fault schedules and the overlap checker (the long run is make chaos)
@@ -80,6 +82,7 @@ lint: ## Run go vet in every module
 	cd bench && $(GO) vet ./...
 	cd test/leaderelector05 && $(GO) vet ./...
 	cd tools/image && $(GO) vet ./...
+	cd cmd/kubectl-elector && $(GO) vet ./...
 
 .PHONY: tidy
 tidy: ## Tidy the go.mod files of every module
@@ -89,6 +92,7 @@ tidy: ## Tidy the go.mod files of every module
 	cd bench && $(GO) mod tidy
 	cd test/leaderelector05 && $(GO) mod tidy
 	cd tools/image && $(GO) mod tidy
+	cd cmd/kubectl-elector && $(GO) mod tidy
 
 .PHONY: bench
 bench: controlplane ## Benchmark elector against client-go; writes BENCHMARKS.md (~15 min; BENCHFLAGS=--quick: ~4 min smoke test)
