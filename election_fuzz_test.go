@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -38,6 +39,17 @@ const (
 // running leader is outside the guarantee (doc.go, assumption 4: only
 // candidates write the holder); the foreign-holder mode therefore writes
 // a name no candidate has.
+//
+// Each input runs in a synctest bubble, and after every step of the fake
+// clock synctest.Wait returns only when every goroutine of the candidates
+// and of the fake API is blocked: the candidates have reacted to the step
+// before the next one, and no real time passes. (A real sleep per step
+// made each input take 90 ms and its coverage depend on scheduling, so
+// the fuzzing engine kept re-running "new" inputs to minimize them, for
+// up to 14 s in which its exec counter stood still; the APITimeout and
+// guard timers also ran on the real clock.) A candidate that hangs makes
+// the bubble's time jump to the guard deadline at once, and the test
+// fails with what it waited for.
 func FuzzGarbageLease(f *testing.F) {
 	type seed struct {
 		mode        uint8
@@ -66,77 +78,85 @@ func FuzzGarbageLease(f *testing.F) {
 		f.Add(s.mode, s.holder, s.present, s.dur, s.acq, s.ren, s.transitions)
 	}
 	f.Fuzz(func(t *testing.T, mode uint8, holder string, present uint8, dur int32, acq, ren int64, transitions int32) {
-		mode %= garbageModes
-		g := newGarbageWorld(t)
-		garbage := func(l *coordinationv1.Lease) {
-			s := coordinationv1.LeaseSpec{}
-			switch h := holder; {
-			case mode == garbageKeepsHolder:
-				s.HolderIdentity = ptrTo("a")
-			case mode == garbageForeignHolder:
-				// A missing holder reads as empty: released (assumption 4).
-				if h == "" || h == "a" || h == "b" {
-					h += "-not-a-candidate"
-				}
-				s.HolderIdentity = &h
-			case present&1 != 0:
-				s.HolderIdentity = &h
-			}
-			if present&2 != 0 {
-				s.LeaseDurationSeconds = ptrTo(dur)
-			}
-			if present&4 != 0 {
-				s.AcquireTime = &metav1.MicroTime{Time: time.UnixMicro(acq)}
-			}
-			if present&8 != 0 {
-				s.RenewTime = &metav1.MicroTime{Time: time.UnixMicro(ren)}
-			}
-			if present&16 != 0 {
-				s.LeaseTransitions = ptrTo(transitions)
-			}
-			l.Spec = s
-		}
-
-		if mode == garbageBeforeStart {
-			l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: lease, Namespace: ns}}
-			garbage(l)
-			if _, err := g.leases.Leases(ns).Create(context.Background(), l, metav1.CreateOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			g.start("a")
-			g.start("b")
-		} else {
-			g.start("a")
-			g.waitLeader("a")
-			g.start("b")
-			g.waitSeen("b", "a")
-			l, err := g.leases.Leases(ns).Get(context.Background(), lease, metav1.GetOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			garbage(l)
-			if _, err := g.leases.Leases(ns).Update(context.Background(), l, metav1.UpdateOptions{}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for range 40 {
-			g.clock.Step(time.Second)
-			time.Sleep(2 * time.Millisecond) // let the candidates react; not a timing assertion
-		}
-		g.stop()
-		if len(g.overlaps) > 0 {
-			t.Fatalf("two leaders: %v", g.overlaps)
-		}
-		// Tokens grow from tenure to tenure (the int32 limit aside, see
-		// FuzzLeaseRecord).
-		if present&16 == 0 || transitions < math.MaxInt32-2 {
-			for i := 1; i < len(g.tokens); i++ {
-				if g.tokens[i] <= g.tokens[i-1] {
-					t.Fatalf("fencing tokens %v do not grow", g.tokens)
-				}
-			}
-		}
+		synctest.Test(t, func(t *testing.T) {
+			garbageLease(t, mode, holder, present, dur, acq, ren, transitions)
+		})
 	})
+}
+
+// garbageLease is one input of FuzzGarbageLease; it runs in a synctest
+// bubble.
+func garbageLease(t *testing.T, mode uint8, holder string, present uint8, dur int32, acq, ren int64, transitions int32) {
+	mode %= garbageModes
+	g := newGarbageWorld(t)
+	garbage := func(l *coordinationv1.Lease) {
+		s := coordinationv1.LeaseSpec{}
+		switch h := holder; {
+		case mode == garbageKeepsHolder:
+			s.HolderIdentity = ptrTo("a")
+		case mode == garbageForeignHolder:
+			// A missing holder reads as empty: released (assumption 4).
+			if h == "" || h == "a" || h == "b" {
+				h += "-not-a-candidate"
+			}
+			s.HolderIdentity = &h
+		case present&1 != 0:
+			s.HolderIdentity = &h
+		}
+		if present&2 != 0 {
+			s.LeaseDurationSeconds = ptrTo(dur)
+		}
+		if present&4 != 0 {
+			s.AcquireTime = &metav1.MicroTime{Time: time.UnixMicro(acq)}
+		}
+		if present&8 != 0 {
+			s.RenewTime = &metav1.MicroTime{Time: time.UnixMicro(ren)}
+		}
+		if present&16 != 0 {
+			s.LeaseTransitions = ptrTo(transitions)
+		}
+		l.Spec = s
+	}
+
+	if mode == garbageBeforeStart {
+		l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: lease, Namespace: ns}}
+		garbage(l)
+		if _, err := g.leases.Leases(ns).Create(context.Background(), l, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		g.start("a")
+		g.start("b")
+	} else {
+		g.start("a")
+		g.waitLeader("a")
+		g.start("b")
+		g.waitSeen("b", "a")
+		l, err := g.leases.Leases(ns).Get(context.Background(), lease, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		garbage(l)
+		if _, err := g.leases.Leases(ns).Update(context.Background(), l, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 40 {
+		g.clock.Step(time.Second)
+		synctest.Wait() // every candidate has reacted to the step
+	}
+	g.stop()
+	if len(g.overlaps) > 0 {
+		t.Fatalf("two leaders: %v", g.overlaps)
+	}
+	// Tokens grow from tenure to tenure (the int32 limit aside, see
+	// FuzzLeaseRecord).
+	if present&16 == 0 || transitions < math.MaxInt32-2 {
+		for i := 1; i < len(g.tokens); i++ {
+			if g.tokens[i] <= g.tokens[i-1] {
+				t.Fatalf("fencing tokens %v do not grow", g.tokens)
+			}
+		}
+	}
 }
 
 func ptrTo[T any](v T) *T { return &v }
