@@ -68,10 +68,10 @@ func runPlanned(ctx context.Context, e *env, res *results) error {
 	return ctx.Err()
 }
 
-// request writes a planned-handoff request for Lease ns/lease naming to,
-// as the admin, and returns when it was written (the start of a sample):
-// the moment just before the update was sent, as an operator's tool would
-// time it.
+// requestHandoff writes a planned-handoff request for Lease ns/lease
+// naming to, as the admin, and returns the start of the sample: the moment
+// just before RequestHandoff ran, so that its GET and PUT are included, as
+// an operator's tool would time it.
 func (e *env) requestHandoff(ctx context.Context, ns, lease, to string) (time.Time, error) {
 	leases := e.kube.CoordinationV1().Leases(ns)
 	t0 := time.Now()

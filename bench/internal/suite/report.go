@@ -26,6 +26,7 @@ type results struct {
 	load      []loadResult
 	footprint []footprintResult
 	scale     []scaleResult
+	ctrl      []ctrlResult // controller-runtime SIGTERM handoff, elector's NewManager and the plain one
 	failures  []string
 	durations []scenarioDuration
 	// sidecarTiming is the elector sidecar's timing at its default --ttl,
@@ -49,6 +50,11 @@ func (r *results) anyFailed() bool {
 		}
 	}
 	for _, x := range r.footprint {
+		if x.err != nil {
+			return true
+		}
+	}
+	for _, x := range r.ctrl {
 		if x.err != nil {
 			return true
 		}
@@ -174,6 +180,7 @@ func render(r *results) string {
 	renderLoad(m, r)
 	renderFootprint(m, r)
 	renderScale(m, r)
+	renderCtrl(m, r)
 	renderNotes(m, r)
 	renderSamples(m, r)
 	return m.b.String()
@@ -601,6 +608,7 @@ func renderNotes(m *md, r *results) {
 	m.p("- **Control plane:** kube-apiserver and etcd built from source (test/controlplane), on loopback, etcd with `--unsafe-no-fsync`. All candidates authenticate as the admin user (RBAC evaluation is the same for both implementations). client-go candidates get a request timeout of max(RenewDeadline/2, 1 s), as leaderelection.NewFromKubeconfig sets; elector bounds its requests itself (max(RenewDeadline/4, 1 s)).")
 	m.p("- **Graceful handoff, library:** two in-process candidates of one Lease; the leader's context is cancelled at t0; the sample is the moment the other candidate's leader work starts (elector: the LeaderFunc is called; client-go: OnStartedLeading is called) minus t0. The stopped candidate is replaced by a fresh one (new identity), which must have read the Lease before the next trial, so every trial is a rolling-update step.")
 	m.p("- **Graceful handoff, sidecar:** two processes; SIGTERM to the leader at t0. *New holder in the Lease*: the moment the benchmark's own watch of the Lease (admin, straight at the API server) delivers holderIdentity = the other replica — the same definition for both sidecars, independent of their logs. *New leader's log line*: the moment the other replica prints that it leads (elector: `Became leader`; client-go sidecar: `started leading`, printed in OnStartedLeading), read from its stdout/stderr pipe. Replacement replicas must be ready before the next trial (elector: `/readyz` is 200; client-go sidecar: it printed the leader it observed).")
+	m.p("- **Planned handoff:** three candidates of one Lease stay up for the whole run (library: in-process, each with its own client; sidecar: three processes). t0 is just before `elector.RequestHandoff` runs (its GET and its PUT are included), as the admin, naming the next candidate in turn. Library: the sample ends when the target's LeaderFunc is called. Sidecar: when the target prints `Became leader` (read from its pipe); *target named in the Lease* is when the benchmark's own watch sees the old leader's transfer. The client-go rows are the graceful-handoff runner of the client-go sidecar (SIGTERM, a replacement replica each trial) on a Lease of their own, interleaved with the elector variants.")
 	m.p("- **Random pause:** before each trial, the benchmark waits a random 0.5 s to 0.5 s + 2.2 × RetryPeriod (the longest RetryPeriod of the scenario's variants), the same for every variant, so that the leader is ended at random phases of the followers' polling (client-go) and the leader's renewal timer.")
 	m.p("- **Crash takeover:** as above with SIGKILL (sidecars), or, for library candidates, with every further request of the leader black-holed by its HTTP transport (to the API server indistinguishable from a crash; requests in flight complete). The lease duration is subtracted.")
 	m.p("- **API load:** a TLS reverse proxy (`bench/internal/countproxy`, `httputil.ReverseProxy` with immediate flushing for watches, passing the bearer token through) sits in front of kube-apiserver. Each client's server URL is `https://proxy/c/<candidate>`, so each request is attributed to its candidate; requests are classified by method and `watch=true|1` into GET, LIST, WATCH, PUT, POST, PATCH, DELETE, and only `/apis/coordination.k8s.io/v1/namespaces/<election namespace>/leases…` are counted. *Leader writes per renew interval* = leader's PUT+POST+PATCH per second × 2 s; the target allows one write more than window ÷ 2 s, since a window can catch a renewal at each edge.")
@@ -873,7 +881,7 @@ func renderPlanned(m *md, r *results) {
 	}
 	m.p("## Planned handoff")
 	m.p("")
-	m.p("An operator asks the leader to hand over to a named candidate: `elector.RequestHandoff` writes the annotation `elector.dev/handoff-to` on the Lease (what `kubectl elector handoff NAME --to ID` does); the leader stops its work, then writes the Lease naming the target with the next token; the target renews it and starts. Measured from just before the request's PUT until the target's work starts: the library's leader function is called; the sidecar prints `Became leader` (in exec mode it starts the command then). Three elector candidates per variant, the Lease handed round them; library: 15s / 10s / 2s, each candidate with its own client; sidecar: its default `--ttl` (%v). %d trials per variant, interleaved with the others.", r.sidecarTiming, r.opts.HandoffTrials)
+	m.p("An operator asks the leader to hand over to a named candidate: `elector.RequestHandoff` writes the annotation `elector.dev/handoff-to` on the Lease (what `kubectl elector handoff NAME --to ID` does); the leader stops its work, then writes the Lease naming the target with the next token; the target renews it and starts. Measured from just before the request is written (`RequestHandoff`: a GET, then the PUT) until the target's work starts: the library's leader function is called; the sidecar prints `Became leader` (in exec mode it starts the command then). Three elector candidates per variant, the Lease handed round them; library: 15s / 10s / 2s, each candidate with its own client; sidecar: its default `--ttl` (%v). %d trials per variant, interleaved with the others.", r.sidecarTiming, r.opts.HandoffTrials)
 	m.p("")
 	m.p("client-go has no planned handoff: to move a leader one deletes its Pod. Beside elector, the client-go sidecar (15s / 10s / 2s, ReleaseOnCancel) gets SIGTERM, as a Pod deletion sends, and the time until the other replica leads is shown (a rolling-update step, as in the graceful handoff). Without ReleaseOnCancel, or when the Pod is killed rather than stopped, the other replica waits for the lease to expire: see the crash takeover, plus the lease duration.")
 	m.p("")
