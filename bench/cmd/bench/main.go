@@ -50,6 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		crashN  = fs.Int("crash-trials", 0, "crash takeover trials per variant (default 10, --quick 3)")
 		idle    = fs.Duration("idle", 0, "footprint idle window (default 60s, --quick 15s)")
 		window  = fs.Duration("window", 0, "API load and scale counting window (default 30s, --quick 10s)")
+		ctrlN   = fs.Int("ctrl-trials", 0, "controller-runtime SIGTERM handoff trials per variant (default 10, --quick 3)")
 		scaleN  = fs.Int("scale", 0, "elections in one process for the scale scenario (default 1000, --quick 100)")
 		only    = fs.String("only", "", "comma-separated scenarios to run: "+strings.Join(suite.Scenarios, ","))
 		timeout = fs.Duration("timeout", 40*time.Minute, "give up after this long")
@@ -77,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		name string
 		v    int
 		dst  *int
-	}{{"trials", *trials, &opts.HandoffTrials}, {"crash-trials", *crashN, &opts.CrashTrials}, {"scale", *scaleN, &opts.ScaleN}} {
+	}{{"trials", *trials, &opts.HandoffTrials}, {"crash-trials", *crashN, &opts.CrashTrials}, {"scale", *scaleN, &opts.ScaleN}, {"ctrl-trials", *ctrlN, &opts.CtrlTrials}} {
 		switch {
 		case f.v < 0:
 			fmt.Fprintf(stderr, "bench: --%s=%d: must be positive\n", f.name, f.v)

@@ -36,10 +36,11 @@ const (
 	ScenarioLoad      = "load"
 	ScenarioFootprint = "footprint"
 	ScenarioScale     = "scale"
+	ScenarioCtrl      = "ctrl"
 )
 
 // Scenarios lists every scenario in run order.
-var Scenarios = []string{ScenarioHandoff, ScenarioPlanned, ScenarioCrash, ScenarioLoad, ScenarioFootprint, ScenarioScale}
+var Scenarios = []string{ScenarioHandoff, ScenarioPlanned, ScenarioCrash, ScenarioLoad, ScenarioFootprint, ScenarioScale, ScenarioCtrl}
 
 // Options configure a run. Zero values are not defaults: use Full or Quick.
 type Options struct {
@@ -52,6 +53,7 @@ type Options struct {
 	Idle          time.Duration // footprint idle window
 	ScaleN        int           // elections in one process
 	ScaleWindow   time.Duration // scale counting window
+	CtrlTrials    int           // controller-runtime SIGTERM handoff trials per variant
 	Only          []string      // scenarios to run; all when empty
 	Quick         bool          // recorded in the report
 	Command       string        // the command line, for the report
@@ -70,6 +72,7 @@ func Full() Options {
 		Idle:          60 * time.Second,
 		ScaleN:        1000,
 		ScaleWindow:   30 * time.Second,
+		CtrlTrials:    10,
 	}
 }
 
@@ -86,6 +89,7 @@ func Quick() Options {
 		Idle:          15 * time.Second,
 		ScaleN:        100,
 		ScaleWindow:   10 * time.Second,
+		CtrlTrials:    3,
 		Quick:         true,
 	}
 }
@@ -177,6 +181,7 @@ func Run(ctx context.Context, opts Options, log io.Writer) (report string, faile
 		{ScenarioLoad, runLoad},
 		{ScenarioFootprint, runFootprint},
 		{ScenarioScale, runScale},
+		{ScenarioCtrl, runCtrl},
 	}
 	for _, s := range steps {
 		if !opts.runs(s.name) {
