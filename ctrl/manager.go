@@ -66,6 +66,10 @@ type Manager struct {
 	el      *elector.Elector // nil when LeaderElection is off
 	log     logr.Logger
 	elected chan struct{}
+	// over ends when the term does, or when the campaign ends without
+	// one; warm-up contexts end with it.
+	over    context.Context
+	endOver context.CancelFunc
 
 	mu      sync.Mutex
 	started bool
@@ -133,11 +137,14 @@ func NewManager(cfg *rest.Config, opts manager.Options, options ...Option) (mana
 	if err != nil {
 		return nil, err
 	}
+	over, endOver := context.WithCancel(context.Background())
 	return &Manager{
 		Manager: m,
 		el:      el,
 		log:     m.GetLogger().WithName("leaderelection"),
 		elected: make(chan struct{}),
+		over:    over,
+		endOver: endOver,
 	}, nil
 }
 
@@ -240,7 +247,7 @@ func (m *Manager) Add(r manager.Runnable) error {
 		return errTermEnded
 	}
 	if w, ok := r.(warmupRunnable); ok {
-		if err := m.Manager.Add(warmup{w}); err != nil {
+		if err := m.Manager.Add(warmup{w, m.over}); err != nil {
 			return err
 		}
 	}
@@ -262,11 +269,26 @@ type warmupRunnable interface {
 // warmup hands a leader-only runnable's Warmup to the inner manager, which
 // runs it at the point it would with its own election; Start does nothing
 // (the runnable itself starts with the term) and needs no election.
-type warmup struct{ w warmupRunnable }
+//
+// The context given to Warmup also ends with the term: a controller that
+// warmed up ties its work queue to that context, not to the one given to
+// Start, and its workers keep reconciling until the queue shuts down.
+// With controller-runtime's own election that happens when the process
+// stops; here the term may end first (a lost Lease), and the workers must
+// stop then.
+type warmup struct {
+	w    warmupRunnable
+	over context.Context
+}
 
-func (w warmup) Warmup(ctx context.Context) error { return w.w.Warmup(ctx) }
-func (warmup) Start(context.Context) error        { return nil }
-func (warmup) NeedLeaderElection() bool           { return false }
+func (w warmup) Warmup(ctx context.Context) error {
+	// Not cancelled when Warmup returns: the runnable keeps using ctx.
+	ctx, cancel := context.WithCancel(ctx)
+	context.AfterFunc(w.over, cancel)
+	return w.w.Warmup(ctx)
+}
+func (warmup) Start(context.Context) error { return nil }
+func (warmup) NeedLeaderElection() bool    { return false }
 
 // hasCache is how controller-runtime recognises a cluster (it goes with
 // the caches, never behind the election).
@@ -348,6 +370,7 @@ func (campaign) NeedLeaderElection() bool { return true }
 func (c campaign) Start(ctx context.Context) error {
 	m := c.m
 	err := m.el.Run(ctx, m.lead)
+	m.endOver()
 	m.mu.Lock()
 	m.phase = ended
 	m.pending = nil
@@ -386,6 +409,7 @@ func (m *Manager) lead(ctx context.Context, term elector.Term) error {
 	m.mu.Lock()
 	m.phase = ended
 	m.mu.Unlock()
+	m.endOver()
 	m.wg.Wait()
 	if cause := context.Cause(tctx); ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause

@@ -308,6 +308,47 @@ func TestWarmupRunsBeforeLeading(t *testing.T) {
 	}
 }
 
+// queued is a leader-only runnable that behaves like a controller with
+// EnableWarmup: its workers read a queue that shuts down when the Warmup
+// context ends, not when Start's does.
+type queued struct {
+	warmCtx chan context.Context
+	started chan struct{}
+}
+
+func (q *queued) Warmup(ctx context.Context) error {
+	q.warmCtx <- ctx
+	return nil
+}
+
+func (q *queued) Start(ctx context.Context) error {
+	close(q.started)
+	warm := <-q.warmCtx
+	<-ctx.Done()
+	<-warm.Done() // the workers stop when the queue shuts down
+	return nil
+}
+
+func TestWarmupContextEndsWithTheTerm(t *testing.T) {
+	leases := fake.NewLeases()
+	mgr := newTestManager(t, leases, testOptions())
+	q := &queued{warmCtx: make(chan context.Context, 1), started: make(chan struct{})}
+	if err := mgr.Add(q); err != nil {
+		t.Fatal(err)
+	}
+	_, done := startManager(t, mgr)
+	<-q.started
+	if err := leases.Leases(testNS).Delete(t.Context(), testLease, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Without the warm-up context ending with the term, the runnable
+	// would not return and Start would hang (until the renew deadline,
+	// which the fake clock never reaches).
+	if err := <-done; !errors.Is(err, elector.ErrLeadershipLost) {
+		t.Fatalf("Start = %v, want an error wrapping elector.ErrLeadershipLost", err)
+	}
+}
+
 func TestNeedsLeaderFollowsControllerRuntime(t *testing.T) {
 	srv := webhook.NewServer(webhook.Options{})
 	for _, tc := range []struct {
