@@ -20,6 +20,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
@@ -53,6 +54,7 @@ type Leases struct {
 type event struct {
 	typ   watch.EventType
 	lease *coordinationv1.Lease
+	prev  *coordinationv1.Lease // the object before a modification
 	rv    int64
 }
 
@@ -109,8 +111,9 @@ func (f *Leases) begin(ctx context.Context, verb, ns, name string) error {
 }
 
 // emit records an event and hands it to matching watchers. f.mu is held.
-func (f *Leases) emit(typ watch.EventType, l *coordinationv1.Lease) {
-	ev := event{typ: typ, lease: l.DeepCopy(), rv: f.rv}
+// prev is the object before a modification (nil otherwise).
+func (f *Leases) emit(typ watch.EventType, l, prev *coordinationv1.Lease) {
+	ev := event{typ: typ, lease: l.DeepCopy(), prev: prev.DeepCopy(), rv: f.rv}
 	f.history = append(f.history, ev)
 	if len(f.history) > historyLimit {
 		f.history = f.history[len(f.history)-historyLimit:]
@@ -162,7 +165,7 @@ func (n *namespaced) Create(ctx context.Context, l *coordinationv1.Lease, _ meta
 	c.ResourceVersion = strconv.FormatInt(n.f.rv, 10)
 	c.UID = types.UID(fmt.Sprintf("lease-%d", n.f.rv))
 	n.f.objs[n.key(l.Name)] = c
-	n.f.emit(watch.Added, c)
+	n.f.emit(watch.Added, c, nil)
 	return c.DeepCopy(), nil
 }
 
@@ -185,7 +188,7 @@ func (n *namespaced) Update(ctx context.Context, l *coordinationv1.Lease, _ meta
 	c.Namespace, c.UID = n.ns, cur.UID
 	c.ResourceVersion = strconv.FormatInt(n.f.rv, 10)
 	n.f.objs[n.key(l.Name)] = c
-	n.f.emit(watch.Modified, c)
+	n.f.emit(watch.Modified, c, cur)
 	return c.DeepCopy(), nil
 }
 
@@ -203,7 +206,7 @@ func (n *namespaced) Delete(ctx context.Context, name string, _ metav1.DeleteOpt
 	n.f.rv++
 	c := cur.DeepCopy()
 	c.ResourceVersion = strconv.FormatInt(n.f.rv, 10)
-	n.f.emit(watch.Deleted, c)
+	n.f.emit(watch.Deleted, c, nil)
 	return nil
 }
 
@@ -226,7 +229,8 @@ func (n *namespaced) List(ctx context.Context, opts metav1.ListOptions) (*coordi
 	return list, nil
 }
 
-// Watch supports a metadata.name field selector, resourceVersion
+// Watch supports field selectors on metadata.name and
+// metadata.namespace, label selectors, resourceVersion
 // resumption (410 Gone past the retained history) and ctx cancellation.
 // An empty resourceVersion starts with ADDED events for existing Leases.
 func (n *namespaced) Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
@@ -284,19 +288,34 @@ func errNotImplemented(verb string) error {
 	return apierrors.NewMethodNotSupported(leaseResource, verb)
 }
 
-func selector(opts metav1.ListOptions) (fields.Selector, error) {
-	if opts.FieldSelector == "" {
-		return fields.Everything(), nil
-	}
-	s, err := fields.ParseSelector(opts.FieldSelector)
-	if err != nil {
-		return nil, apierrors.NewBadRequest("invalid field selector: " + err.Error())
-	}
-	return s, nil
+// filter is a request's field and label selectors.
+type filter struct {
+	fields fields.Selector
+	labels labels.Selector
 }
 
-func matches(sel fields.Selector, l *coordinationv1.Lease) bool {
-	return sel.Matches(fields.Set{"metadata.name": l.Name, "metadata.namespace": l.Namespace})
+func selector(opts metav1.ListOptions) (filter, error) {
+	f := filter{fields: fields.Everything(), labels: labels.Everything()}
+	if opts.FieldSelector != "" {
+		s, err := fields.ParseSelector(opts.FieldSelector)
+		if err != nil {
+			return f, apierrors.NewBadRequest("invalid field selector: " + err.Error())
+		}
+		f.fields = s
+	}
+	if opts.LabelSelector != "" {
+		s, err := labels.Parse(opts.LabelSelector)
+		if err != nil {
+			return f, apierrors.NewBadRequest("invalid label selector: " + err.Error())
+		}
+		f.labels = s
+	}
+	return f, nil
+}
+
+func matches(sel filter, l *coordinationv1.Lease) bool {
+	return sel.fields.Matches(fields.Set{"metadata.name": l.Name, "metadata.namespace": l.Namespace}) &&
+		sel.labels.Matches(labels.Set(l.Labels))
 }
 
 // watcher queues events without bounds, so a slow reader never blocks
@@ -304,7 +323,7 @@ func matches(sel fields.Selector, l *coordinationv1.Lease) bool {
 type watcher struct {
 	f      *Leases
 	ns     string
-	sel    fields.Selector
+	sel    filter
 	mu     sync.Mutex
 	queue  []watch.Event
 	wake   chan struct{}
@@ -313,7 +332,7 @@ type watcher struct {
 	once   sync.Once
 }
 
-func newWatcher(f *Leases, ns string, sel fields.Selector) *watcher {
+func newWatcher(f *Leases, ns string, sel filter) *watcher {
 	return &watcher{
 		f: f, ns: ns, sel: sel,
 		wake:   make(chan struct{}, 1),
@@ -326,12 +345,27 @@ func (w *watcher) matches(l *coordinationv1.Lease) bool {
 	return l.Namespace == w.ns && matches(w.sel, l)
 }
 
+// offer queues ev if it concerns the watch. As from a real API server, a
+// modification that makes a Lease match the selectors arrives as ADDED,
+// and one that makes it stop matching as DELETED (with the object's
+// previous content and the new resourceVersion).
 func (w *watcher) offer(ev event) {
-	if !w.matches(ev.lease) {
+	typ, obj := ev.typ, ev.lease
+	if ev.typ == watch.Modified && ev.prev != nil {
+		now, before := w.matches(ev.lease), w.matches(ev.prev)
+		switch {
+		case now && !before:
+			typ = watch.Added
+		case !now && before:
+			typ, obj = watch.Deleted, ev.prev.DeepCopy()
+			obj.ResourceVersion = ev.lease.ResourceVersion
+		}
+	}
+	if !w.matches(obj) {
 		return
 	}
 	w.mu.Lock()
-	w.queue = append(w.queue, watch.Event{Type: ev.typ, Object: ev.lease.DeepCopy()})
+	w.queue = append(w.queue, watch.Event{Type: typ, Object: obj.DeepCopy()})
 	w.mu.Unlock()
 	select {
 	case w.wake <- struct{}{}:
