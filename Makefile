@@ -35,6 +35,13 @@ image: ## Build the sidecar's image (linux/amd64,arm64,ppc64le,s390x) without Do
 	cd tools/image && SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./cmd/elector-image build \
 		--source=$(CURDIR) --out=$(CURDIR)/$(IMAGE_OUT) --version='$(VERSION)' --commit='$(COMMIT)'
 
+# Checked before make image runs, so that a missing REGISTRY fails at once.
+ifneq ($(filter image-push,$(MAKECMDGOALS)),)
+ifeq ($(REGISTRY),)
+$(error make image-push needs REGISTRY, the repository to push to: make image-push REGISTRY=ghcr.io/you/elector)
+endif
+endif
+
 .PHONY: image-push
 image-push: image ## Push the image to REGISTRY (e.g. make image-push REGISTRY=ghcr.io/x/elector), tagged VERSION
 	cd tools/image && $(GO) run ./cmd/elector-image push --out=$(CURDIR)/$(IMAGE_OUT) --registry='$(REGISTRY)'
@@ -75,27 +82,79 @@ cluster: ## Run a control plane in the foreground until Ctrl-C
 demo: controlplane ## Run the demo against a local control plane
 	cd test && $(GO) run ./cmd/demo
 
+# The Go modules, one word each: a new module is added here. make lint runs
+# golangci-lint and go mod tidy -diff in each; make tidy tidies each.
+# test/kube only pins k8s.io/kubernetes: it is tidied, not linted.
+MODULES := . test bench test/leaderelector05 tools/image cmd/kubectl-elector ctrl
+TIDY_ONLY := test/kube
+
+# Tools pinned by version and built from source on first use, like the
+# control plane, into ELECTOR_TOOLS_DIR (default ~/.cache/elector/tools, or
+# $ELECTOR_CACHE_DIR/tools); a version bump builds the new one beside it.
+ELECTOR_TOOLS_DIR ?= $(if $(ELECTOR_CACHE_DIR),$(ELECTOR_CACHE_DIR)/tools,$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/elector/tools)
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT := $(ELECTOR_TOOLS_DIR)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+ACTIONLINT_VERSION := v1.7.12
+ACTIONLINT := $(ELECTOR_TOOLS_DIR)/actionlint-$(ACTIONLINT_VERSION)
+GORELEASER_VERSION := v2.15.1
+GORELEASER := $(ELECTOR_TOOLS_DIR)/goreleaser-$(GORELEASER_VERSION)
+
+# $(call go-install,FILE,PACKAGE@VERSION): go install into a scratch GOBIN,
+# then move the binary to FILE, so an interrupted build leaves no FILE.
+define go-install
+	@echo "building $(notdir $(1)) from source (first run only)"
+	@rm -rf $(1).tmp && mkdir -p $(1).tmp
+	GOBIN=$(1).tmp $(GO) install $(2)
+	@mv $(1).tmp/* $(1) && rm -rf $(1).tmp
+endef
+
+# About 1.5 minutes on two cores.
+$(GOLANGCI_LINT):
+	$(call go-install,$@,github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION))
+
+$(ACTIONLINT):
+	$(call go-install,$@,github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION))
+
+# About 8 minutes on two cores with an empty module cache (3.5 of CPU).
+$(GORELEASER):
+	$(call go-install,$@,github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION))
+
+.PHONY: tools
+tools: $(GOLANGCI_LINT) $(ACTIONLINT) $(GORELEASER) ## Build the pinned golangci-lint, actionlint and goreleaser (first run only)
+
 .PHONY: lint
-lint: ## Run go vet in every module
-	$(GO) vet ./...
-	cd test && $(GO) vet ./...
-	cd test/kube && $(GO) vet ./...
-	cd bench && $(GO) vet ./...
-	cd test/leaderelector05 && $(GO) vet ./...
-	cd tools/image && $(GO) vet ./...
-	cd cmd/kubectl-elector && $(GO) vet ./...
-	cd ctrl && $(GO) vet ./...
+lint: $(GOLANGCI_LINT) $(ACTIONLINT) ## golangci-lint (.golangci.yml) and go mod tidy -diff in every module; actionlint on .github/workflows
+	@status=0; \
+	for m in $(MODULES); do \
+		echo "golangci-lint: $$m"; \
+		(cd $$m && $(GOLANGCI_LINT) run --config=$(CURDIR)/.golangci.yml ./...) || status=1; \
+	done; \
+	for m in $(MODULES) $(TIDY_ONLY); do \
+		echo "go mod tidy -diff: $$m"; \
+		(cd $$m && $(GO) mod tidy -diff) || { echo "$$m: go.mod or go.sum is not tidy: run make tidy"; status=1; }; \
+	done; \
+	echo "actionlint: .github/workflows"; \
+	$(ACTIONLINT) || status=1; \
+	exit $$status
+
+.PHONY: fmt
+fmt: $(GOLANGCI_LINT) ## Format every module with the formatters of .golangci.yml (gofmt, gofumpt)
+	for m in $(MODULES); do (cd $$m && $(GOLANGCI_LINT) fmt --config=$(CURDIR)/.golangci.yml ./...) || exit 1; done
 
 .PHONY: tidy
 tidy: ## Tidy the go.mod files of every module
-	$(GO) mod tidy
-	cd test && $(GO) mod tidy
-	cd test/kube && $(GO) mod tidy
-	cd bench && $(GO) mod tidy
-	cd test/leaderelector05 && $(GO) mod tidy
-	cd tools/image && $(GO) mod tidy
-	cd cmd/kubectl-elector && $(GO) mod tidy
-	cd ctrl && $(GO) mod tidy
+	for m in $(MODULES) $(TIDY_ONLY); do (cd $$m && $(GO) mod tidy) || exit 1; done
+
+# How long make fuzz runs each fuzz target.
+FUZZTIME ?= 5s
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target (func FuzzX in any module) for FUZZTIME (5s) each; their seeds also run in make test
+	GO=$(GO) hack/fuzz.sh $(FUZZTIME)
+
+.PHONY: release-snapshot
+release-snapshot: $(GORELEASER) ## Build the release archives and checksums as a tag would (.goreleaser.yaml) into _output/dist, unpublished
+	$(GORELEASER) release --snapshot --clean
 
 .PHONY: bench
 bench: controlplane ## Benchmark elector against client-go; writes BENCHMARKS.md (~15 min; BENCHFLAGS=--quick: ~4 min smoke test)
