@@ -131,8 +131,10 @@ func HandoffRequestOf(l *coordinationv1.Lease) (HandoffRequest, bool) {
 }
 
 // handoffRetries bounds the attempts of RequestHandoff when the Lease
-// changes under it (each renewal changes its resourceVersion).
-const handoffRetries = 5
+// changes under it: each renewal, transfer and concurrent request changes
+// its resourceVersion. Each attempt is a GET and a PUT, so a burst of
+// handoffs and concurrent requesters conflicts a few times at most.
+const handoffRetries = 20
 
 // RequestHandoff asks the holder of the Lease name for a planned handoff
 // to the candidate to ("" for anyone else): it writes AnnotationHandoffTo
