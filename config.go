@@ -64,6 +64,11 @@ type Config struct {
 	// be unique among the candidates, e.g. the Pod name.
 	Identity string
 
+	// Labels are set on the Lease when this candidate creates, acquires
+	// or renews it (other labels are kept), so that a watch with a label
+	// selector (SharedWatchOptions.LabelSelector) sees it. Optional.
+	Labels map[string]string
+
 	// LeaseDuration, RenewDeadline and RetryPeriod follow client-go's
 	// meaning and rule: LeaseDuration > RenewDeadline > 1.2 × RetryPeriod.
 	// Zero means the default.
@@ -197,6 +202,14 @@ func (c Config) validated() (Config, error) {
 	}
 	if errs := validation.IsDNS1123Label(c.Namespace); len(errs) > 0 {
 		return c, &ConfigError{"Namespace", fmt.Sprintf("%q", c.Namespace), "must be a DNS-1123 label: " + errs[0]}
+	}
+	for k, v := range c.Labels {
+		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+			return c, &ConfigError{"Labels", fmt.Sprintf("key %q", k), "must be a qualified name: " + errs[0]}
+		}
+		if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+			return c, &ConfigError{"Labels", fmt.Sprintf("value %q of %q", v, k), "must be a valid label value: " + errs[0]}
+		}
 	}
 	if c.Watch != nil && c.Watch.namespace != c.Namespace {
 		return c, &ConfigError{"Watch", c.Watch.namespace, fmt.Sprintf("must watch the Lease's namespace %q", c.Namespace)}

@@ -457,11 +457,13 @@ func (r *round) tryAcquire(ctx context.Context) (bool, error) {
 		l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: e.cfg.Name, Namespace: e.cfg.Namespace}}
 		rec.apply(l)
 		e.setMarker(l, rec, "")
+		e.setLabels(l)
 		got, err = e.leases.Create(rctx, l, metav1.CreateOptions{})
 	} else {
 		l := r.lease.DeepCopy()
 		rec.apply(l)
 		e.setMarker(l, rec, "")
+		e.setLabels(l)
 		if req, ok := HandoffRequestOf(l); ok && !req.Preferred &&
 			(req.To == e.cfg.Identity || req.To == "" && r.rec.holder != e.cfg.Identity) {
 			clearRequest(l) // this acquisition fulfils the request
@@ -501,6 +503,19 @@ func (r *round) tryAcquire(ctx context.Context) (bool, error) {
 		e.log.Info("Unable to acquire lease, retrying", "error", err)
 		r.arm(jitter(e.cfg.RetryPeriod))
 		return false, nil
+	}
+}
+
+// setLabels sets Config.Labels on l, keeping its other labels.
+func (e *Elector) setLabels(l *coordinationv1.Lease) {
+	if len(e.cfg.Labels) == 0 {
+		return
+	}
+	if l.Labels == nil {
+		l.Labels = make(map[string]string, len(e.cfg.Labels))
+	}
+	for k, v := range e.cfg.Labels {
+		l.Labels[k] = v
 	}
 }
 

@@ -270,6 +270,7 @@ func (t *tenure) renew(ctx context.Context, cancel context.CancelCauseFunc) {
 	l := t.lease.DeepCopy()
 	rec.apply(l)
 	e.setMarker(l, rec, "")
+	e.setLabels(l)
 
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), min(e.cfg.APITimeout, budget))
 	defer rcancel()

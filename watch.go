@@ -67,11 +67,14 @@ type watchSpec struct {
 	// name limits the watch to one Lease: the initial state comes from a
 	// GET and the watch carries a field selector, which RBAC can restrict
 	// with resourceNames (no list permission needed).
-	name    string
-	clock   clock.Clock
-	timeout time.Duration // per GET/LIST request
-	backoff time.Duration // after a failed request
-	log     *slog.Logger
+	name string
+	// labelSelector limits a namespace watch (name empty) to the Leases
+	// with these labels.
+	labelSelector string
+	clock         clock.Clock
+	timeout       time.Duration // per GET/LIST request
+	backoff       time.Duration // after a failed request
+	log           *slog.Logger
 
 	// snapshot receives the full state after every (re)list: all Leases
 	// that exist. event receives each change (lease nil = deleted, with
@@ -138,7 +141,7 @@ func (s *watchSpec) list(ctx context.Context) (string, error) {
 		s.snapshot([]coordinationv1.Lease{*l})
 		return l.ResourceVersion, nil
 	}
-	list, err := s.leases.List(ctx, metav1.ListOptions{})
+	list, err := s.leases.List(ctx, metav1.ListOptions{LabelSelector: s.labelSelector})
 	if err != nil {
 		return "", fmt.Errorf("unable to list Leases: %w", err)
 	}
@@ -156,6 +159,8 @@ func (s *watchSpec) watchOnce(ctx context.Context, rv string) (string, bool, err
 	}
 	if s.name != "" {
 		opts.FieldSelector = fields.OneTermEqualSelector("metadata.name", s.name).String()
+	} else {
+		opts.LabelSelector = s.labelSelector
 	}
 	w, err := s.leases.Watch(ctx, opts)
 	if err != nil {
@@ -260,6 +265,11 @@ type SharedWatchOptions struct {
 	// among the electors sharing the watch; default
 	// DefaultMaxConcurrentAcquires.
 	MaxConcurrentAcquires int
+	// LabelSelector, when set, limits the watch to the Leases with these
+	// labels (for example "elector.dev/shard-group=workers"); the
+	// electors that share it must label their Leases (Config.Labels).
+	// RBAC still needs list and watch on Leases in the namespace.
+	LabelSelector string
 }
 
 // DefaultMaxConcurrentAcquires keeps a mass start (a thousand shards)
@@ -310,7 +320,8 @@ func (s *SharedWatch) subscribe(name string, mb *mailbox) func() {
 		s.cancel, s.stopped = cancel, make(chan struct{})
 		s.synced, s.lastErr, s.state = false, nil, map[string]*coordinationv1.Lease{}
 		spec := &watchSpec{
-			leases: s.leases, clock: s.opts.Clock, timeout: s.opts.APITimeout,
+			leases: s.leases, labelSelector: s.opts.LabelSelector,
+			clock: s.opts.Clock, timeout: s.opts.APITimeout,
 			backoff: s.opts.Backoff, log: s.opts.Logger,
 			snapshot: func(items []coordinationv1.Lease) { s.onSnapshot(gen, items) },
 			event:    func(l *coordinationv1.Lease, deleted string) { s.onEvent(gen, l, deleted) },
@@ -390,6 +401,44 @@ func (s *SharedWatch) onEvent(gen uint64, l *coordinationv1.Lease, deleted strin
 	for mb := range s.subs[name] {
 		mb.put(observation{lease: l})
 	}
+	for mb := range s.subs[anyLease] {
+		mb.put(observation{lease: l})
+	}
+}
+
+// anyLease is the subscription key of Notify: no Lease has an empty name.
+const anyLease = ""
+
+// Notify starts the watch if it is not running and returns a channel that
+// receives a value after the watch delivers anything — a listed state, a
+// change of any Lease, a failed request — coalesced: one value may stand
+// for several changes, so read Snapshot after each. stop ends the
+// notifications; the watch stops with its last user. It is for code that
+// builds on the Leases of many elections, such as package shard.
+func (s *SharedWatch) Notify() (changed <-chan struct{}, stop func()) {
+	mb := newMailbox()
+	return mb.ready, s.subscribe(anyLease, mb)
+}
+
+// Snapshot returns the Leases the watch knows, by name, and whether it has
+// listed them since it started. The map is a copy; the Leases are shared
+// and must not be modified.
+func (s *SharedWatch) Snapshot() (leases map[string]*coordinationv1.Lease, synced bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := make(map[string]*coordinationv1.Lease, len(s.state))
+	for k, v := range s.state {
+		m[k] = v
+	}
+	return m, s.synced
+}
+
+// Err returns the error of the watch's last failed request, until a list
+// succeeds again; nil when it works.
+func (s *SharedWatch) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastErr
 }
 
 func (s *SharedWatch) onFailed(gen uint64, err error) {
