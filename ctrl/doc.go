@@ -34,9 +34,11 @@
 //
 //   - One term per process. A controller cannot be started twice, so when
 //     the term ends — the Lease was lost, a leader-only runnable failed, or
-//     the manager's context ended — Start returns; a lost Lease returns an
-//     error wrapping elector.ErrLeadershipLost. As with controller-runtime,
-//     exit the process when Start returns.
+//     the manager's context ended, or a planned handoff (kubectl elector
+//     handoff) moved the Lease on — Start returns; a lost Lease returns an
+//     error wrapping elector.ErrLeadershipLost, a handoff one wrapping
+//     elector.ErrHandedOff. As with controller-runtime, exit the process
+//     when Start returns; it campaigns again when restarted.
 //   - Work that bypasses the manager is not gated: goroutines started from
 //     main, from a webhook, or from a runnable with NeedLeaderElection() ==
 //     false run on every replica. Fence writes with the token when that

@@ -70,6 +70,7 @@ type Manager struct {
 	// one; warm-up contexts end with it.
 	over    context.Context
 	endOver context.CancelFunc
+	id      string // this candidate's identity in the Lease
 
 	mu      sync.Mutex
 	started bool
@@ -79,6 +80,8 @@ type Manager struct {
 	fail    context.CancelCauseFunc
 	wg      sync.WaitGroup // leader-only runnables that have not returned
 	runErr  error          // what the campaign returned
+	// handedOff is closed when the term ended in a planned handoff.
+	handedOff chan struct{}
 }
 
 type phase int
@@ -90,6 +93,10 @@ const (
 )
 
 var _ manager.Manager = (*Manager)(nil)
+
+// errHandedOff ends the inner manager's Start after a planned handoff
+// (see Start).
+var errHandedOff = fmt.Errorf("elector ctrl: the term ended in a planned handoff: %w", elector.ErrHandedOff)
 
 // errTermEnded is returned by Add once the term has ended.
 var errTermEnded = errors.New("elector ctrl: unable to add a leader-only runnable: this process's term has ended (one term per process)")
@@ -139,12 +146,14 @@ func NewManager(cfg *rest.Config, opts manager.Options, options ...Option) (mana
 	}
 	over, endOver := context.WithCancel(context.Background())
 	return &Manager{
-		Manager: m,
-		el:      el,
-		log:     m.GetLogger().WithName("leaderelection"),
-		elected: make(chan struct{}),
-		over:    over,
-		endOver: endOver,
+		Manager:   m,
+		el:        el,
+		log:       m.GetLogger().WithName("leaderelection"),
+		elected:   make(chan struct{}),
+		over:      over,
+		endOver:   endOver,
+		id:        ecfg.Identity,
+		handedOff: make(chan struct{}),
 	}, nil
 }
 
@@ -325,6 +334,9 @@ func needsLeader(r manager.Runnable) bool {
 //     (after every leader-only runnable returned);
 //   - the error of the first leader-only runnable that failed while
 //     leading, after the others returned and the Lease was released;
+//   - an error wrapping elector.ErrHandedOff after a planned handoff
+//     (kubectl elector handoff): the runnables returned and the Lease was
+//     handed on; the process may exit 0 and be restarted as a candidate;
 //   - elector's other errors (ErrStopOverrun, *ForbiddenError, ...), and
 //     the inner manager's.
 //
@@ -369,14 +381,39 @@ func (campaign) NeedLeaderElection() bool { return true }
 
 func (c campaign) Start(ctx context.Context) error {
 	m := c.m
-	err := m.el.Run(ctx, m.lead)
+	// A planned handoff ends the term but not Run, which campaigns on.
+	// The controllers cannot start again, so once the Lease is handed on
+	// the campaign ends, and with it Start.
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		select {
+		case <-m.handedOff:
+		case <-rctx.Done():
+			return
+		}
+		for v := range m.el.Subscribe(rctx) {
+			if !v.Self && v.Identity != m.id {
+				m.log.Info("Handed the Lease on; one term per process, so the manager stops", "holder", v.Identity)
+				stop()
+			}
+		}
+	}()
+	err := m.el.Run(rctx, m.lead)
 	m.endOver()
 	m.mu.Lock()
 	m.phase = ended
 	m.pending = nil
 	m.mu.Unlock()
-	if err == nil && ctx.Err() == nil {
-		err = errors.New("elector ctrl: the term ended")
+	select {
+	case <-m.handedOff:
+		if err == nil {
+			return errHandedOff
+		}
+	default:
+		if err == nil && ctx.Err() == nil {
+			err = errors.New("elector ctrl: the term ended")
+		}
 	}
 	if err != nil {
 		err = fmt.Errorf("elector ctrl: unable to lead: %w", err)
@@ -394,6 +431,12 @@ func (m *Manager) lead(ctx context.Context, term elector.Term) error {
 	tctx, fail := context.WithCancelCause(withTerm(ctx, term))
 	defer fail(nil)
 	m.mu.Lock()
+	if m.phase != waiting {
+		// A second tenure of Run, after a handoff: runnables cannot
+		// start twice. Returning ends it (the Lease is released).
+		m.mu.Unlock()
+		return errTermEnded
+	}
 	m.phase = leading
 	m.term, m.fail = tctx, fail
 	pending := m.pending
@@ -411,6 +454,10 @@ func (m *Manager) lead(ctx context.Context, term elector.Term) error {
 	m.mu.Unlock()
 	m.endOver()
 	m.wg.Wait()
+	if errors.Is(context.Cause(tctx), elector.ErrHandedOff) {
+		close(m.handedOff)
+		return nil
+	}
 	if cause := context.Cause(tctx); ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause
 	}

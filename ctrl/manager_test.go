@@ -261,6 +261,35 @@ func TestFailedRunnableEndsTheTerm(t *testing.T) {
 	}
 }
 
+func TestPlannedHandoffEndsStart(t *testing.T) {
+	leases := fake.NewLeases()
+	mgr := newTestManager(t, leases, testOptions())
+	leader := newStarted(true)
+	var heldAtStop bool
+	leader.onStop = func() { heldAtStop = holder(t, leases) == testID }
+	if err := mgr.Add(leader); err != nil {
+		t.Fatal(err)
+	}
+	_, done := startManager(t, mgr)
+	ctx := <-leader.ch
+	if _, err := elector.RequestHandoff(t.Context(), leases.Leases(testNS), testLease, "next"); err != nil {
+		t.Fatal(err)
+	}
+	<-ctx.Done()
+	if cause := context.Cause(ctx); !errors.Is(cause, elector.ErrHandedOff) {
+		t.Errorf("the runnable's context ended with %v, want elector.ErrHandedOff", cause)
+	}
+	if err := <-done; !errors.Is(err, elector.ErrHandedOff) {
+		t.Fatalf("Start = %v, want an error wrapping elector.ErrHandedOff", err)
+	}
+	if !heldAtStop {
+		t.Error("the Lease was handed on before the leader-only runnable returned")
+	}
+	if h := holder(t, leases); h != "next" {
+		t.Errorf("holder = %q, want the handoff's target", h)
+	}
+}
+
 func TestAddWhileLeadingStartsAtOnce(t *testing.T) {
 	leases := fake.NewLeases()
 	mgr := newTestManager(t, leases, testOptions())

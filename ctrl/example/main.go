@@ -9,7 +9,7 @@
 // record, so that overlapping leaders would show. --plain runs the same
 // operator on controller-runtime's own election, for mixed pairs.
 //
-// Exit codes: 0 after SIGTERM or SIGINT, 1 on other errors, 2 on bad flags,
+// Exit codes: 0 after SIGTERM or SIGINT or a planned handoff, 1 on other errors, 2 on bad flags,
 // 3 when this replica lost the Lease.
 package main
 
@@ -110,7 +110,12 @@ func run(args []string) int {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("id", f.id)
 	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
-	if err := operate(ctrl.SetupSignalHandler(), f, log); err != nil {
+	err = operate(ctrl.SetupSignalHandler(), f, log)
+	if errors.Is(err, elector.ErrHandedOff) {
+		// A planned handoff: restart to campaign again.
+		err = nil
+	}
+	if err != nil {
 		if errors.Is(err, elector.ErrLeadershipLost) || strings.Contains(err.Error(), "leader election lost") {
 			log.Error("Lost the Lease", "error", err)
 			return exitLost
