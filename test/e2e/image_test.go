@@ -52,18 +52,21 @@ func TestImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := ctx(t)
+	// Builds: long enough for four cold cross-compiles on a busy machine.
+	buildCtx := func() context.Context {
+		c, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
+		t.Cleanup(cancel)
+		return c
+	}
 	tool := filepath.Join(t.TempDir(), "elector-image")
 	start := time.Now()
-	if err := proc.GoBuild(c, "elector-image", filepath.Join(root, "tools", "image"), "build", "-o", tool, "./cmd/elector-image"); err != nil {
+	if err := proc.GoBuild(buildCtx(), "elector-image", filepath.Join(root, "tools", "image"), "build", "-o", tool, "./cmd/elector-image"); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("built the image tool in %s", ms(time.Since(start)))
 	runTool := func(args ...string) string {
 		t.Helper()
-		// Long enough for four cold cross-compiles on a busy machine.
-		c, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
-		defer cancel()
+		c := buildCtx()
 		cmd := exec.CommandContext(c, tool, args...)
 		// No docker config: anonymous, as the in-process registry wants.
 		cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+t.TempDir())
@@ -88,6 +91,7 @@ func TestImage(t *testing.T) {
 	}
 
 	// Push to an in-process registry and pull back by digest.
+	c := ctx(t)
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	defer srv.Close()
 	repo := strings.TrimPrefix(srv.URL, "http://") + "/elector"
