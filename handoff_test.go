@@ -13,6 +13,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
 
 	"github.com/elector-dev/elector"
@@ -590,4 +591,168 @@ func (h *signalHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h *signalHandler) WithGroup(name string) slog.Handler {
 	return &signalHandler{Handler: h.Handler.WithGroup(name), msg: h.msg, ch: h.ch}
+}
+
+// heldLeases is a candidate's Lease API whose watch events the test can
+// hold back and let through one by one: a lagging watch, made to order.
+// queued, sent and gets receive a value per event held back, per event
+// delivered and per GET.
+type heldLeases struct {
+	elector.LeaseClient
+	mu     sync.Mutex
+	held   bool
+	allow  int // events that may pass while held
+	queue  []watch.Event
+	kick   chan struct{}
+	queued chan struct{}
+	sent   chan struct{}
+	gets   chan struct{}
+}
+
+func newHeldLeases(inner elector.LeaseClient) *heldLeases {
+	return &heldLeases{LeaseClient: inner, kick: make(chan struct{}, 1),
+		queued: make(chan struct{}, 100), sent: make(chan struct{}, 100), gets: make(chan struct{}, 100)}
+}
+
+func (h *heldLeases) Get(ctx context.Context, name string, opts metav1.GetOptions) (*coordinationv1.Lease, error) {
+	notify(h.gets)
+	return h.LeaseClient.Get(ctx, name, opts)
+}
+
+func notify(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+func drain(ch chan struct{}) {
+	for {
+		select {
+		case <-ch:
+		default:
+			return
+		}
+	}
+}
+
+func (h *heldLeases) Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+	w, err := h.LeaseClient.Watch(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	hw := &heldWatch{inner: w, out: make(chan watch.Event), done: make(chan struct{})}
+	go func() {
+		defer close(hw.out)
+		for {
+			h.mu.Lock()
+			var send chan watch.Event
+			var ev watch.Event
+			if len(h.queue) > 0 && (!h.held || h.allow > 0) {
+				send, ev = hw.out, h.queue[0]
+			}
+			h.mu.Unlock()
+			select {
+			case <-hw.done:
+				return
+			case send <- ev:
+				h.mu.Lock()
+				h.queue = h.queue[1:]
+				if h.held {
+					h.allow--
+				}
+				h.mu.Unlock()
+				notify(h.sent)
+			case e, ok := <-w.ResultChan():
+				if !ok {
+					return
+				}
+				h.mu.Lock()
+				h.queue = append(h.queue, e)
+				h.mu.Unlock()
+				notify(h.queued)
+			case <-h.kick:
+			}
+		}
+	}()
+	return hw, nil
+}
+
+// hold makes the watch keep new events back.
+func (h *heldLeases) hold() {
+	h.mu.Lock()
+	h.held, h.allow = true, 0
+	h.mu.Unlock()
+	drain(h.queued)
+	drain(h.sent)
+	drain(h.gets)
+}
+
+// let lets n more held-back events through.
+func (h *heldLeases) let(n int) {
+	h.mu.Lock()
+	h.allow += n
+	h.mu.Unlock()
+	notify(h.kick)
+}
+
+func (h *heldLeases) releaseAll() {
+	h.mu.Lock()
+	h.held = false
+	h.mu.Unlock()
+	notify(h.kick)
+}
+
+type heldWatch struct {
+	inner watch.Interface
+	out   chan watch.Event
+	once  sync.Once
+	done  chan struct{}
+}
+
+func (w *heldWatch) Stop() {
+	w.once.Do(func() {
+		close(w.done)
+		w.inner.Stop()
+	})
+}
+
+func (w *heldWatch) ResultChan() <-chan watch.Event { return w.out }
+
+// A request that the leader's lagging watch delivers after it was removed
+// from the Lease is not acted on: the leader confirms a request with a
+// consistent read before it acts.
+func TestStaleHandoffRequestFromALaggingWatchIsNotActedOn(t *testing.T) {
+	w := newWorld(t)
+	held := newHeldLeases(w.leases.Leases(ns))
+	a := w.worker("a", false, func(c *elector.Config) { c.Leases = held })
+	wait(t, a.started, "a to lead")
+	b := w.worker("b", false, nil)
+	follows(t, &candidate{id: "b", e: b.e}, "a")
+
+	held.hold()
+	w.request("b")
+	w.edit(func(l *coordinationv1.Lease) {
+		delete(l.Annotations, elector.AnnotationHandoffTo)
+		delete(l.Annotations, elector.AnnotationHandoffRequestedAt)
+	})
+	wait(t, held.queued, "the request's event")
+	wait(t, held.queued, "the removal's event")
+	held.let(1) // a sees the request; the removal is still held back
+	wait(t, held.sent, "the request's event to reach a")
+	wait(t, held.gets, "a to read the Lease before acting on the request")
+	held.releaseAll()
+	for range 3 {
+		w.clock.Step(elector.DefaultRetryPeriod)
+		w.updateBy("a")
+	}
+	select {
+	case cause := <-a.causes:
+		t.Fatalf("a's work was cancelled for a removed request: %v", cause)
+	default:
+	}
+	if l := w.get(); holder(l) != "a" || transitions(l) != 0 {
+		t.Fatalf("Lease = holder %q token %d, want a with 0", holder(l), transitions(l))
+	}
+	w.checkNoOverlap()
 }

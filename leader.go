@@ -319,26 +319,23 @@ func (t *tenure) renew(ctx context.Context, cancel context.CancelCauseFunc) {
 // stream has reached the version we hold; anything else is confirmed with
 // a consistent read.
 //
-// An event that carries a handoff request is acted on only as the current
-// state: adopted once the stream has caught up, else confirmed with a
-// consistent read, so that a request removed meanwhile is not acted on.
+// An event that carries a handoff request is never acted on as such: it is
+// confirmed with a consistent read (one GET per request), so that a
+// request removed meanwhile, delivered late by a lagging watch, is not
+// acted on.
 func (t *tenure) onEvent(ctx context.Context, l *coordinationv1.Lease, cancel context.CancelCauseFunc) {
 	if l != nil {
 		rec := recordOf(l)
 		_, request := HandoffRequestOf(l)
 		request = request && t.handoff == nil
-		if rec.equal(t.ours) {
+		if rec.equal(t.ours) && !request {
 			switch {
 			case t.caughtUp:
 				t.lease = l
-				t.checkRequest(cancel)
-				return
 			case l.ResourceVersion == t.lease.ResourceVersion:
 				t.caughtUp = true
-				return
-			case !request:
-				return
 			}
+			return
 		} else if t.isOurs(rec) && !request {
 			// An earlier renewal of this tenure, delivered late by a
 			// lagging watch: nothing to confirm.
