@@ -76,6 +76,57 @@ type env struct {
 
 	mu         sync.Mutex
 	violations []string
+	gate       gate // holds one candidate's Lease updates on request
+}
+
+// gate holds the Lease updates of one candidate while armed, so that a
+// test can change the Lease while that candidate's election loop waits.
+type gate struct {
+	mu      sync.Mutex
+	id      string
+	blocked chan struct{}
+	open    chan struct{}
+}
+
+// arm holds id's next updates until release; blocked receives a value
+// when one is held.
+func (g *gate) arm(id string) (blocked <-chan struct{}, release func()) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.id, g.blocked, g.open = id, make(chan struct{}, 1), make(chan struct{})
+	open := g.open
+	var once sync.Once
+	return g.blocked, func() { once.Do(func() { close(open) }) }
+}
+
+func (g *gate) wait(ctx context.Context, id string) {
+	g.mu.Lock()
+	if g.id != id {
+		g.mu.Unlock()
+		return
+	}
+	blocked, open := g.blocked, g.open
+	g.mu.Unlock()
+	select {
+	case blocked <- struct{}{}:
+	default:
+	}
+	select {
+	case <-open:
+	case <-ctx.Done():
+	}
+}
+
+// gatedLeases passes a candidate's updates through the env's gate.
+type gatedLeases struct {
+	elector.LeaseClient
+	id string
+	g  *gate
+}
+
+func (l gatedLeases) Update(ctx context.Context, lease *coordinationv1.Lease, opts metav1.UpdateOptions) (*coordinationv1.Lease, error) {
+	l.g.wait(ctx, l.id)
+	return l.LeaseClient.Update(ctx, lease, opts)
 }
 
 func newEnv(t *testing.T) *env {
@@ -205,7 +256,7 @@ func (e *env) start(id string, tenures chan<- tenure, mod func(*candidate)) *can
 		e.t.Fatal(err)
 	}
 	el, err := elector.New(elector.Config{
-		Leases: client.Leases(e.ns), Namespace: e.ns, Name: e.lease, Identity: id,
+		Leases: gatedLeases{LeaseClient: client.Leases(e.ns), id: id, g: &e.gate}, Namespace: e.ns, Name: e.lease, Identity: id,
 		LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod,
 		Logger: slog.New(slog.NewTextHandler(e.t.Output(), nil)).With("candidate", id),
 	})
@@ -480,6 +531,41 @@ func TestPreferredHolderHandsOffWithTheGateOn(t *testing.T) {
 	case extra := <-tenures:
 		t.Fatalf("%s led after the preferred holder", extra.c.id)
 	default:
+	}
+	e.checkNoOverlap()
+}
+
+// A request written and removed while the leader's election loop is busy
+// (here: in a renewal the test holds) is never acted on: the leader reads
+// the Lease before acting on a request it saw late.
+func TestHandoffRequestRemovedBeforeTheLeaderActs(t *testing.T) {
+	e := newEnv(t)
+	tenures := make(chan tenure, 16)
+	cs, cur := e.three(tenures, nil)
+	blocked, release := e.gate.arm(cur.c.id)
+	wait(t, blocked, "the leader's renewal")
+	e.request(other(cs, cur.c.id))
+	leases := e.admin.CoordinationV1().Leases(e.ns)
+	for {
+		l := e.getLease()
+		delete(l.Annotations, elector.AnnotationHandoffTo)
+		delete(l.Annotations, elector.AnnotationHandoffRequestedAt)
+		if _, err := leases.Update(t.Context(), l, metav1.UpdateOptions{}); err == nil {
+			break
+		}
+	}
+	release()
+	e.gate.arm("") // nobody's updates are held any more
+	// A few renewals later, the same tenure goes on.
+	time.Sleep(4 * retryPeriod)
+	select {
+	case next := <-tenures:
+		t.Fatalf("%s led (token %d) after a request that was removed", next.c.id, next.term.Token)
+	default:
+	}
+	l := e.getLease()
+	if ptr.Deref(l.Spec.HolderIdentity, "") != cur.c.id || elector.Token(ptr.Deref(l.Spec.LeaseTransitions, 0)) != cur.term.Token {
+		t.Fatalf("Lease = holder %q token %d, want %s with %d", ptr.Deref(l.Spec.HolderIdentity, ""), ptr.Deref(l.Spec.LeaseTransitions, 0), cur.c.id, cur.term.Token)
 	}
 	e.checkNoOverlap()
 }
