@@ -109,9 +109,11 @@ func (a *app) watch(cmd *cobra.Command, name string, allNamespaces, allKinds boo
 			if name != "" && len(list.Items) == 0 {
 				print([]string{t.line(a.clock.Now(), ns+"/"+name, "no such Lease yet; waiting for it")})
 			}
+			serverNow := k.date.now()
 			for i := range list.Items {
 				if l := &list.Items[i]; keep(l) {
 					print(t.observe(a.clock.Now(), watch.Added, l))
+					print(t.judgeListed(a.clock.Now(), judge(l, serverNow)))
 				}
 			}
 			rv = list.ResourceVersion
@@ -293,6 +295,20 @@ func (t *tracker) observe(now time.Time, typ watch.EventType, l *coordinationv1.
 		prev.anomaly = false
 	}
 	return out
+}
+
+// judgeListed reports a Lease that was already expired when it was
+// listed: this process has seen no write yet, so it takes the API
+// server's judgement (see judge) instead of waiting a lease duration.
+func (t *tracker) judgeListed(now time.Time, v view) []string {
+	tr, ok := t.leases[v.Namespace+"/"+v.Name]
+	if !ok || tr.anomaly || v.State != stateExpired {
+		return nil
+	}
+	tr.anomaly = true
+	return []string{t.line(now, v.Namespace+"/"+v.Name, fmt.Sprintf(
+		"ANOMALY expired: %s has not written it for %s by the API server's clock (lease %s) and no successor has taken over",
+		v.Holder, v.SinceRenewal.Round(time.Second), v.LeaseDuration))}
 }
 
 // noteChange records a change of holder and reports flapping.

@@ -122,3 +122,22 @@ func TestTrackerRenewalsAndWithdrawal(t *testing.T) {
 		t.Errorf("withdrawal = %q, want %q", got, want)
 	}
 }
+
+func TestTrackerListedExpired(t *testing.T) {
+	tr := newTracker(time.Minute, 4, false)
+	l := newLease("team-a", "l", "cg-1", 2, withWrite(t0.Add(-40*time.Second)))
+	tr.observe(at(0), watch.Added, l)
+	want := []string{"02:00:00.000  team-a/l  ANOMALY expired: cg-1 has not written it for 40s by the API server's clock (lease 15s) and no successor has taken over"}
+	if got := tr.judgeListed(at(0), judge(l, t0)); !reflect.DeepEqual(got, want) {
+		t.Errorf("judgeListed() = %q, want %q", got, want)
+	}
+	// Reported once: not again by the local expiry check.
+	if got := tr.tick(at(20000)); got != nil {
+		t.Errorf("tick() = %q, want nothing more", got)
+	}
+	held := newLease("team-a", "m", "pod-1", 2, electorMarker)
+	tr.observe(at(0), watch.Added, held)
+	if got := tr.judgeListed(at(0), judge(held, t0)); got != nil {
+		t.Errorf("judgeListed(held) = %q, want nothing", got)
+	}
+}
