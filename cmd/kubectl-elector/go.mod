@@ -7,6 +7,7 @@ replace github.com/elector-dev/elector => ../..
 require (
 	github.com/elector-dev/elector v0.0.0-00010101000000-000000000000
 	github.com/spf13/cobra v1.10.2
+	go.uber.org/goleak v1.3.0
 	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2
 	k8s.io/cli-runtime v0.37.2
