@@ -1,0 +1,107 @@
+package shard
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metric names; every series carries the labels namespace and group.
+const (
+	metricOwned       = "elector_shards_owned"
+	metricMoves       = "elector_shard_moves_total"
+	metricTableWrites = "elector_shard_table_writes_total"
+	metricFences      = "elector_shard_member_fences_total"
+)
+
+// Kinds of elector_shard_moves_total, counted by the replica that wrote
+// the change.
+const (
+	moveAssigned  = "assigned"   // an unowned or orphaned shard given to a member (coordinator)
+	moveRequested = "requested"  // a handoff asked of a live owner (coordinator)
+	moveHandedOff = "handed_off" // an owner handed a shard on after its work stopped
+	moveReleased  = "released"   // a leaving replica released a shard: no other member was live
+)
+
+type metrics struct {
+	owned  prometheus.Gauge
+	moves  *prometheus.CounterVec
+	writes *prometheus.CounterVec
+	fences prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, namespace, group string) (*metrics, error) {
+	if reg == nil {
+		return nil, nil
+	}
+	l := prometheus.Labels{"namespace": namespace, "group": group}
+	owned, err := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: metricOwned, Help: "Shards whose function runs in this replica.",
+	}, []string{"namespace", "group"}))
+	if err != nil {
+		return nil, err
+	}
+	moves, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: metricMoves, Help: "Changes of the shard assignment written by this replica, by kind.",
+	}, []string{"namespace", "group", "kind"}))
+	if err != nil {
+		return nil, err
+	}
+	writes, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: metricTableWrites, Help: "Writes of the assignment Lease by this replica, by result (ok, conflict, error).",
+	}, []string{"namespace", "group", "result"}))
+	if err != nil {
+		return nil, err
+	}
+	fences, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: metricFences, Help: "Member Leases this replica fenced (as coordinator) after they expired.",
+	}, []string{"namespace", "group"}))
+	if err != nil {
+		return nil, err
+	}
+	return &metrics{
+		owned:  owned.With(l),
+		moves:  moves.MustCurryWith(l),
+		writes: writes.MustCurryWith(l),
+		fences: fences.With(l),
+	}, nil
+}
+
+// register registers c, or returns the collector of that name already
+// registered (several groups may share a Registerer).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, err
+	}
+	return c, nil
+}
+
+func (m *metrics) setOwned(n int) {
+	if m != nil {
+		m.owned.Set(float64(n))
+	}
+}
+
+func (m *metrics) moved(kind string, n int) {
+	if m != nil && n > 0 {
+		m.moves.WithLabelValues(kind).Add(float64(n))
+	}
+}
+
+func (m *metrics) wrote(result string) {
+	if m != nil {
+		m.writes.WithLabelValues(result).Inc()
+	}
+}
+
+func (m *metrics) fenced() {
+	if m != nil {
+		m.fences.Inc()
+	}
+}

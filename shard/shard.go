@@ -1,0 +1,751 @@
+package shard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
+
+	"github.com/elector-dev/elector"
+)
+
+// Func is the work on one shard. It runs once per shard this replica
+// owns, with that shard's number and term (Term.Token is the shard's
+// fencing token). Its ctx is cancelled when the shard moves or this
+// replica's tenure ends; it must then return within StopGrace. If it
+// returns while the shard is still owned here, it is started again, with
+// the same term, after RetryPeriod.
+type Func func(ctx context.Context, shard int, term elector.Term) error
+
+// Errors of Run.
+var (
+	// ErrAlreadyRunning means Run was called while another Run of the
+	// same Shards had not returned.
+	ErrAlreadyRunning = errors.New("shard: Run is already running")
+	// ErrShardCountMismatch means the group's assignment Lease has
+	// another number of shards than Config.Shards.
+	ErrShardCountMismatch = errors.New("shard: the group has another number of shards")
+)
+
+// Shards is one replica of a sharded group. Create it with New; it is
+// safe for concurrent use.
+type Shards struct {
+	cfg     Config
+	log     *slog.Logger
+	clk     clock.WithTicker
+	watch   *elector.SharedWatch
+	member  *elector.Elector
+	coord   *elector.Elector
+	view    *view
+	metrics *metrics
+	running atomic.Bool
+
+	mu      sync.Mutex
+	working map[int]elector.Token // shards whose function runs here
+}
+
+// New validates cfg and returns a replica of the group.
+func New(cfg Config) (*Shards, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withTimings()
+	w := elector.NewSharedWatch(cfg.Leases, cfg.Namespace, elector.SharedWatchOptions{
+		Clock: cfg.Clock, Logger: cfg.Logger, APITimeout: cfg.APITimeout, Backoff: cfg.RetryPeriod,
+		LabelSelector: LabelGroup + "=" + cfg.Group,
+	})
+	member, err := elector.New(cfg.electorConfig(MemberName(cfg.Group, cfg.Identity), RoleMember, w))
+	if err != nil {
+		return nil, err
+	}
+	coord, err := elector.New(cfg.electorConfig(CoordinatorName(cfg.Group), RoleCoordinator, w))
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(cfg.Registerer, cfg.Namespace, cfg.Group)
+	if err != nil {
+		return nil, err
+	}
+	return &Shards{
+		cfg:     cfg,
+		log:     cfg.Logger.With("group", cfg.Namespace+"/"+cfg.Group, "identity", cfg.Identity),
+		clk:     cfg.Clock,
+		watch:   w,
+		member:  member,
+		coord:   coord,
+		view:    newView(cfg.Group, cfg.LeaseDuration),
+		metrics: m,
+		working: map[int]elector.Token{},
+	}, nil
+}
+
+// Run takes part in the group until ctx ends: it keeps this replica's
+// member Lease, runs fn once per shard this replica owns, completes the
+// handoffs asked of it, and campaigns for the coordinator, which balances
+// the shards. At shutdown (ctx ends) it stops every shard's function,
+// hands its shards to the other live replicas in one write, and releases
+// its Leases. It returns nil after a shutdown, or an error retries cannot
+// fix: elector.ErrStopOverrun (a function did not return in time: exit
+// the process), an *elector.ForbiddenError, ErrShardCountMismatch.
+func (s *Shards) Run(ctx context.Context, fn Func) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return ErrAlreadyRunning
+	}
+	defer s.running.Store(false)
+	// Hold the shared watch for the whole Run, so that it does not stop
+	// and relist between member tenures.
+	_, stopWatch := s.watch.Notify()
+	defer stopWatch()
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	coordDone := make(chan error, 1)
+	go func() {
+		err := s.campaign(ctx)
+		if err != nil {
+			cancel(err)
+		}
+		coordDone <- err
+	}()
+	err := s.serveLoop(ctx, fn)
+	cancel(err)
+	if cerr := <-coordDone; err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// serveLoop keeps a member tenure: a tenure lost (renewals failed, or the
+// coordinator fenced the member Lease) has stopped all its shards; a new
+// one owns nothing until the coordinator assigns shards to it.
+func (s *Shards) serveLoop(ctx context.Context, fn Func) error {
+	for {
+		err := s.member.Run(ctx, func(mctx context.Context, term elector.Term) error {
+			return s.serve(ctx, mctx, term, fn)
+		})
+		switch {
+		case ctx.Err() != nil:
+			if context.Cause(ctx) != ctx.Err() && err == nil {
+				return context.Cause(ctx)
+			}
+			return err
+		case errors.Is(err, elector.ErrLeadershipLost):
+			s.log.Info("Member tenure ended; registering again", "reason", err)
+		default:
+			return err
+		}
+	}
+}
+
+// campaign runs for coordinator until ctx ends.
+func (s *Shards) campaign(ctx context.Context) error {
+	for {
+		err := s.coord.Run(ctx, s.coordinate)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err == nil || errors.Is(err, elector.ErrLeadershipLost):
+			continue
+		default:
+			return fmt.Errorf("shard: coordinator: %w", err)
+		}
+	}
+}
+
+// worker is one shard's running function.
+type worker struct {
+	token    int64
+	cancel   context.CancelCauseFunc
+	stopping bool
+}
+
+type workerDone struct {
+	shard int
+	w     *worker
+	err   error
+}
+
+// Errors passed as the cause of a shard function's context.
+var (
+	errMoved    = errors.New("shard: the shard moved")
+	errStopping = errors.New("shard: the replica's tenure ended")
+)
+
+// serve runs the shards of one member tenure (term.Token is its epoch).
+// mctx ends at the tenure's stop point or at shutdown; serve returns only
+// after every shard function has returned, and at shutdown hands the
+// shards on first.
+func (s *Shards) serve(runCtx, mctx context.Context, term elector.Term, fn Func) error {
+	epoch := int64(term.Token)
+	changed, stop := s.watch.Notify()
+	defer stop()
+	s.log.Info("Member tenure began", "epoch", epoch)
+
+	workers := map[int]*worker{}
+	done := make(chan workerDone)
+	retryAt := map[int]time.Time{}
+	var retryT clock.Timer
+	defer func() {
+		if retryT != nil {
+			retryT.Stop()
+		}
+	}()
+
+	reconcile := func() error {
+		now := s.clk.Now()
+		snap, synced := s.watch.Snapshot()
+		s.view.refresh(snap, synced, now)
+		_, t, ok, deleted := s.view.current()
+		want := map[int]int64{}
+		var give []int
+		if ok && !deleted {
+			if len(t.Shards) != s.cfg.Shards {
+				return s.mismatch(len(t.Shards))
+			}
+			for i, sl := range t.Shards {
+				if sl.Owner != s.cfg.Identity || sl.Epoch != epoch {
+					continue
+				}
+				if sl.HandoffTo == "" {
+					want[i] = sl.Token
+				} else if workers[i] == nil {
+					give = append(give, i)
+				}
+			}
+		}
+		for i, w := range workers {
+			if tok, ok := want[i]; (!ok || tok != w.token) && !w.stopping {
+				w.stopping = true
+				w.cancel(errMoved)
+			}
+		}
+		var next time.Time
+		for i, tok := range want {
+			if workers[i] != nil || mctx.Err() != nil {
+				continue
+			}
+			if at, ok := retryAt[i]; ok && now.Before(at) {
+				if next.IsZero() || at.Before(next) {
+					next = at
+				}
+				continue
+			}
+			delete(retryAt, i)
+			w := &worker{token: tok}
+			wctx, cancel := context.WithCancelCause(mctx)
+			w.cancel = cancel
+			workers[i] = w
+			go func(i int) {
+				err := fn(wctx, i, elector.Term{Token: elector.Token(tok), Identity: s.cfg.Identity, Acquired: now})
+				cancel(nil)
+				done <- workerDone{shard: i, w: w, err: err}
+			}(i)
+			s.log.Info("Started shard", "shard", i, "token", tok)
+		}
+		s.setWorking(workers)
+		if retryT != nil {
+			retryT.Stop()
+			retryT = nil
+		}
+		if !next.IsZero() {
+			retryT = s.clk.NewTimer(max(next.Sub(now), 0))
+		}
+		if len(give) > 0 && mctx.Err() == nil {
+			s.handOn(mctx, epoch, give, workers)
+		}
+		return nil
+	}
+
+	onDone := func(d workerDone) {
+		if workers[d.shard] == d.w {
+			delete(workers, d.shard)
+		}
+		s.setWorking(workers)
+		switch {
+		case d.w.stopping || mctx.Err() != nil:
+			s.log.Info("Stopped shard", "shard", d.shard, "token", d.w.token)
+		case d.err != nil:
+			s.log.Error("Shard function failed; restarting it", "shard", d.shard, "token", d.w.token, "error", d.err, "after", s.cfg.RetryPeriod.String())
+			retryAt[d.shard] = s.clk.Now().Add(s.cfg.RetryPeriod)
+		default:
+			s.log.Info("Shard function returned; restarting it", "shard", d.shard, "token", d.w.token, "after", s.cfg.RetryPeriod.String())
+			retryAt[d.shard] = s.clk.Now().Add(s.cfg.RetryPeriod)
+		}
+	}
+
+	var err error
+	for err == nil && mctx.Err() == nil {
+		if err = reconcile(); err != nil {
+			break
+		}
+		var retryC <-chan time.Time
+		if retryT != nil {
+			retryC = retryT.C()
+		}
+		select {
+		case <-mctx.Done():
+		case <-changed:
+		case d := <-done:
+			onDone(d)
+		case <-retryC:
+			retryT = nil
+		}
+	}
+
+	// The tenure ends (or shutdown): stop every shard, wait for all.
+	for _, w := range workers {
+		if !w.stopping {
+			w.stopping = true
+			w.cancel(errStopping)
+		}
+	}
+	for len(workers) > 0 {
+		onDone(<-done)
+	}
+	if runCtx.Err() != nil && err == nil {
+		s.leave(runCtx, epoch)
+	}
+	s.log.Info("Member tenure ended", "epoch", epoch)
+	return err
+}
+
+func (s *Shards) mismatch(k int) error {
+	return fmt.Errorf("%w: Lease %s/%s holds %d shards, this replica is configured with %d; use the same number in every replica (changing it needs a new group)",
+		ErrShardCountMismatch, s.cfg.Namespace, AssignmentName(s.cfg.Group), k, s.cfg.Shards)
+}
+
+func (s *Shards) setWorking(workers map[int]*worker) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.working = make(map[int]elector.Token, len(workers))
+	for i, w := range workers {
+		s.working[i] = elector.Token(w.token)
+	}
+	s.metrics.setOwned(len(workers))
+}
+
+// handOn completes the handoffs asked of this replica for shards whose
+// work has stopped: one write moves them to their targets, each with the
+// next token. The write carries the resourceVersion read, so it applies
+// only if the shards are still this tenure's.
+func (s *Shards) handOn(ctx context.Context, epoch int64, give []int, workers map[int]*worker) {
+	n := 0
+	err := s.writeTable(ctx, func(t *Table) bool {
+		n = 0
+		for _, i := range give {
+			sl := &t.Shards[i]
+			if sl.Owner != s.cfg.Identity || sl.Epoch != epoch || sl.HandoffTo == "" || workers[i] != nil {
+				continue
+			}
+			sl.Owner, sl.Epoch, sl.Token = sl.HandoffTo, sl.HandoffEpoch, sl.Token+1
+			sl.HandoffTo, sl.HandoffEpoch = "", 0
+			n++
+		}
+		return n > 0
+	})
+	if err != nil {
+		s.log.Info("Unable to hand shards on, retrying on the next change", "error", err)
+		return
+	}
+	if n > 0 {
+		s.metrics.moved(moveHandedOff, n)
+		s.log.Info("Handed shards on", "shards", n)
+	}
+}
+
+// leave hands this tenure's shards, whose work has stopped, to the other
+// live members at shutdown: a pending handoff to its target, the others to
+// the least-loaded member each, with the next token, in one write. With
+// no other live member they are released (unowned) so that the next
+// replica takes them at once.
+func (s *Shards) leave(runCtx context.Context, epoch int64) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(runCtx), s.cfg.APITimeout)
+	defer cancel()
+	var handed, released int
+	err := s.writeTable(ctx, func(t *Table) bool {
+		handed, released = 0, 0
+		live, _ := s.view.live(s.clk.Now())
+		others := map[tenure]bool{}
+		load := map[string]int{}
+		for _, m := range live {
+			if epoch, leaving := t.Leaving[m.id]; leaving && epoch == m.epoch {
+				continue
+			}
+			if m.id != s.cfg.Identity {
+				others[m] = true
+				load[m.id] = 0
+			}
+		}
+		for _, sl := range t.Shards {
+			if others[tenure{sl.Owner, sl.Epoch}] {
+				load[sl.Owner]++
+			}
+		}
+		for i := range t.Shards {
+			sl := &t.Shards[i]
+			if sl.Owner != s.cfg.Identity || sl.Epoch != epoch {
+				continue
+			}
+			to := tenure{sl.HandoffTo, sl.HandoffEpoch}
+			if !others[to] {
+				to = leastLoaded(others, load)
+			}
+			sl.HandoffTo, sl.HandoffEpoch = "", 0
+			if to.id == "" {
+				sl.Owner, sl.Epoch = "", 0 // the token grows when it is assigned
+				released++
+				continue
+			}
+			sl.Owner, sl.Epoch, sl.Token = to.id, to.epoch, sl.Token+1
+			load[to.id]++
+			handed++
+		}
+		if t.Leaving == nil {
+			t.Leaving = map[string]int64{}
+		}
+		t.Leaving[s.cfg.Identity] = epoch
+		return true
+	})
+	if err != nil {
+		s.log.Info("Unable to hand shards on at shutdown; they move after the lease duration", "error", err)
+		return
+	}
+	s.metrics.moved(moveHandedOff, handed)
+	s.metrics.moved(moveReleased, released)
+	if handed+released > 0 {
+		s.log.Info("Handed shards on at shutdown", "handed", handed, "released", released)
+	}
+}
+
+func leastLoaded(members map[tenure]bool, load map[string]int) tenure {
+	var best tenure
+	for m := range members {
+		if best.id == "" || load[m.id] < load[best.id] || load[m.id] == load[best.id] && m.id < best.id {
+			best = m
+		}
+	}
+	return best
+}
+
+// writeTable applies mutate to the newest table known and writes it with
+// the resourceVersion read; on a conflict it reads the table again and
+// retries. mutate reports whether it changed anything.
+func (s *Shards) writeTable(ctx context.Context, mutate func(t *Table) bool) error {
+	for attempt := 0; attempt < assignmentAttempts; attempt++ {
+		l, t, ok, deleted := s.view.current()
+		if !ok || deleted {
+			return nil
+		}
+		if !mutate(&t) {
+			return nil
+		}
+		t.Generation++
+		c := l.DeepCopy()
+		if c.Annotations == nil {
+			c.Annotations = map[string]string{}
+		}
+		c.Annotations[AnnotationShards] = t.encode()
+		rctx, cancel := context.WithTimeout(ctx, s.cfg.APITimeout)
+		got, err := s.cfg.Leases.Update(rctx, c, metav1.UpdateOptions{})
+		cancel()
+		switch {
+		case err == nil:
+			s.metrics.wrote("ok")
+			s.view.adopt(got)
+			return nil
+		case apierrors.IsConflict(err):
+			s.metrics.wrote("conflict")
+			if err := s.readTable(ctx); err != nil {
+				return err
+			}
+		default:
+			s.metrics.wrote("error")
+			return fmt.Errorf("unable to update Lease %s: %w", c.Name, err)
+		}
+	}
+	return fmt.Errorf("unable to update Lease %s: %d conflicts in a row", AssignmentName(s.cfg.Group), assignmentAttempts)
+}
+
+// readTable reads the assignment Lease (a consistent read) into the view.
+func (s *Shards) readTable(ctx context.Context) error {
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.APITimeout)
+	defer cancel()
+	l, err := s.cfg.Leases.Get(rctx, AssignmentName(s.cfg.Group), metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("unable to get Lease %s: %w", AssignmentName(s.cfg.Group), err)
+	}
+	s.view.replace(l)
+	return nil
+}
+
+// coordinate is the coordinator's work: it creates the assignment, fences
+// expired members that own shards, assigns orphaned shards and asks
+// over-quota owners for handoffs, one write per round.
+func (s *Shards) coordinate(ctx context.Context, term elector.Term) error {
+	changed, stop := s.watch.Notify()
+	defer stop()
+	s.log.Info("Coordinating the group", "token", term.Token)
+	var timer clock.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for ctx.Err() == nil {
+		next, again, err := s.planRound(ctx)
+		if err != nil {
+			return err
+		}
+		if again {
+			continue
+		}
+		if timer != nil {
+			timer.Stop()
+			timer = nil
+		}
+		var timerC <-chan time.Time
+		if !next.IsZero() {
+			timer = s.clk.NewTimer(max(next.Sub(s.clk.Now()), time.Millisecond))
+			timerC = timer.C()
+		}
+		select {
+		case <-ctx.Done():
+		case <-changed:
+		case <-timerC:
+			timer = nil
+		}
+	}
+	return nil
+}
+
+// planRound runs one round of the coordinator. It returns when to run
+// again at the latest (zero: on the next change) and whether to run again
+// at once.
+func (s *Shards) planRound(ctx context.Context) (next time.Time, again bool, err error) {
+	now := s.clk.Now()
+	snap, synced := s.watch.Snapshot()
+	s.view.refresh(snap, synced, now)
+	if !s.view.isSynced() {
+		return time.Time{}, false, nil
+	}
+	_, t, ok, deleted := s.view.current()
+	if !ok || deleted {
+		return time.Time{}, s.createTable(ctx, t, ok), nil
+	}
+	if len(t.Shards) != s.cfg.Shards {
+		return time.Time{}, false, s.mismatch(len(t.Shards))
+	}
+	live, nextExpiry := s.view.live(now)
+	next = nextExpiry
+
+	// Judge every tenure the table names; fence the expired ones.
+	judged := map[tenure]status{}
+	judge := func(id string, epoch int64) {
+		tn := tenure{id, epoch}
+		if id == "" {
+			return
+		}
+		if _, ok := judged[tn]; ok {
+			return
+		}
+		st, lease, expiry := s.view.ownerStatus(id, epoch, now)
+		if st == expired {
+			if s.fence(ctx, lease) {
+				st = gone
+			} else {
+				st = waiting
+			}
+		}
+		if st == waiting && (next.IsZero() || expiry.Before(next)) {
+			next = expiry
+		}
+		judged[tn] = st
+	}
+	for _, sl := range t.Shards {
+		judge(sl.Owner, sl.Epoch)
+		judge(sl.HandoffTo, sl.HandoffEpoch)
+	}
+	isGone := func(id string, epoch int64) bool {
+		st, ok := judged[tenure{id, epoch}]
+		if !ok {
+			st, _, _ = s.view.ownerStatus(id, epoch, now)
+		}
+		return st == gone
+	}
+	var mv moves
+	err = s.writeTable(ctx, func(t *Table) bool {
+		var nt Table
+		nt, mv = plan(*t, live, isGone)
+		*t = nt
+		return mv.any()
+	})
+	if err != nil {
+		s.log.Info("Unable to write the assignment, retrying", "error", err)
+		return now.Add(s.cfg.RetryPeriod), false, nil
+	}
+	if mv.any() {
+		s.metrics.moved(moveAssigned, mv.assigned)
+		s.metrics.moved(moveRequested, mv.handoffs)
+		s.log.Info("Balanced the shards", "members", len(live), "assigned", mv.assigned, "handoffs", mv.handoffs, "cleared", mv.cleared)
+	}
+	return next, false, nil
+}
+
+// fence ends an expired member tenure: an update of its member Lease, with
+// the resourceVersion this replica judged expired, that empties the
+// holder. If the member renewed meanwhile, the update conflicts and
+// nothing changes. It reports whether the fence was written.
+func (s *Shards) fence(ctx context.Context, l *coordinationv1.Lease) bool {
+	if l == nil {
+		return false
+	}
+	c := l.DeepCopy()
+	empty := ""
+	c.Spec.HolderIdentity = &empty
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.APITimeout)
+	defer cancel()
+	_, err := s.cfg.Leases.Update(rctx, c, metav1.UpdateOptions{})
+	if err != nil {
+		s.log.Info("Unable to fence an expired member", "lease", l.Name, "error", err)
+		return false
+	}
+	s.metrics.fenced()
+	holder := ""
+	if l.Spec.HolderIdentity != nil {
+		holder = *l.Spec.HolderIdentity
+	}
+	s.log.Info("Fenced an expired member", "lease", l.Name, "member", holder)
+	return true
+}
+
+// createTable creates the assignment Lease: all shards unowned when this
+// replica never saw one, else (it was deleted) the last table seen with
+// every token raised by one, so that tokens keep growing. It reports
+// whether to plan again at once.
+func (s *Shards) createTable(ctx context.Context, last Table, hadOne bool) bool {
+	t := Table{Format: tableFormat, Shards: make([]Slot, s.cfg.Shards)}
+	if hadOne {
+		t = last
+		t.Generation++
+		for i := range t.Shards {
+			t.Shards[i].Token++
+		}
+	}
+	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{
+		Name:        AssignmentName(s.cfg.Group),
+		Namespace:   s.cfg.Namespace,
+		Labels:      map[string]string{LabelGroup: s.cfg.Group, LabelRole: RoleAssignment},
+		Annotations: map[string]string{AnnotationShards: t.encode()},
+	}}
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.APITimeout)
+	defer cancel()
+	got, err := s.cfg.Leases.Create(rctx, l, metav1.CreateOptions{})
+	switch {
+	case err == nil:
+		s.view.replace(got)
+		s.log.Info("Created the assignment", "shards", s.cfg.Shards, "generation", t.Generation)
+		return true
+	case apierrors.IsAlreadyExists(err):
+		return s.readTable(ctx) == nil
+	default:
+		s.log.Info("Unable to create the assignment, retrying", "error", err)
+		return false
+	}
+}
+
+// Assignment is a snapshot of a group as one replica sees it (the sidecar
+// serves it on /shards).
+type Assignment struct {
+	Group    string `json:"group"`
+	Shards   int    `json:"shards"`
+	Identity string `json:"identity"`
+	// Synced is false until this replica has read the group.
+	Synced bool `json:"synced"`
+	// Generation of the table seen.
+	Generation int64 `json:"generation"`
+	// Running lists the shards whose function runs in this replica, with
+	// their tokens.
+	Running []Owned `json:"running"`
+	// Table has every shard's owner, token and pending handoff.
+	Table []ShardOwner `json:"table"`
+	// Members lists the replicas this one knows, with the shards each
+	// owns.
+	Members []Member `json:"members"`
+}
+
+// Owned is a shard whose function runs here.
+type Owned struct {
+	Shard int           `json:"shard"`
+	Token elector.Token `json:"token"`
+}
+
+// ShardOwner is one shard's entry of the table.
+type ShardOwner struct {
+	Shard     int           `json:"shard"`
+	Owner     string        `json:"owner"`
+	Token     elector.Token `json:"token"`
+	HandoffTo string        `json:"handoffTo,omitempty"`
+}
+
+// Member is a replica of the group.
+type Member struct {
+	Identity string `json:"identity"`
+	// Live is false for a member whose Lease is released or expired on
+	// this replica's clock.
+	Live   bool  `json:"live"`
+	Shards []int `json:"shards"`
+}
+
+// Assignment returns this replica's view of the group.
+func (s *Shards) Assignment() Assignment {
+	a := Assignment{Group: s.cfg.Group, Shards: s.cfg.Shards, Identity: s.cfg.Identity, Synced: s.view.isSynced(),
+		Running: []Owned{}, Table: []ShardOwner{}, Members: []Member{}}
+	s.mu.Lock()
+	for i, tok := range s.working {
+		a.Running = append(a.Running, Owned{Shard: i, Token: tok})
+	}
+	s.mu.Unlock()
+	sort.Slice(a.Running, func(i, j int) bool { return a.Running[i].Shard < a.Running[j].Shard })
+	now := s.clk.Now()
+	live, _ := s.view.live(now)
+	members := map[string]*Member{}
+	for _, m := range live {
+		members[m.id] = &Member{Identity: m.id, Live: true, Shards: []int{}}
+	}
+	if _, t, ok, deleted := s.view.current(); ok && !deleted {
+		a.Generation = t.Generation
+		for i, sl := range t.Shards {
+			a.Table = append(a.Table, ShardOwner{Shard: i, Owner: sl.Owner, Token: elector.Token(sl.Token), HandoffTo: sl.HandoffTo})
+			if sl.Owner == "" {
+				continue
+			}
+			m := members[sl.Owner]
+			if m == nil {
+				m = &Member{Identity: sl.Owner, Shards: []int{}}
+				members[sl.Owner] = m
+			}
+			m.Shards = append(m.Shards, i)
+		}
+	}
+	for _, m := range members {
+		a.Members = append(a.Members, *m)
+	}
+	sort.Slice(a.Members, func(i, j int) bool { return a.Members[i].Identity < a.Members[j].Identity })
+	return a
+}
+
+// Changes returns a channel that receives a value, coalesced, whenever
+// the group's Leases change, and a function that stops it; read
+// Assignment after each (the sidecar's /watch does).
+func (s *Shards) Changes() (<-chan struct{}, func()) {
+	return s.watch.Notify()
+}
