@@ -158,3 +158,25 @@ func TestListOutputJSON(t *testing.T) {
 		t.Errorf("toOutput() = %+v", o)
 	}
 }
+
+func TestRequestCell(t *testing.T) {
+	preferred := func(to string) leaseOpt {
+		return func(l *coordinationv1.Lease) { l.Spec.PreferredHolder = &to }
+	}
+	tests := []struct {
+		opts []leaseOpt
+		want string
+	}{
+		{nil, "<none>"},
+		{[]leaseOpt{annotate(annotationHandoffTo, "")}, "to anyone"},
+		{[]leaseOpt{annotate(annotationHandoffTo, "pod-2")}, "to pod-2"},
+		{[]leaseOpt{preferred("pod-3")}, "preferred pod-3"},
+		{[]leaseOpt{preferred("pod-1")}, "<none>"}, // the holder itself
+		{[]leaseOpt{preferred("pod-3"), annotate(annotationHandoffTo, "pod-2")}, "to pod-2"},
+	}
+	for _, tt := range tests {
+		if got := requestCell(judge(newLease("n", "l", "pod-1", 1, tt.opts...), t0)); got != tt.want {
+			t.Errorf("requestCell() = %q, want %q", got, tt.want)
+		}
+	}
+}

@@ -208,8 +208,13 @@ func handoffCell(v view) string {
 	return "no"
 }
 
+// requestCell is a pending handoff: the annotation, else a
+// spec.preferredHolder other than the holder (Coordinated Leader
+// Election), which elector holders treat as a request to that candidate.
 func requestCell(v view) string {
 	switch {
+	case v.HandoffTo == nil && v.PreferredHolder != "" && v.PreferredHolder != v.Holder:
+		return "preferred " + v.PreferredHolder
 	case v.HandoffTo == nil:
 		return "<none>"
 	case *v.HandoffTo == "":
