@@ -30,6 +30,12 @@ func TestSIGTERMHandsOver(t *testing.T) {
 	b := e.start(t, "b", "")
 	b.waitReady(t)
 	a.waitReady(t)
+	// AddHealthChecks put elector's checks on the manager's probes.
+	for _, path := range []string{"/healthz?verbose", "/readyz?verbose"} {
+		if body, err := b.body(ctx(t), path); err != nil || !strings.Contains(body, "[+]elector ok") {
+			t.Errorf("b %s = %q, %v; want [+]elector ok", path, body, err)
+		}
+	}
 	pa, pb := probe(a), probe(b)
 	for pa.roundsDone() < minProbeRounds || pb.roundsDone() < minProbeRounds {
 		time.Sleep(pollEvery)

@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -175,23 +176,33 @@ func (e *env) start(t *testing.T, name, kubeconfig string, extra ...string) *rep
 // get calls path on the replica: "/healthz" and "/readyz" on the probe
 // server, "/ping" on the webhook server (HTTPS).
 func (r *replica) get(ctx context.Context, path string) error {
+	_, err := r.body(ctx, path)
+	return err
+}
+
+// body is get that returns the answer.
+func (r *replica) body(ctx context.Context, path string) (string, error) {
 	url := "http://" + r.probe + path
 	if path == "/ping" {
 		url = "https://" + r.webhook + path
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return err
+		return "", err
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s %s: status %d", r.name, path, resp.StatusCode)
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", err
 	}
-	return nil
+	if resp.StatusCode != http.StatusOK {
+		return string(b), fmt.Errorf("%s %s: status %d: %s", r.name, path, resp.StatusCode, b)
+	}
+	return string(b), nil
 }
 
 // waitReady waits until the replica answers every probe and the webhook.
