@@ -501,3 +501,23 @@ func TestStartTwice(t *testing.T) {
 		t.Errorf("second Start = %v, want already started", err)
 	}
 }
+
+type baseKey struct{}
+
+func TestBaseContextReachesLeaderOnlyRunnables(t *testing.T) {
+	opts := testOptions()
+	opts.BaseContext = func() context.Context { return context.WithValue(context.Background(), baseKey{}, "base") }
+	mgr := newTestManager(t, fake.NewLeases(), opts)
+	r := newStarted(true)
+	if err := mgr.Add(r); err != nil {
+		t.Fatal(err)
+	}
+	startManager(t, mgr)
+	ctx := <-r.ch
+	if v, _ := ctx.Value(baseKey{}).(string); v != "base" {
+		t.Errorf("a leader-only runnable's context has %q under the BaseContext key, want %q", v, "base")
+	}
+	if _, ok := TermFrom(ctx); !ok {
+		t.Error("no term in a leader-only runnable's context")
+	}
+}
