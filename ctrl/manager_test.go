@@ -521,3 +521,38 @@ func TestBaseContextReachesLeaderOnlyRunnables(t *testing.T) {
 		t.Error("no term in a leader-only runnable's context")
 	}
 }
+
+func TestGracefulShutdownTimeoutLeavesTheLeaseHeld(t *testing.T) {
+	leases := fake.NewLeases()
+	opts := testOptions()
+	opts.GracefulShutdownTimeout = ptr.To(time.Duration(0)) // Start does not wait
+	mgr := newTestManager(t, leases, opts)
+	release := make(chan struct{})
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		<-release // a reconcile that takes its time to stop
+		return nil
+	})); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	<-mgr.Elected()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Start = %v, want nil", err)
+	}
+	if h := holder(t, leases); h != testID {
+		t.Fatalf("holder when Start returned = %q, want %q: the Lease must stay held while a leader-only runnable runs", h, testID)
+	}
+	// The campaign goes on in the background and releases the Lease once
+	// the runnable has returned.
+	view := mgr.Elector().Subscribe(t.Context())
+	close(release)
+	for v := range view {
+		if v.Identity == "" {
+			break
+		}
+	}
+}
