@@ -103,6 +103,11 @@ subject lacks permissions.`,
 	a.flags = genericclioptions.NewConfigFlags(true)
 	a.flags.AddFlags(root.PersistentFlags())
 	root.AddCommand(a.listCommand(), a.statusCommand(), a.watchCommand(), a.handoffCommand(), a.whyCommand())
+	for _, c := range root.Commands() {
+		if f := c.RunE; f != nil {
+			c.RunE = func(cmd *cobra.Command, args []string) error { return asFailure(f(cmd, args)) }
+		}
+	}
 	return root
 }
 
@@ -131,6 +136,17 @@ func (a *app) namespace() (string, error) {
 
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// asFailure makes an error a command returned an exit error: its own, or
+// ExitFailure. (Errors that are not exit errors reach run only from
+// cobra itself, and are usage errors.)
+func asFailure(err error) error {
+	var ee *exitError
+	if err == nil || errors.As(err, &ee) {
+		return err
+	}
+	return &exitError{code: ExitFailure, msg: oneLine(err)}
 }
 
 // asExit is errors.As for *exitError.

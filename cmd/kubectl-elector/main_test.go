@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -68,5 +69,19 @@ func TestHelpNamesThePlugin(t *testing.T) {
 		if code != ExitOK || !strings.Contains(out, "Usage:\n  kubectl elector "+cmd) {
 			t.Errorf("%s -h: code %d, usage does not start with kubectl elector %s:\n%s", cmd, code, cmd, out)
 		}
+	}
+}
+
+func TestAsFailure(t *testing.T) {
+	if asFailure(nil) != nil {
+		t.Error("asFailure(nil) != nil")
+	}
+	var ee *exitError
+	if err := asFailure(errors.New("unable to encode the output: x")); !asExit(err, &ee) || ee.code != ExitFailure || ee.msg != "unable to encode the output: x" {
+		t.Errorf("plain error: %v", err)
+	}
+	nf := fail(ExitNotFound, "gone")
+	if err := asFailure(nf); err != nf {
+		t.Errorf("exit error changed: %v", err)
 	}
 }
