@@ -60,7 +60,7 @@ test-unit: ## Unit tests, no control plane: library, sidecar, rbac, bench tools,
 
 .PHONY: test-integration
 test-integration: controlplane ## The harness and the library against a real kube-apiserver + etcd
-	cd test && $(GO) test -race -count=1 ./controlplane/... ./integration/... ./election/... ./handoff/... ./internal/... ./cmd/...
+	cd test && $(GO) test -race -count=1 ./controlplane/... ./integration/... ./election/... ./handoff/... ./shard/... ./internal/... ./cmd/...
 
 .PHONY: test-e2e
 # -timeout: on a cold Go build cache the image test (test/e2e/image_test.go)
