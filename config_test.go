@@ -75,8 +75,10 @@ func TestDefaultsAreValidForShortLeases(t *testing.T) {
 		{2 * time.Second, 1500 * time.Millisecond, time.Second},
 		{3 * time.Second, 2 * time.Second, time.Second},
 	} {
-		c := elector.Config{Leases: fake.NewLeases().Leases("ns"), Namespace: "ns", Name: "lock", Identity: "a",
-			LeaseDuration: tc.lease, RenewDeadline: tc.renew, RetryPeriod: tc.retry}
+		c := elector.Config{
+			Leases: fake.NewLeases().Leases("ns"), Namespace: "ns", Name: "lock", Identity: "a",
+			LeaseDuration: tc.lease, RenewDeadline: tc.renew, RetryPeriod: tc.retry,
+		}
 		if err := c.Validate(); err != nil {
 			t.Errorf("%v/%v/%v: Validate() = %v, want the defaults to fit", tc.lease, tc.renew, tc.retry, err)
 		}

@@ -178,13 +178,17 @@ type garbageWorld struct {
 }
 
 func newGarbageWorld(t *testing.T) *garbageWorld {
-	return &garbageWorld{t: t, leases: fake.NewLeases(), clock: testclock.NewFakeClock(epoch),
-		acting: map[string]bool{}, els: map[string]*elector.Elector{}}
+	return &garbageWorld{
+		t: t, leases: fake.NewLeases(), clock: testclock.NewFakeClock(epoch),
+		acting: map[string]bool{}, els: map[string]*elector.Elector{},
+	}
 }
 
 func (g *garbageWorld) start(id string) {
-	e, err := elector.New(elector.Config{Leases: g.leases.Leases(ns), Namespace: ns, Name: lease, Identity: id,
-		Clock: g.clock, Logger: slog.New(slog.DiscardHandler)})
+	e, err := elector.New(elector.Config{
+		Leases: g.leases.Leases(ns), Namespace: ns, Name: lease, Identity: id,
+		Clock: g.clock, Logger: slog.New(slog.DiscardHandler),
+	})
 	if err != nil {
 		g.t.Fatal(err)
 	}

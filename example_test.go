@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 
@@ -13,7 +12,7 @@ import (
 )
 
 // quiet keeps example output to what the examples print.
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quiet = slog.New(slog.DiscardHandler)
 
 // The function passed to Run works only while this replica leads. Here the
 // in-memory fake stands in for a cluster; in production pass

@@ -610,8 +610,10 @@ type heldLeases struct {
 }
 
 func newHeldLeases(inner elector.LeaseClient) *heldLeases {
-	return &heldLeases{LeaseClient: inner, kick: make(chan struct{}, 1),
-		queued: make(chan struct{}, 100), sent: make(chan struct{}, 100), gets: make(chan struct{}, 100)}
+	return &heldLeases{
+		LeaseClient: inner, kick: make(chan struct{}, 1),
+		queued: make(chan struct{}, 100), sent: make(chan struct{}, 100), gets: make(chan struct{}, 100),
+	}
 }
 
 func (h *heldLeases) Get(ctx context.Context, name string, opts metav1.GetOptions) (*coordinationv1.Lease, error) {

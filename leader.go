@@ -155,7 +155,8 @@ func (r *round) lead(ctx context.Context, fn LeaderFunc) (handedOff bool, err er
 			e.log.Error("Leader work did not stop before the renew deadline; exit the process", "token", t.term.Token, "stopGrace", e.cfg.StopGrace)
 			switch {
 			case t.lost != nil:
-				err = fmt.Errorf("%w (%v)", ErrStopOverrun, t.lost)
+				// Only ErrStopOverrun is wrapped: errors.Is(err, ErrLeadershipLost) stays false.
+				err = fmt.Errorf("%w (%v)", ErrStopOverrun, t.lost) //nolint:errorlint // see above
 			case t.handoff != nil:
 				err = fmt.Errorf("%w (at a handoff)", ErrStopOverrun)
 			default:
@@ -249,12 +250,13 @@ func (t *tenure) shutdownOverdue() {
 	}
 	deadline := t.lastWrite.Add(e.cfg.RenewDeadline)
 	t.deadT = timerAt(e.clk, maxTime(deadline, e.clk.Now()))
-	msg := "Leader work has not stopped within StopGrace of shutdown; renewals stop"
+	attrs := []any{"token", t.term.Token,
+		"stopGrace", e.cfg.StopGrace.String(), "renewDeadlineIn", max(deadline.Sub(e.clk.Now()), 0).Round(time.Millisecond).String()}
 	if t.handoff != nil {
-		msg = "Leader work has not stopped within StopGrace of a handoff request; renewals stop"
+		e.log.Error("Leader work has not stopped within StopGrace of a handoff request; renewals stop", attrs...)
+	} else {
+		e.log.Error("Leader work has not stopped within StopGrace of shutdown; renewals stop", attrs...)
 	}
-	e.log.Error(msg, "token", t.term.Token,
-		"stopGrace", e.cfg.StopGrace.String(), "renewDeadlineIn", max(deadline.Sub(e.clk.Now()), 0).Round(time.Millisecond).String())
 }
 
 // renew writes a new renewTime with the cached resourceVersion: one

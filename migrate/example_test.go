@@ -3,7 +3,6 @@ package migrate_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 
 	"k8s.io/client-go/kubernetes/fake"
@@ -20,7 +19,7 @@ import (
 // migrate.REST(clientset.CoreV1().RESTClient()) and
 // clientset.CoordinationV1().Leases(namespace).
 func ExampleLock_Guard() {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	quiet := slog.New(slog.DiscardHandler)
 	core := fake.NewClientset().CoreV1()
 	e, err := elector.New(elector.Config{
 		Leases: electorfake.NewLeases().Leases("team-a"), Namespace: "team-a", Name: "my-app", Identity: "pod-1", Logger: quiet,

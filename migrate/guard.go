@@ -49,7 +49,7 @@ func (l *Lock) acquire(ctx context.Context) (*object, record, time.Time, error) 
 		now := l.Clock.Now()
 		switch {
 		case ctx.Err() != nil:
-			return nil, record{}, time.Time{}, nil
+			return nil, record{}, time.Time{}, nil //nolint:nilerr // ctx ended: a nil object and no error, as documented
 		case apierrors.IsNotFound(err):
 			o = nil
 		case err != nil:
@@ -85,8 +85,10 @@ func (l *Lock) acquire(ctx context.Context) (*object, record, time.Time, error) 
 			}
 		}
 		t := l.now()
-		next := record{HolderIdentity: l.Identity, LeaseDurationSeconds: int(l.LeaseDuration / time.Second),
-			AcquireTime: t, RenewTime: t, LeaderTransitions: rec.LeaderTransitions}
+		next := record{
+			HolderIdentity: l.Identity, LeaseDurationSeconds: int(l.LeaseDuration / time.Second),
+			AcquireTime: t, RenewTime: t, LeaderTransitions: rec.LeaderTransitions,
+		}
 		if has && rec.HolderIdentity != l.Identity {
 			next.LeaderTransitions++
 		}
@@ -98,7 +100,7 @@ func (l *Lock) acquire(ctx context.Context) (*object, record, time.Time, error) 
 			l.Logger.Info("Took the old lock", "previous", rec.HolderIdentity, "transitions", next.LeaderTransitions)
 			return got, next, sent, nil
 		case ctx.Err() != nil:
-			return nil, record{}, time.Time{}, nil
+			return nil, record{}, time.Time{}, nil //nolint:nilerr // ctx ended: a nil object and no error, as documented
 		case apierrors.IsConflict(err), apierrors.IsAlreadyExists(err):
 			continue // someone wrote first: read again
 		default:

@@ -40,8 +40,10 @@ type oldRecord struct {
 
 func endpoints(rec oldRecord) *corev1.Endpoints {
 	b, _ := json.Marshal(rec)
-	return &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: "elect", Namespace: "default",
-		Annotations: map[string]string{migrate.Annotation: string(b)}}}
+	return &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{
+		Name: "elect", Namespace: "default",
+		Annotations: map[string]string{migrate.Annotation: string(b)},
+	}}
 }
 
 type fixture struct {
@@ -58,10 +60,14 @@ type fixture struct {
 func newFixture(t *testing.T, objs ...runtime.Object) *fixture {
 	cs := fake.NewClientset(objs...)
 	withResourceVersions(cs)
-	f := &fixture{t: t, cs: cs, clock: testclock.NewFakeClock(epoch),
-		started: make(chan struct{}), stopped: make(chan time.Time, 1), result: make(chan error, 1)}
-	f.lock = &migrate.Lock{Client: typedObjects{f.cs.CoreV1()}, Kind: migrate.Endpoints, Namespace: "default", Name: "elect",
-		Identity: "new-0", Clock: f.clock, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}
+	f := &fixture{
+		t: t, cs: cs, clock: testclock.NewFakeClock(epoch),
+		started: make(chan struct{}), stopped: make(chan time.Time, 1), result: make(chan error, 1),
+	}
+	f.lock = &migrate.Lock{
+		Client: typedObjects{f.cs.CoreV1()}, Kind: migrate.Endpoints, Namespace: "default", Name: "elect",
+		Identity: "new-0", Clock: f.clock, Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
+	}
 	return f
 }
 
@@ -192,8 +198,10 @@ func wait[T any](t *testing.T, ch <-chan T, what string) T {
 // whatever its timestamps say; then the lock is taken with the next
 // transition, and released (empty holder) after the work returns.
 func TestGuardWaitsOutASilentOldHolder(t *testing.T) {
-	f := newFixture(t, endpoints(oldRecord{HolderIdentity: "old-0", LeaseDurationSeconds: 10,
-		RenewTime: metav1.NewTime(epoch.Add(-time.Hour)), LeaderTransitions: 3}))
+	f := newFixture(t, endpoints(oldRecord{
+		HolderIdentity: "old-0", LeaseDurationSeconds: 10,
+		RenewTime: metav1.NewTime(epoch.Add(-time.Hour)), LeaderTransitions: 3,
+	}))
 	f.run()
 	for range 7 { // 14s
 		f.step(2 * time.Second)

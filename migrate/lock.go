@@ -24,10 +24,10 @@ const Annotation = "control-plane.alpha.kubernetes.io/leader"
 type Kind string
 
 const (
-	// Endpoints: k8s.gcr.io/leader-elector:0.5, and client-go's
-	// "endpoints" resource lock (removed in client-go v0.24).
+	// Endpoints is the lock of k8s.gcr.io/leader-elector:0.5, and
+	// client-go's "endpoints" resource lock (removed in client-go v0.24).
 	Endpoints Kind = "endpoints"
-	// ConfigMaps: client-go's "configmaps" resource lock (removed in
+	// ConfigMaps is client-go's "configmaps" resource lock (removed in
 	// client-go v0.24).
 	ConfigMaps Kind = "configmaps"
 )

@@ -86,7 +86,9 @@ func (r *restObjects) remember(kind Kind, b []byte, err error) (*metav1.ObjectMe
 	return &o.Metadata, nil
 }
 
-func key(kind Kind, namespace, name string) string { return string(kind) + "/" + namespace + "/" + name }
+func key(kind Kind, namespace, name string) string {
+	return string(kind) + "/" + namespace + "/" + name
+}
 
 func (r *restObjects) Get(ctx context.Context, kind Kind, namespace, name string) (*metav1.ObjectMeta, error) {
 	res, _ := resource(kind)
