@@ -250,8 +250,10 @@ func (t *tenure) shutdownOverdue() {
 	}
 	deadline := t.lastWrite.Add(e.cfg.RenewDeadline)
 	t.deadT = timerAt(e.clk, maxTime(deadline, e.clk.Now()))
-	attrs := []any{"token", t.term.Token,
-		"stopGrace", e.cfg.StopGrace.String(), "renewDeadlineIn", max(deadline.Sub(e.clk.Now()), 0).Round(time.Millisecond).String()}
+	attrs := []any{
+		"token", t.term.Token,
+		"stopGrace", e.cfg.StopGrace.String(), "renewDeadlineIn", max(deadline.Sub(e.clk.Now()), 0).Round(time.Millisecond).String(),
+	}
 	if t.handoff != nil {
 		e.log.Error("Leader work has not stopped within StopGrace of a handoff request; renewals stop", attrs...)
 	} else {
