@@ -130,7 +130,7 @@ lint: $(GOLANGCI_LINT) $(ACTIONLINT) ## golangci-lint (.golangci.yml) and go mod
 	@status=0; \
 	for m in $(MODULES); do \
 		echo "golangci-lint: $$m"; \
-		(cd $$m && $(GOLANGCI_LINT) run --config=$(CURDIR)/.golangci.yml ./...) || status=1; \
+		(cd $$m && $(GOLANGCI_LINT) run --allow-serial-runners --config=$(CURDIR)/.golangci.yml ./...) || status=1; \
 	done; \
 	for m in $(MODULES) $(TIDY_ONLY); do \
 		echo "go mod tidy -diff: $$m"; \
