@@ -101,8 +101,10 @@ func setup(t *testing.T) *env {
 	if _, err := n.Admin.CoreV1().ConfigMaps(ns).Create(c, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "work"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{ns: n, admin: n.Admin, dir: dir, lock: filepath.Join(dir, "lock"), record: filepath.Join(dir, "record"),
-		certDir: filepath.Join(dir, "certs"), kubeconfig: n.Kubeconfig}
+	e := &env{
+		ns: n, admin: n.Admin, dir: dir, lock: filepath.Join(dir, "lock"), record: filepath.Join(dir, "record"),
+		certDir: filepath.Join(dir, "certs"), kubeconfig: n.Kubeconfig,
+	}
 	e.caPool = writeCert(t, e.certDir)
 	return e
 }
