@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/elector-dev/elector"
 	"github.com/elector-dev/elector/test/internal/sidecar"
 )
@@ -99,6 +101,26 @@ func TestExecModePlannedHandoff(t *testing.T) {
 	for _, r := range replicas {
 		if v := metric(t, r, "elector_handoffs_total", lease); v == "" {
 			t.Fatalf("%s: no elector_handoffs_total", r.Name)
+		}
+	}
+	// Each handoff left a HandedOff Event on the Lease (written in the
+	// background: wait for them).
+	for c := ctx(t); ; time.Sleep(50 * time.Millisecond) {
+		evs, err := admin(t).CoreV1().Events(n.Name).List(c, metav1.ListOptions{FieldSelector: "reason=HandedOff"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs.Items) == 4 {
+			for _, ev := range evs.Items {
+				if ev.InvolvedObject.Kind != "Lease" || ev.InvolvedObject.Name != lease ||
+					!strings.Contains(ev.Message, " handed off to ") && !strings.Contains(ev.Message, " released the lease to anyone else ") {
+					t.Fatalf("HandedOff Event = %s %s: %q", ev.InvolvedObject.Kind, ev.InvolvedObject.Name, ev.Message)
+				}
+			}
+			break
+		}
+		if c.Err() != nil {
+			t.Fatalf("%d HandedOff Events, want 4", len(evs.Items))
 		}
 	}
 	data, err := os.ReadFile(lockLog)
