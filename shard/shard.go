@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -134,10 +135,7 @@ func (s *Shards) serveLoop(ctx context.Context, fn Func) error {
 		})
 		switch {
 		case ctx.Err() != nil:
-			if context.Cause(ctx) != ctx.Err() && err == nil {
-				return context.Cause(ctx)
-			}
-			return err
+			return err // nil, or an overrun at shutdown; Run adds the coordinator's error
 		case errors.Is(err, elector.ErrLeadershipLost):
 			s.log.Info("Member tenure ended; registering again", "reason", err)
 		default:
@@ -748,4 +746,27 @@ func (s *Shards) Assignment() Assignment {
 // Assignment after each (the sidecar's /watch does).
 func (s *Shards) Changes() (<-chan struct{}, func()) {
 	return s.watch.Notify()
+}
+
+// Deadline returns, while this replica's member tenure runs, the time on
+// its clock by which the work on all its shards must have stopped unless
+// a renewal succeeds first (see elector.Elector.Deadline); a watchdog
+// outside the process (the sidecar's) can enforce it.
+func (s *Shards) Deadline() (time.Time, bool) { return s.member.Deadline() }
+
+// Check is a health check in the shape of controller-runtime's
+// healthz.Checker: it fails while shard functions run past the renew
+// deadline of the member Lease (see elector.Elector.Check).
+func (s *Shards) Check(r *http.Request) error { return s.member.Check(r) }
+
+// Synced reports whether this replica has read the group's Leases once.
+func (s *Shards) Synced() bool { return s.view.isSynced() }
+
+// Err returns what keeps this replica from taking part normally: a failed
+// member renewal or watch; nil when all is well.
+func (s *Shards) Err() error {
+	if err := s.member.Err(); err != nil {
+		return err
+	}
+	return s.watch.Err()
 }
