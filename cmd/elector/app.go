@@ -83,6 +83,9 @@ func (a *app) run(ctx context.Context) int {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if c.shards > 0 {
+		return a.runShards(ctx, kc, reg, ln) // shards.go
+	}
 	e, err := elector.New(elector.Config{
 		Leases:        kc.Leases(c.namespace),
 		Namespace:     c.namespace,

@@ -16,6 +16,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/validate/content"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/elector-dev/elector/shard"
 )
 
 // Timing. The old image derived everything from --ttl (lease = ttl, renew
@@ -101,6 +103,10 @@ type config struct {
 	// migrateNamespace under the election's name.
 	migrateFrom      string
 	migrateNamespace string
+
+	// shards is K in the sharded mode (package shard, the group named by
+	// election); 0 = one election.
+	shards int
 }
 
 // usageError is a command-line problem with its exit code. Its message is
@@ -161,6 +167,7 @@ type flags struct {
 	useClusterCredentials, skipPermissionCheck, events boolValue
 	help, version                                      boolValue
 	migrateFrom, migrateNamespace                      stringValue
+	shards                                             stringValue
 }
 
 func newFlagSet(f *flags) *flag.FlagSet {
@@ -183,6 +190,7 @@ func newFlagSet(f *flags) *flag.FlagSet {
 	fs.Var(&f.logLevel, "log-level", "debug, info, warn or error (default info)")
 	fs.Var(&f.migrateFrom, "migrate-from", "endpoints (leader-elector:0.5) or configmaps: also hold that old lock of the same name while leading, for a rolling update from the old image with never two leaders (docs/migrating-from-leader-elector.md)")
 	fs.Var(&f.migrateNamespace, "migrate-namespace", "with --migrate-from: namespace of the old lock (default \"default\", the old image's --election-namespace default)")
+	fs.Var(&f.shards, "shards", fmt.Sprintf("K: spread shards 0..K-1 over the replicas of the group named by --election (1 to %d); a command runs once per owned shard, with $ELECTOR_SHARD and $ELECTOR_TOKEN (docs/sharding.md)", shard.MaxShards))
 	fs.Var(&f.help, "h", "print this help")
 	fs.Var(&f.help, "help", "print this help")
 	fs.Var(&f.version, "version", "print the version")
@@ -214,6 +222,8 @@ HTTP endpoints (with --http):
   /leader    {"name","isLeader","since","token","expiry","identity"}, plus
              "error" and "fix" while the API server is unreachable or denies
   /watch     Server-Sent Events: one "leader" event per change
+  /shards    with --shards: this replica's running shards and every shard's owner
+             and token (JSON); /watch then streams one "shards" event per change
   /healthz   200 unless leader work overran its deadline
   /readyz    200 once the Lease has been read, and from then on (not gated on
              leadership); before that 503 with the reason
@@ -465,6 +475,22 @@ func parseConfig(args []string, env environment) (config, error) {
 		c.labelKey, c.labelValue, c.podNamespace = k, v, podNamespace
 	}
 
+	// Sharded mode.
+	if f.shards.set {
+		n, err := strconv.Atoi(f.shards.s)
+		switch {
+		case err != nil || n < 1 || n > shard.MaxShards:
+			return c, configf("--shards=%s: must be a whole number from 1 to %d", f.shards.s, shard.MaxShards)
+		case c.migrateFrom != "":
+			return c, configf("--shards cannot be combined with --migrate-from: a sharded group has no old lock to migrate from")
+		case c.labelKey != "":
+			return c, configf("--shards cannot be combined with --leader-label: every replica owns shards; select the Pods by another label")
+		case len(c.election) > shardGroupMax || len(validation.IsDNS1123Label(c.election)) > 0:
+			return c, configf("--election=%s: with --shards it names the group and must be a DNS-1123 label of at most %d characters (its Leases are NAME-shards, NAME-coordinator and NAME-m-<hash>)", c.election, shardGroupMax)
+		}
+		c.shards = n
+	}
+
 	// Command: fail now rather than when first elected.
 	if len(c.command) > 0 {
 		if _, err := env.lookPath(c.command[0]); err != nil {
@@ -473,6 +499,9 @@ func parseConfig(args []string, env environment) (config, error) {
 	}
 	return c, nil
 }
+
+// shardGroupMax is package shard's limit on the group name.
+const shardGroupMax = 40
 
 // maxIdentity is the library's limit on holderIdentity.
 const maxIdentity = 1024

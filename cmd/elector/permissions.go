@@ -22,6 +22,11 @@ type permissionSet struct {
 // the Lease rules; create events when Events are on; list and patch pods
 // in the Pod's namespace with --leader-label. Nothing cluster-wide.
 func requiredPermissions(c config) []permissionSet {
+	if c.shards > 0 {
+		// A sharded group (shards.go): member Leases whose names derive
+		// from identities, and one label-selected watch; no Events.
+		return []permissionSet{{namespace: c.namespace, rules: rbac.SharedLeaseRules()}}
+	}
 	sets := []permissionSet{{namespace: c.namespace, rules: rbac.LeaseRules(c.election)}}
 	if c.events {
 		// The sidecar writes each Event once with create; it never patches

@@ -50,6 +50,9 @@ type supervisor struct {
 	stdout   io.Writer
 	stderr   io.Writer
 	log      *slog.Logger
+	// env is added to the command's environment (ELECTOR_SHARD in the
+	// sharded mode).
+	env []string
 }
 
 // run runs the command until it exits or ctx ends. It returns nil when the
@@ -72,6 +75,7 @@ func (s *supervisor) run(ctx context.Context, term elector.Term) error {
 		envIdentity+"="+term.Identity,
 		envLease+"="+s.lease,
 	)
+	cmd.Env = append(cmd.Env, s.env...)
 	// Its own process group: a terminal's ^C reaches the elector only,
 	// which stops the command in order.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

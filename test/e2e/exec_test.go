@@ -33,8 +33,13 @@ const (
 // commands ran at once. On SIGTERM it logs "stop TOKEN NANOS" and exits 0.
 func lockHolder() int {
 	token := os.Getenv("ELECTOR_TOKEN")
+	lockFile, lockLog := os.Getenv(envLockFile), os.Getenv(envLockLog)
+	if s := os.Getenv("ELECTOR_SHARD"); s != "" {
+		// The sharded mode: one lock and one log per shard.
+		lockFile, lockLog = lockFile+"."+s, lockLog+"."+s
+	}
 	logf := func(format string, args ...any) {
-		f, err := os.OpenFile(os.Getenv(envLockLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		f, err := os.OpenFile(lockLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "lockholder:", err)
 			return
@@ -44,7 +49,7 @@ func lockHolder() int {
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	f, err := os.OpenFile(os.Getenv(envLockFile), os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(lockFile, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		logf("violation %s unable to open the lock file: %v", token, err)
 		return 1
