@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/elector-dev/elector/test/internal/sidecar"
 )
 
@@ -25,7 +27,10 @@ func leaders(t *testing.T, n *sidecar.Namespace, lease string, rs ...*sidecar.Re
 	t.Helper()
 	c := ctx(t)
 	for {
-		h := holder(leaseOf(t, n, lease))
+		h := "" // also while the first replica has not created the Lease yet
+		if l, err := n.Admin.CoordinationV1().Leases(n.Name).Get(c, lease, metav1.GetOptions{}); err == nil {
+			h = holder(l)
+		}
 		agreed := h != ""
 		for _, r := range rs {
 			if name, err := r.LeaderName(c); err != nil || name != h {
