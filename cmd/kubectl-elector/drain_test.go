@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"testing"
 
@@ -69,7 +70,7 @@ func TestDrain(t *testing.T) {
 	cancel()
 	open := watch.NewFakeWithChanSize(0, false)
 	defer open.Stop()
-	if _, _, err := drain(ctx, open, f); err != context.Canceled {
+	if _, _, err := drain(ctx, open, f); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: err = %v", err)
 	}
 }

@@ -43,7 +43,7 @@ func withWrite(at time.Time) leaseOpt {
 		l.ManagedFields = []metav1.ManagedFieldsEntry{{
 			Manager: "elector", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: "coordination.k8s.io/v1",
 			Time: &mt, FieldsType: "FieldsV1",
-			FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:holderIdentity":{},"f:renewTime":{}}}`)},
+			FieldsV1: metav1.NewFieldsV1(`{"f:spec":{"f:holderIdentity":{},"f:renewTime":{}}}`),
 		}}
 	}
 }

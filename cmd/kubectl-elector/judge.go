@@ -183,7 +183,7 @@ func isHeartbeat(l *coordinationv1.Lease) bool {
 func lastSpecWrite(l *coordinationv1.Lease) (time.Time, bool) {
 	var last time.Time
 	for _, e := range l.ManagedFields {
-		if e.Time == nil || e.FieldsV1 == nil || !ownsSpec(e.FieldsV1.Raw) {
+		if e.Time == nil || e.FieldsV1 == nil || !ownsSpec(e.FieldsV1.GetRawBytes()) {
 			continue
 		}
 		if e.Time.After(last) {

@@ -70,7 +70,7 @@ func TestJudge(t *testing.T) {
 				mt := metav1.NewTime(t0.Add(-time.Second))
 				l.ManagedFields = append(l.ManagedFields, metav1.ManagedFieldsEntry{
 					Manager: fieldManager, Operation: metav1.ManagedFieldsOperationUpdate, Time: &mt, FieldsType: "FieldsV1",
-					FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:annotations":{"f:elector.dev/handoff-to":{}}}}`)},
+					FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:annotations":{"f:elector.dev/handoff-to":{}}}}`),
 				})
 			}),
 			now: t0, wantState: stateExpired, wantType: typeClientGo, wantSince: 30 * time.Second, wantBasis: basisServer,

@@ -150,8 +150,10 @@ func renderTable(views []view, wide, withNamespace bool) string {
 	}
 	fmt.Fprintln(w, strings.Join(header, "\t"))
 	for _, v := range views {
-		row := []string{v.Name, orNone(v.Holder), v.Type, v.State, strconv.Itoa(int(v.Token)),
-			tenureCell(v), durationCell(v.LeaseDuration), renewedCell(v)}
+		row := []string{
+			v.Name, orNone(v.Holder), v.Type, v.State, strconv.Itoa(int(v.Token)),
+			tenureCell(v), durationCell(v.LeaseDuration), renewedCell(v),
+		}
 		if wide {
 			row = append(row, handoffCell(v), orNone(v.ElectorVersion), requestCell(v),
 				timeCell(v.AcquireTime), timeCell(v.RenewTime))

@@ -81,7 +81,7 @@ func TestAsFailure(t *testing.T) {
 		t.Errorf("plain error: %v", err)
 	}
 	nf := fail(ExitNotFound, "gone")
-	if err := asFailure(nf); err != nf {
+	if err := asFailure(nf); err != nf { //nolint:errorlint // the very same error
 		t.Errorf("exit error changed: %v", err)
 	}
 }

@@ -17,10 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/duration"
 )
 
-// eventRetention is how long the API server keeps Events by default
-// (kube-apiserver --event-ttl=1h).
-const eventRetention = time.Hour
-
 // timelineWidth is the width of a tenure bar, in characters.
 const timelineWidth = 40
 

@@ -142,7 +142,8 @@ func (a *app) watch(cmd *cobra.Command, name string, allNamespaces, allKinds boo
 // follow prints what one watch shows until it ends; it returns the
 // resourceVersion to resume from ("" to list again).
 func (a *app) follow(ctx context.Context, wi watch.Interface, t *tracker, keep func(*coordinationv1.Lease) bool,
-	tick <-chan time.Time, print func([]string), rv string) (string, error) {
+	tick <-chan time.Time, print func([]string), rv string,
+) (string, error) {
 	for {
 		select {
 		case <-ctx.Done():

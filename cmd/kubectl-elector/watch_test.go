@@ -25,23 +25,39 @@ func TestTrackerHandoffAndRelease(t *testing.T) {
 		lease *coordinationv1.Lease
 		want  []string
 	}{
-		{at(0), watch.Added, newLease("team-a", "l", "pod-1", 7, electorMarker),
-			[]string{"02:00:00.000  team-a/l  pod-1 holds it (token 7, elector), lease 15s"}},
+		{
+			at(0), watch.Added, newLease("team-a", "l", "pod-1", 7, electorMarker),
+			[]string{"02:00:00.000  team-a/l  pod-1 holds it (token 7, elector), lease 15s"},
+		},
 		{at(2000), watch.Modified, newLease("team-a", "l", "pod-1", 7, electorMarker, renewed(at(2000))), nil},
-		{at(2100), watch.Modified, newLease("team-a", "l", "pod-1", 7, electorMarker, renewed(at(2000)), annotate(annotationHandoffTo, "pod-2")),
-			[]string{"02:00:02.100  team-a/l  handoff requested to pod-2"}},
-		{at(2110), watch.Modified, newLease("team-a", "l", "pod-2", 8, withMarker("pod-2", 8, true, "pod-1"), renewed(at(2110))),
-			[]string{"02:00:02.110  team-a/l  pod-1 handed off to pod-2 (token 8)"}},
-		{at(2114), watch.Modified, newLease("team-a", "l", "pod-2", 8, electorMarker, renewed(at(2114))),
-			[]string{"02:00:02.114  team-a/l  pod-2 took up the Lease 4ms after pod-1 handed it over (token 8)"}},
-		{at(3000), watch.Modified, newLease("team-a", "l", "pod-2", 8, electorMarker, renewed(at(3000)), annotate(annotationHandoffTo, "")),
-			[]string{"02:00:03.000  team-a/l  handoff requested to anyone else"}},
-		{at(3020), watch.Modified, newLease("team-a", "l", "", 8, electorMarker, renewed(at(3020))),
-			[]string{"02:00:03.020  team-a/l  pod-2 released it (token 8)"}},
-		{at(3025), watch.Modified, newLease("team-a", "l", "pod-3", 9, electorMarker, renewed(at(3025))),
-			[]string{"02:00:03.025  team-a/l  pod-3 took over after the release (token 9); gap 5ms since the last write"}},
-		{at(4000), watch.Deleted, newLease("team-a", "l", "pod-3", 9, electorMarker),
-			[]string{"02:00:04.000  team-a/l  Lease deleted"}},
+		{
+			at(2100), watch.Modified, newLease("team-a", "l", "pod-1", 7, electorMarker, renewed(at(2000)), annotate(annotationHandoffTo, "pod-2")),
+			[]string{"02:00:02.100  team-a/l  handoff requested to pod-2"},
+		},
+		{
+			at(2110), watch.Modified, newLease("team-a", "l", "pod-2", 8, withMarker("pod-2", 8, true, "pod-1"), renewed(at(2110))),
+			[]string{"02:00:02.110  team-a/l  pod-1 handed off to pod-2 (token 8)"},
+		},
+		{
+			at(2114), watch.Modified, newLease("team-a", "l", "pod-2", 8, electorMarker, renewed(at(2114))),
+			[]string{"02:00:02.114  team-a/l  pod-2 took up the Lease 4ms after pod-1 handed it over (token 8)"},
+		},
+		{
+			at(3000), watch.Modified, newLease("team-a", "l", "pod-2", 8, electorMarker, renewed(at(3000)), annotate(annotationHandoffTo, "")),
+			[]string{"02:00:03.000  team-a/l  handoff requested to anyone else"},
+		},
+		{
+			at(3020), watch.Modified, newLease("team-a", "l", "", 8, electorMarker, renewed(at(3020))),
+			[]string{"02:00:03.020  team-a/l  pod-2 released it (token 8)"},
+		},
+		{
+			at(3025), watch.Modified, newLease("team-a", "l", "pod-3", 9, electorMarker, renewed(at(3025))),
+			[]string{"02:00:03.025  team-a/l  pod-3 took over after the release (token 9); gap 5ms since the last write"},
+		},
+		{
+			at(4000), watch.Deleted, newLease("team-a", "l", "pod-3", 9, electorMarker),
+			[]string{"02:00:04.000  team-a/l  Lease deleted"},
+		},
 	}
 	for i, s := range steps {
 		got := tr.observe(s.now, s.typ, s.lease)

@@ -132,9 +132,11 @@ func (a *app) why(cmd *cobra.Command, name string, subject rbac.Subject, events,
 		}
 		res, err := k.authz.LocalSubjectAccessReviews(c.Namespace).Create(ctx, review, metav1.CreateOptions{})
 		if err != nil {
-			return a.apiErr(ctx, err, need{namespace: c.Namespace, role: whyRole,
+			return a.apiErr(ctx, err, need{
+				namespace: c.Namespace, role: whyRole,
 				what:  "review the permissions of " + subject.Username(),
-				rules: []rbac.Rule{{Group: "authorization.k8s.io", Resource: "localsubjectaccessreviews", Verb: "create"}}})
+				rules: []rbac.Rule{{Group: "authorization.k8s.io", Resource: "localsubjectaccessreviews", Verb: "create"}},
+			})
 		}
 		c.Allowed = res.Status.Allowed && !res.Status.Denied
 		c.Reason = res.Status.Reason
@@ -143,7 +145,9 @@ func (a *app) why(cmd *cobra.Command, name string, subject rbac.Subject, events,
 		}
 	}
 	out, complete := renderWhy(ns, name, subject, groups, checks)
-	io.WriteString(a.stdout, out)
+	if _, err := io.WriteString(a.stdout, out); err != nil {
+		return fmt.Errorf("unable to write the answer: %w", err)
+	}
 	if !complete {
 		return &exitError{code: ExitMissing, msg: fmt.Sprintf("%s: %s cannot run elector for Lease %s/%s; apply the Role and RoleBinding above", displayName, describeSubject(subject), ns, name)}
 	}
