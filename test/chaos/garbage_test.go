@@ -36,27 +36,39 @@ func TestGarbageLeaseOnTheRealAPIServer(t *testing.T) {
 		// runErr, if set, is in the error every Run must return.
 		runErr string
 	}{
-		{name: "empty holder, huge duration, no times",
+		{
+			name:   "empty holder, huge duration, no times",
 			before: &coordinationv1.LeaseSpec{HolderIdentity: ptr.To(""), LeaseDurationSeconds: ptr.To[int32](math.MaxInt32)},
-			leads:  true},
-		{name: "huge foreign holder, future times",
+			leads:  true,
+		},
+		{
+			name:   "huge foreign holder, future times",
 			before: &coordinationv1.LeaseSpec{HolderIdentity: ptr.To(strings.Repeat("g", 200000)), AcquireTime: &far, RenewTime: &far, LeaseTransitions: ptr.To[int32](5)},
-			leads:  true},
-		{name: "foreign holder, duration 1s, times in 1970",
+			leads:  true,
+		},
+		{
+			name:   "foreign holder, duration 1s, times in 1970",
 			before: &coordinationv1.LeaseSpec{HolderIdentity: ptr.To("ghost"), LeaseDurationSeconds: ptr.To[int32](1), AcquireTime: &past, RenewTime: &past},
-			leads:  true},
-		{name: "transitions going backwards under the leader",
+			leads:  true,
+		},
+		{
+			name:   "transitions going backwards under the leader",
 			before: &coordinationv1.LeaseSpec{HolderIdentity: ptr.To(""), LeaseTransitions: ptr.To[int32](5)},
 			edit:   func(s *coordinationv1.LeaseSpec) { s.LeaseTransitions = ptr.To[int32](2); s.RenewTime = nil },
-			leads:  true},
-		{name: "times removed and duration huge under the leader",
+			leads:  true,
+		},
+		{
+			name: "times removed and duration huge under the leader",
 			edit: func(s *coordinationv1.LeaseSpec) {
 				s.AcquireTime, s.RenewTime, s.LeaseDurationSeconds = nil, nil, ptr.To[int32](math.MaxInt32)
 			},
-			leads: true},
-		{name: "foreign holder with the last transitions an int32 holds",
+			leads: true,
+		},
+		{
+			name:   "foreign holder with the last transitions an int32 holds",
 			before: &coordinationv1.LeaseSpec{HolderIdentity: ptr.To("ghost"), LeaseTransitions: ptr.To[int32](math.MaxInt32)},
-			leads:  false, runErr: "fencing tokens exhausted"}, // the next token does not fit in leaseTransitions
+			leads:  false, runErr: "fencing tokens exhausted",
+		}, // the next token does not fit in leaseTransitions
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -43,8 +43,9 @@ const (
 // tokens minted by the control plane.
 const ServiceAccountIssuer = "https://elector.test"
 
-// EnvVerbose, set to 1, copies the output of etcd and kube-apiserver to
-// Options.Out as if Options.Verbose were set.
+// EnvVerbose names the environment variable that, set to 1, copies the
+// output of etcd and kube-apiserver to Options.Out as if Options.Verbose
+// were set.
 const EnvVerbose = "ELECTOR_CONTROLPLANE_VERBOSE"
 
 const (
@@ -812,7 +813,7 @@ func (c *ControlPlane) startError(p *process, err error) error {
 	for _, e := range c.etcds {
 		fmt.Fprintf(&logs, "last %d lines of the %s log:\n%s", logTailLines, e.name, e.logTail(logTailLines))
 	}
-	var cause error = err
+	cause := err
 	if strings.Contains(logs.String(), "address already in use") {
 		cause = fmt.Errorf("%w: %w", errPortInUse, err)
 	}
@@ -880,7 +881,7 @@ func freePorts(n int) ([]int, error) {
 		if err != nil {
 			return nil, fmt.Errorf("unable to find a free port: %w", err)
 		}
-		defer l.Close()
+		defer l.Close() //nolint:revive,gocritic // all stay open until return, so that the ports differ
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil

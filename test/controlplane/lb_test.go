@@ -220,7 +220,6 @@ func TestLoadBalancer(t *testing.T) {
 	}
 	defer conn.Close()
 	waitClosed(t, conn, bufio.NewReader(conn), "connection when every member refuses")
-
 }
 
 func TestLoadBalancerClose(t *testing.T) {

@@ -206,7 +206,7 @@ func (f *fleet) poll(ctx context.Context) agreement {
 		names[l.Name] = true
 		if l.IsLeader {
 			a.leaders++
-			leaderOK = l.Identity == l.Name && l.Identity == r.Name
+			leaderOK = l.Name == r.Name && l.Identity == r.Name
 			a.token = l.Token
 		}
 	}

@@ -100,7 +100,7 @@ func TestTokenGrowsWhenTheSameReplicaLeadsAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again[0].token <= int64(first.Token) {
+	if again[0].token <= first.Token {
 		t.Fatalf("token %d after leading again, want above %d", again[0].token, first.Token)
 	}
 	t.Logf("%s led with token %d, stopped, and leads again with token %d", r.Name, first.Token, again[0].token)

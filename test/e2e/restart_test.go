@@ -405,7 +405,6 @@ func msList(ds []time.Duration) string {
 type denialProbe struct {
 	client *http.Client
 	url    string
-	token  string
 
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup

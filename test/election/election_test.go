@@ -172,8 +172,10 @@ func (e *env) start(id string, mod func(*elector.Config)) *candidate {
 		e.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &candidate{id: id, el: el, cancel: cancel, done: make(chan struct{}),
-		started: make(chan elector.Term, 1), stopped: make(chan time.Time, 1)}
+	c := &candidate{
+		id: id, el: el, cancel: cancel, done: make(chan struct{}),
+		started: make(chan elector.Term, 1), stopped: make(chan time.Time, 1),
+	}
 	go func() {
 		defer close(c.done)
 		c.err = el.Run(ctx, func(ctx context.Context, term elector.Term) error {
@@ -395,8 +397,10 @@ func TestMissingNamespaceIsNamed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	el, err := elector.New(elector.Config{Leases: admin.Leases("no-such-ns"), Namespace: "no-such-ns", Name: e.lease, Identity: "a",
-		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	el, err := elector.New(elector.Config{
+		Leases: admin.Leases("no-such-ns"), Namespace: "no-such-ns", Name: e.lease, Identity: "a",
+		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +417,6 @@ func TestSharedWatchServesManyElections(t *testing.T) {
 	const n = 20
 	var cands []*candidate
 	for i := 0; i < n; i++ {
-		i := i
 		cands = append(cands, e.start(fmt.Sprintf("p-%d", i), func(c *elector.Config) {
 			c.Name = fmt.Sprintf("shard-%d", i)
 			c.Watch = shared

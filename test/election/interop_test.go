@@ -75,7 +75,7 @@ func TestInteropWithClientGoBothWays(t *testing.T) {
 		t.Fatalf("elector token = %d, want 1 (client-go held the first tenure)", term.Token)
 	}
 	l := e.getLease()
-	if *l.Spec.HolderIdentity != "elector-1" || *l.Spec.LeaseDurationSeconds != int32(leaseDuration/time.Second) {
+	if *l.Spec.HolderIdentity != "elector-1" || int64(*l.Spec.LeaseDurationSeconds) != int64(leaseDuration/time.Second) {
 		t.Fatalf("lease spec after elector took over = %+v", l.Spec)
 	}
 

@@ -136,8 +136,10 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ns: fmt.Sprintf("handoff-%d", nsCounter.Add(1)), lease: "lock", admin: admin,
-		lock: filepath.Join(t.TempDir(), "leader.lock")}
+	e := &env{
+		t: t, ns: fmt.Sprintf("handoff-%d", nsCounter.Add(1)), lease: "lock", admin: admin,
+		lock: filepath.Join(t.TempDir(), "leader.lock"),
+	}
 	if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -264,8 +266,10 @@ func (e *env) start(id string, tenures chan<- tenure, mod func(*candidate)) *can
 		e.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &candidate{id: id, el: el, cancel: cancel, done: make(chan struct{}),
-		release: make(chan struct{}), returned: make(chan struct{}, 16)}
+	c := &candidate{
+		id: id, el: el, cancel: cancel, done: make(chan struct{}),
+		release: make(chan struct{}), returned: make(chan struct{}, 16),
+	}
 	if mod != nil {
 		mod(c)
 	}

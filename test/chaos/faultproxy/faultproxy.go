@@ -216,7 +216,7 @@ func (p *Proxy) pipe(c *conn, dst, src net.Conn) {
 // EOF it half-closes dst; on any error it resets the connection.
 func (p *Proxy) writeLoop(c *conn, dst net.Conn, q *queue) {
 	for {
-		ch, srcErr, ok := q.pop(c.dead)
+		ch, ok, srcErr := q.pop(c.dead)
 		if !ok {
 			// A FIN is held by a blackhole like any byte.
 			if srcErr != nil && errors.Is(srcErr, io.EOF) && p.wait(c, time.Time{}) {
@@ -336,24 +336,24 @@ func (q *queue) signal() {
 
 // pop returns the next chunk, or ok=false with the reader's error once the
 // queue is drained and the reader stopped, or when dead is closed.
-func (q *queue) pop(dead <-chan struct{}) (chunk, error, bool) {
+func (q *queue) pop(dead <-chan struct{}) (chunk, bool, error) {
 	for {
 		q.mu.Lock()
 		if len(q.items) > 0 {
 			ch := q.items[0]
 			q.items = q.items[1:]
 			q.mu.Unlock()
-			return ch, nil, true
+			return ch, true, nil
 		}
 		done, err := q.done, q.err
 		q.mu.Unlock()
 		if done {
-			return chunk{}, err, false
+			return chunk{}, false, err
 		}
 		select {
 		case <-q.wake:
 		case <-dead:
-			return chunk{}, nil, false
+			return chunk{}, false, nil
 		}
 	}
 }

@@ -55,6 +55,7 @@ var SidecarKinds = []Kind{Blackhole, Latency, Reset, Kill, KillReplica, PauseEle
 // Role picks a fault's target when it is injected.
 type Role string
 
+// The roles a fault can target.
 const (
 	Leader   Role = "leader"   // whoever acts as leader then (else any)
 	Follower Role = "follower" // any other candidate
@@ -168,8 +169,10 @@ func Generate(seed uint64, kinds []Kind, n, candidates int, lease, margin time.D
 		ep.Faults = append(ep.Faults, f)
 		// Sometimes a second, proxy-level fault on someone else.
 		if candidates > 2 && rng.IntN(3) == 0 && k != PauseReplica {
-			g := Fault{Kind: []Kind{Blackhole, Latency, Reset}[rng.IntN(3)], Target: Follower,
-				Delay: between(0, ep.Hold/2)}
+			g := Fault{
+				Kind: []Kind{Blackhole, Latency, Reset}[rng.IntN(3)], Target: Follower,
+				Delay: between(0, ep.Hold/2),
+			}
 			if g.Kind == Latency {
 				g.Latency = between(50*time.Millisecond, 800*time.Millisecond)
 			}

@@ -291,7 +291,7 @@ func (d *demo) agree(ctx context.Context, leader string, rs ...*sidecar.Replica)
 				break
 			}
 			if c.Err() != nil {
-				return fmt.Errorf("%s names %q on GET /, not %s: %v", r.Name, name, leader, err)
+				return fmt.Errorf("%s names %q on GET /, not %s: %v", r.Name, name, leader, err) //nolint:errorlint // err may be nil: a wrong name
 			}
 			time.Sleep(20 * time.Millisecond)
 		}

@@ -315,9 +315,11 @@ func TestMessagesMatchTheStandIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range []string{legacy.MsgStarting, legacy.MsgServing, legacy.MsgCurrentLeader, legacy.MsgCampaigning,
+	for _, m := range []string{
+		legacy.MsgStarting, legacy.MsgServing, legacy.MsgCurrentLeader, legacy.MsgCampaigning,
 		legacy.MsgObservedLeader, legacy.MsgStarted, legacy.MsgStopped, legacy.MsgIgnoredSignal, legacy.MsgLocked,
-		legacy.MsgUnlocked, legacy.MsgFatal, legacy.MsgOverlap} {
+		legacy.MsgUnlocked, legacy.MsgFatal, legacy.MsgOverlap,
+	} {
 		if !strings.Contains(string(src), `= "`+m+`"`) {
 			t.Errorf("test/leaderelector05/main.go has no message %q", m)
 		}
@@ -358,8 +360,10 @@ func TestCampaignsAgainAfterLoss(t *testing.T) {
 	// Another holder, as a replica that does not see pod-a (an elector in
 	// migration mode that misjudged the lock, a partition) would write.
 	now := metav1.Now()
-	intruder := legacy.Record{HolderIdentity: "intruder", LeaseDurationSeconds: int(ttl / time.Second),
-		AcquireTime: now, RenewTime: now, LeaderTransitions: before.LeaderTransitions + 1}
+	intruder := legacy.Record{
+		HolderIdentity: "intruder", LeaseDurationSeconds: int(ttl / time.Second),
+		AcquireTime: now, RenewTime: now, LeaderTransitions: before.LeaderTransitions + 1,
+	}
 	wroteAt := time.Now()
 	writeRecord(t, c, n, election, intruder)
 

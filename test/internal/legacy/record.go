@@ -144,7 +144,7 @@ func WatchRecords(ctx context.Context, client kubernetes.Interface, namespace, n
 						return
 					}
 				case watch.Error:
-					report(fmt.Errorf("watch of Endpoints %s/%s: %v", namespace, name, apierrors.FromObject(ev.Object)))
+					report(fmt.Errorf("watch of Endpoints %s/%s: %w", namespace, name, apierrors.FromObject(ev.Object)))
 				}
 			}
 		}

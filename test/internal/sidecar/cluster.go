@@ -183,8 +183,10 @@ func (n *Namespace) AddServiceAccount(ctx context.Context, cp *controlplane.Cont
 	if err != nil {
 		return nil, err
 	}
-	o := &Namespace{Name: n.Name, ServiceAccount: name, Admin: n.Admin,
-		Kubeconfig: filepath.Join(dir, n.Name+"-"+name+".kubeconfig")}
+	o := &Namespace{
+		Name: n.Name, ServiceAccount: name, Admin: n.Admin,
+		Kubeconfig: filepath.Join(dir, n.Name+"-"+name+".kubeconfig"),
+	}
 	if err := controlplane.WriteKubeconfig(cfg, o.Kubeconfig); err != nil {
 		return nil, err
 	}

@@ -81,7 +81,7 @@ func (r *Replica) Watch(ctx context.Context) (<-chan Leader, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := r.stream.Do(req)
+	resp, err := r.stream.Do(req) //nolint:bodyclose // closed below, or by the goroutine that reads the stream
 	if err != nil {
 		return nil, fmt.Errorf("GET /watch from %s: %w", r.Name, err)
 	}

@@ -39,6 +39,7 @@ func run() int {
 	only := flag.String("only", "", "run only library or only sidecar schedules")
 	out := flag.String("o", "", "also write the table to this file")
 	keep := flag.Bool("keep", false, "keep the logs of every schedule, not only of failed ones")
+	shardRuns := flag.Int("shard-schedules", 10, "sharded-mode schedules (package shard, K=8, 60s of faults each) run after the others")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -61,7 +62,11 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
 		return 1
 	}
-	defer cp.Stop()
+	defer func() {
+		if err := cp.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "chaos: unable to stop the control plane:", err)
+		}
+	}()
 
 	var sum harness.Summary
 	start := time.Now()
@@ -76,7 +81,7 @@ func run() int {
 		if *only != "" {
 			kind = *only
 		}
-		s := uint64(*seed) + uint64(i)
+		s := *seed + uint64(i)
 		sdir := filepath.Join(dir, fmt.Sprintf("%03d-%s-seed-%d", i, kind, s))
 		res, err := runOne(ctx, cp, bins, kind, s, *episodes, *candidates, sdir)
 		if err != nil {
@@ -101,6 +106,29 @@ func run() int {
 			i+1, *n, kind, s, res.Took.Seconds(), res.Report.Faults, len(res.Report.Intervals), strings.Join(rec, " "), status)
 	}
 
+	shardFailed := 0
+	for i := range *shardRuns {
+		if ctx.Err() != nil {
+			break
+		}
+		s := *seed + uint64(i)
+		sdir := filepath.Join(dir, fmt.Sprintf("shard-%03d-seed-%d", i, s))
+		res, err := runShard(ctx, cp, s, sdir)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "chaos: sharded schedule %d (seed %d): %v\n", i, s, err)
+			return 1
+		}
+		status := "ok"
+		if !res.OK() {
+			shardFailed++
+			status = "PROBLEMS (logs in " + sdir + ")\n  " + strings.Join(res.Problems, "\n  ")
+		} else if !*keep {
+			os.RemoveAll(sdir)
+		}
+		fmt.Fprintf(os.Stderr, "chaos: %3d/%d sharded seed %-4d %5.1fs %2d faults %3d tenures, balanced %v after the heal %s\n",
+			i+1, *shardRuns, s, res.Took.Seconds(), len(res.Faults), res.Tenures, res.Balanced.Round(time.Millisecond), status)
+	}
+
 	var w io.Writer = os.Stdout
 	if *out != "" {
 		f, err := os.Create(*out)
@@ -114,7 +142,10 @@ func run() int {
 	fmt.Fprintf(w, "Command: `make chaos N=%d` (go run ./chaos/cmd/chaos -n %d -seed %d -episodes %d -candidates %d), %s, %d CPUs, %v.\n\n",
 		*n, *n, *seed, *episodes, *candidates, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), time.Since(start).Round(time.Minute))
 	sum.WriteTable(w)
-	if sum.Failed() > 0 {
+	if *shardRuns > 0 {
+		fmt.Fprintf(w, "\nSharded mode (package shard, K = 8): %d schedules, %d with problems (double ownership, tokens, balance after the heal).\n", *shardRuns, shardFailed)
+	}
+	if sum.Failed() > 0 || shardFailed > 0 {
 		return 1
 	}
 	if !*keep {
@@ -157,4 +188,24 @@ func runOne(ctx context.Context, cp *controlplane.ControlPlane, bins harness.Bin
 		return harness.Result{}, err
 	}
 	return c.Run(ctx, s), nil
+}
+
+// runShard runs one sharded-mode schedule in a fresh namespace.
+func runShard(ctx context.Context, cp *controlplane.ControlPlane, seed uint64, dir string) (harness.ShardResult, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return harness.ShardResult{}, err
+	}
+	log, err := os.Create(filepath.Join(dir, "harness.log"))
+	if err != nil {
+		return harness.ShardResult{}, err
+	}
+	defer log.Close()
+	e, err := harness.NewEnv(ctx, cp, dir, "chaos-shard", log)
+	if err != nil {
+		return harness.ShardResult{}, err
+	}
+	defer e.Close()
+	return harness.RunShardSchedule(ctx, e, harness.ShardOptions{
+		Seed: seed, K: 8, Replicas: 3, Faults: time.Minute, Timing: harness.DefaultTiming,
+	}), nil
 }
