@@ -212,8 +212,10 @@ func checkDockerfile(text string) []string {
 			build = in.args
 		}
 	}
-	for _, w := range []string{"CGO_ENABLED=0", "-trimpath", "-buildvcs=false", Package,
-		`-ldflags="` + LDFlags("${VERSION}", "${COMMIT}") + `"`} {
+	for _, w := range []string{
+		"CGO_ENABLED=0", "-trimpath", "-buildvcs=false", Package,
+		`-ldflags="` + LDFlags("${VERSION}", "${COMMIT}") + `"`,
+	} {
 		if !strings.Contains(build, w) {
 			add("the go build RUN lacks %s: %s", w, build)
 		}

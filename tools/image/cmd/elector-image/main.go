@@ -191,7 +191,7 @@ func sourceDate(ctx context.Context, epoch, source string) (time.Time, error) {
 		cmd := exec.CommandContext(ctx, "git", "-C", source, "log", "-1", "--format=%ct")
 		out, err := cmd.Output()
 		if err != nil {
-			return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH is unset and git has no commit time for %s (%v): set SOURCE_DATE_EPOCH or --source-date-epoch to a number of seconds", source, err)
+			return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH is unset and git has no commit time for %s (%w): set SOURCE_DATE_EPOCH or --source-date-epoch to a number of seconds", source, err)
 		}
 		epoch = strings.TrimSpace(string(out))
 	}

@@ -46,7 +46,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{"no command", nil, "no command"},
 		{"unknown command", []string{"bild"}, `unknown command "bild"`},
-		{"unknown flag", []string{"build", "--verison=v1"}, "flag provided but not defined: -verison"},
+		{"unknown flag", []string{"build", "--verison=v1"}, "flag provided but not defined: -verison"}, //nolint:misspell // a mistyped flag on purpose
 		{"argument", []string{"build", "--version=v1", "--commit=c", "extra"}, `unexpected argument "extra"`},
 		{"no version", []string{"build", "--commit=c"}, "--version is required"},
 		{"no commit", []string{"build", "--version=v1"}, "--commit is required"},
@@ -119,8 +119,10 @@ func TestBuildAndPush(t *testing.T) {
 	}
 	src := fakeSource(t)
 	out := t.TempDir()
-	args := []string{"build", "--source=" + src, "--out=" + out, "--version=v9.8.7", "--commit=0123abc",
-		"--source-date-epoch=1700000000", "--platforms=linux/" + runtime.GOARCH}
+	args := []string{
+		"build", "--source=" + src, "--out=" + out, "--version=v9.8.7", "--commit=0123abc",
+		"--source-date-epoch=1700000000", "--platforms=linux/" + runtime.GOARCH,
+	}
 	code, stdout, stderr := runTool(t, args...)
 	if code != exitOK {
 		t.Fatalf("build: exit %d\n%s", code, stderr)
@@ -194,7 +196,8 @@ func TestPushWithoutBuild(t *testing.T) {
 // extract writes the layer's one file to a temporary directory.
 func extract(t *testing.T, l interface {
 	Uncompressed() (io.ReadCloser, error)
-}) string {
+},
+) string {
 	t.Helper()
 	rc, err := l.Uncompressed()
 	if err != nil {
