@@ -24,13 +24,17 @@ func TestFlagsDefaultsAre05s(t *testing.T) {
 	if c.namespace != "default" || c.ttl != 10*time.Second || c.id != hostname || c.httpAddr != "" || c.inCluster || c.leadFile != "" {
 		t.Errorf("defaults: %+v", c)
 	}
-	c, err = parseFlags([]string{"--election=e", "--election-namespace=ns", "--id=a", "--ttl=3s",
-		"--use-cluster-credentials", "--http=0.0.0.0:4444", "--kubeconfig=k", "--lead-file=f"}, io.Discard)
+	c, err = parseFlags([]string{
+		"--election=e", "--election-namespace=ns", "--id=a", "--ttl=3s",
+		"--use-cluster-credentials", "--http=0.0.0.0:4444", "--kubeconfig=k", "--lead-file=f",
+	}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config{election: "e", namespace: "ns", id: "a", ttl: 3 * time.Second, inCluster: true,
-		httpAddr: "0.0.0.0:4444", kubeconfig: "k", leadFile: "f"}
+	want := config{
+		election: "e", namespace: "ns", id: "a", ttl: 3 * time.Second, inCluster: true,
+		httpAddr: "0.0.0.0:4444", kubeconfig: "k", leadFile: "f",
+	}
 	if c != want {
 		t.Errorf("got %+v, want %+v", c, want)
 	}
