@@ -22,7 +22,11 @@ func (m moves) any() bool { return m.assigned+m.handoffs+m.cleared+m.forgotten >
 // its work stopped) are assigned directly, with the next token. Shards of
 // an owner that is neither live nor gone (expired but not fenced yet, or
 // unclear) are left alone. It is deterministic and sticky.
-func plan(t Table, liveMembers []tenure, isGone func(id string, epoch int64) bool) (Table, moves) {
+//
+// With handoffs false it only assigns orphans and clears handoffs whose
+// target left (the coordinator waits for the membership to settle before
+// it moves shards between live members).
+func plan(t Table, liveMembers []tenure, isGone func(id string, epoch int64) bool, handoffs bool) (Table, moves) {
 	t = t.clone()
 	var mv moves
 	// Members that are leaving get nothing; entries of tenures that are
@@ -138,7 +142,7 @@ func plan(t Table, liveMembers []tenure, isGone func(id string, epoch int64) boo
 		mv.assigned++
 	}
 	for _, s := range surplus {
-		if len(receivers) == 0 {
+		if len(receivers) == 0 || !handoffs {
 			break
 		}
 		to := receivers[0]

@@ -52,7 +52,22 @@ type Shards struct {
 
 	mu      sync.Mutex
 	working map[int]elector.Token // shards whose function runs here
+
+	// The coordinator's record of the live members (only its loop uses
+	// them): their last set, and when it changed.
+	lastMembers    string
+	membersChanged time.Time
 }
+
+// membershipSettle is how long the live members must stay the same before
+// the coordinator moves shards between them: long enough for the replicas
+// of one scale-up to register together, short against the one second a
+// scale-up should take. Unowned and orphaned shards are assigned at once.
+const membershipSettle = 250 * time.Millisecond
+
+// settle is membershipSettle, at most a quarter of the retry period (for
+// short timings).
+func (s *Shards) settle() time.Duration { return min(membershipSettle, s.cfg.RetryPeriod/4) }
 
 // New validates cfg and returns a replica of the group.
 func New(cfg Config) (*Shards, error) {
@@ -579,10 +594,22 @@ func (s *Shards) planRound(ctx context.Context) (next time.Time, again bool, err
 		}
 		return st == gone
 	}
+	// Moves between live members wait until the membership has not
+	// changed for membershipSettle: replicas of one scale-up join within
+	// moments of each other, and planning for each in turn would move
+	// shards to members that are over quota a moment later.
+	sig := fmt.Sprint(live)
+	if sig != s.lastMembers {
+		s.lastMembers, s.membersChanged = sig, now
+	}
+	settled := !now.Before(s.membersChanged.Add(s.settle()))
+	if !settled && (next.IsZero() || s.membersChanged.Add(s.settle()).Before(next)) {
+		next = s.membersChanged.Add(s.settle())
+	}
 	var mv moves
 	err = s.writeTable(ctx, func(t *Table) bool {
 		var nt Table
-		nt, mv = plan(*t, live, isGone)
+		nt, mv = plan(*t, live, isGone, settled)
 		*t = nt
 		return mv.any()
 	})
