@@ -83,11 +83,9 @@ func Classify(method string, u *url.URL) Key {
 	if len(rest) >= 2 && rest[0] == "namespaces" {
 		k.Namespace = rest[1]
 		rest = rest[2:]
-	} else {
+	} else if len(rest) >= 1 && rest[0] == "namespaces" {
 		// Cluster-scoped, or a list of Leases across all namespaces.
-		if len(rest) >= 1 && rest[0] == "namespaces" {
-			rest = rest[1:]
-		}
+		rest = rest[1:]
 	}
 	if k.Resource == ResourceLeases && (len(rest) == 0 || rest[0] != "leases") {
 		k.Resource = ResourceOther

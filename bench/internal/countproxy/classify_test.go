@@ -11,44 +11,80 @@ func TestClassify(t *testing.T) {
 		want        Key
 	}{
 		// What elector and client-go send for one Lease.
-		{"GET", "/apis/coordination.k8s.io/v1/namespaces/ns1/leases/lock",
-			Key{"", "ns1", ResourceLeases, VerbGet}},
-		{"PUT", "/apis/coordination.k8s.io/v1/namespaces/ns1/leases/lock",
-			Key{"", "ns1", ResourceLeases, VerbUpdate}},
-		{"POST", "/apis/coordination.k8s.io/v1/namespaces/ns1/leases",
-			Key{"", "ns1", ResourceLeases, VerbCreate}},
-		{"GET", "/apis/coordination.k8s.io/v1/namespaces/ns1/leases?watch=1&fieldSelector=metadata.name%3Dlock&resourceVersion=7",
-			Key{"", "ns1", ResourceLeases, VerbWatch}},
-		{"GET", "/apis/coordination.k8s.io/v1/namespaces/ns1/leases?watch=true",
-			Key{"", "ns1", ResourceLeases, VerbWatch}},
-		{"GET", "/apis/coordination.k8s.io/v1/namespaces/ns1/leases?watch=false",
-			Key{"", "ns1", ResourceLeases, VerbList}},
-		{"GET", "/apis/coordination.k8s.io/v1/namespaces/ns1/leases?limit=500",
-			Key{"", "ns1", ResourceLeases, VerbList}},
-		{"PATCH", "/apis/coordination.k8s.io/v1/namespaces/ns1/leases/lock",
-			Key{"", "ns1", ResourceLeases, VerbPatch}},
-		{"DELETE", "/apis/coordination.k8s.io/v1/namespaces/ns1/leases/lock",
-			Key{"", "ns1", ResourceLeases, VerbDelete}},
-		{"DELETE", "/apis/coordination.k8s.io/v1/namespaces/ns1/leases",
-			Key{"", "ns1", ResourceLeases, VerbDeleteCollection}},
+		{
+			"GET", "/apis/coordination.k8s.io/v1/namespaces/ns1/leases/lock",
+			Key{"", "ns1", ResourceLeases, VerbGet},
+		},
+		{
+			"PUT", "/apis/coordination.k8s.io/v1/namespaces/ns1/leases/lock",
+			Key{"", "ns1", ResourceLeases, VerbUpdate},
+		},
+		{
+			"POST", "/apis/coordination.k8s.io/v1/namespaces/ns1/leases",
+			Key{"", "ns1", ResourceLeases, VerbCreate},
+		},
+		{
+			"GET", "/apis/coordination.k8s.io/v1/namespaces/ns1/leases?watch=1&fieldSelector=metadata.name%3Dlock&resourceVersion=7",
+			Key{"", "ns1", ResourceLeases, VerbWatch},
+		},
+		{
+			"GET", "/apis/coordination.k8s.io/v1/namespaces/ns1/leases?watch=true",
+			Key{"", "ns1", ResourceLeases, VerbWatch},
+		},
+		{
+			"GET", "/apis/coordination.k8s.io/v1/namespaces/ns1/leases?watch=false",
+			Key{"", "ns1", ResourceLeases, VerbList},
+		},
+		{
+			"GET", "/apis/coordination.k8s.io/v1/namespaces/ns1/leases?limit=500",
+			Key{"", "ns1", ResourceLeases, VerbList},
+		},
+		{
+			"PATCH", "/apis/coordination.k8s.io/v1/namespaces/ns1/leases/lock",
+			Key{"", "ns1", ResourceLeases, VerbPatch},
+		},
+		{
+			"DELETE", "/apis/coordination.k8s.io/v1/namespaces/ns1/leases/lock",
+			Key{"", "ns1", ResourceLeases, VerbDelete},
+		},
+		{
+			"DELETE", "/apis/coordination.k8s.io/v1/namespaces/ns1/leases",
+			Key{"", "ns1", ResourceLeases, VerbDeleteCollection},
+		},
 		// A caller tag in front.
-		{"PUT", "/c/cand-3/apis/coordination.k8s.io/v1/namespaces/ns1/leases/lock",
-			Key{"cand-3", "ns1", ResourceLeases, VerbUpdate}},
-		{"GET", "/c/x/apis/coordination.k8s.io/v1/leases?watch=1",
-			Key{"x", "", ResourceLeases, VerbWatch}},
+		{
+			"PUT", "/c/cand-3/apis/coordination.k8s.io/v1/namespaces/ns1/leases/lock",
+			Key{"cand-3", "ns1", ResourceLeases, VerbUpdate},
+		},
+		{
+			"GET", "/c/x/apis/coordination.k8s.io/v1/leases?watch=1",
+			Key{"x", "", ResourceLeases, VerbWatch},
+		},
 		// Not Leases.
-		{"POST", "/c/x/api/v1/namespaces/ns1/events",
-			Key{"x", "ns1", ResourceOther, VerbCreate}},
-		{"POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-			Key{"", "", ResourceOther, VerbCreate}},
-		{"GET", "/apis/coordination.k8s.io/v1",
-			Key{"", "", ResourceOther, VerbList}},
-		{"GET", "/apis/coordination.k8s.io/v1beta1/namespaces/ns1/leasecandidates/a",
-			Key{"", "ns1", ResourceOther, VerbGet}},
-		{"GET", "/version",
-			Key{"", "", ResourceOther, VerbList}},
-		{"OPTIONS", "/apis/coordination.k8s.io/v1/namespaces/ns1/leases/lock",
-			Key{"", "ns1", ResourceLeases, VerbOther}},
+		{
+			"POST", "/c/x/api/v1/namespaces/ns1/events",
+			Key{"x", "ns1", ResourceOther, VerbCreate},
+		},
+		{
+			"POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+			Key{"", "", ResourceOther, VerbCreate},
+		},
+		{
+			"GET", "/apis/coordination.k8s.io/v1",
+			Key{"", "", ResourceOther, VerbList},
+		},
+		{
+			"GET", "/apis/coordination.k8s.io/v1beta1/namespaces/ns1/leasecandidates/a",
+			Key{"", "ns1", ResourceOther, VerbGet},
+		},
+		{
+			"GET", "/version",
+			Key{"", "", ResourceOther, VerbList},
+		},
+		{
+			"OPTIONS", "/apis/coordination.k8s.io/v1/namespaces/ns1/leases/lock",
+			Key{"", "ns1", ResourceLeases, VerbOther},
+		},
 	} {
 		u, err := url.Parse(tc.url)
 		if err != nil {
@@ -76,8 +112,10 @@ func TestSplitTag(t *testing.T) {
 func TestCountsSubAndByVerb(t *testing.T) {
 	lease := func(tag, verb string) Key { return Key{tag, "ns", ResourceLeases, verb} }
 	base := Counts{lease("a", VerbGet): 3, lease("b", VerbUpdate): 5}
-	now := Counts{lease("a", VerbGet): 10, lease("b", VerbUpdate): 5, lease("b", VerbWatch): 1,
-		{"b", "ns", ResourceOther, VerbCreate}: 2}
+	now := Counts{
+		lease("a", VerbGet): 10, lease("b", VerbUpdate): 5, lease("b", VerbWatch): 1,
+		{"b", "ns", ResourceOther, VerbCreate}: 2,
+	}
 	d := now.Sub(base)
 	if len(d) != 3 || d[lease("a", VerbGet)] != 7 || d[lease("b", VerbWatch)] != 1 {
 		t.Fatalf("Sub = %v", d)

@@ -41,8 +41,10 @@ func TestSummarize(t *testing.T) {
 		in = append(in, time.Duration(i)*time.Millisecond)
 	}
 	s := Summarize(in)
-	want := Summary{N: 30, Min: 1 * time.Millisecond, P50: 15 * time.Millisecond, P99: 30 * time.Millisecond,
-		Max: 30 * time.Millisecond, Mean: 15500 * time.Microsecond}
+	want := Summary{
+		N: 30, Min: 1 * time.Millisecond, P50: 15 * time.Millisecond, P99: 30 * time.Millisecond,
+		Max: 30 * time.Millisecond, Mean: 15500 * time.Microsecond,
+	}
 	if s != want {
 		t.Fatalf("Summarize = %+v, want %+v", s, want)
 	}

@@ -86,8 +86,10 @@ func ctrlTrials(ctx context.Context, e *env, bin string, plain bool) ([]time.Dur
 			return nil, "", "", err
 		}
 		probe := fmt.Sprintf("127.0.0.1:%d", port)
-		args := []string{"--kubeconfig=" + e.direct, "--id=" + id, "--namespace=" + ns,
-			"--lock=" + filepath.Join(dir, "lock"), "--record=" + record, "--probe-addr=" + probe}
+		args := []string{
+			"--kubeconfig=" + e.direct, "--id=" + id, "--namespace=" + ns,
+			"--lock=" + filepath.Join(dir, "lock"), "--record=" + record, "--probe-addr=" + probe,
+		}
 		if plain {
 			args = append(args, "--plain")
 		}

@@ -17,7 +17,6 @@ type machineInfo struct {
 	memTotal  string
 	kernel    string
 	goVersion string
-	apiserver string
 	loadStart string
 	loadEnd   string
 }

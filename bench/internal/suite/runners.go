@@ -254,7 +254,7 @@ func (e *env) electorTiming(ctx context.Context, ttl time.Duration) (candidate.T
 	if err != nil {
 		return t, err
 	}
-	defer p.stop(exitTimeout)
+	defer func() { _ = p.stop(exitTimeout) }() // a slow exit does not change what was measured
 	if _, err := p.waitMarker(ctx, startingMarker, p.started, readyTimeout); err != nil {
 		return t, err
 	}
@@ -291,15 +291,19 @@ func (e *env) startSidecar(s sidecar, ns, name, id, kubeconfig string, extra ...
 			return nil, err
 		}
 		sp.httpPort = port
-		args = []string{"--election=" + name, "--election-namespace=" + ns, "--id=" + id,
-			"--kubeconfig=" + kubeconfig, "--http=127.0.0.1:" + strconv.Itoa(port)}
+		args = []string{
+			"--election=" + name, "--election-namespace=" + ns, "--id=" + id,
+			"--kubeconfig=" + kubeconfig, "--http=127.0.0.1:" + strconv.Itoa(port),
+		}
 		if s.ttl != 0 {
 			args = append(args, "--ttl="+s.ttl.String())
 		}
 	case candidate.ClientGo:
-		args = []string{"--election=" + name, "--election-namespace=" + ns, "--id=" + id,
+		args = []string{
+			"--election=" + name, "--election-namespace=" + ns, "--id=" + id,
 			"--kubeconfig=" + kubeconfig, "--lease-duration=" + s.timing.Lease.String(),
-			"--renew-deadline=" + s.timing.Renew.String(), "--retry-period=" + s.timing.Retry.String()}
+			"--renew-deadline=" + s.timing.Renew.String(), "--retry-period=" + s.timing.Retry.String(),
+		}
 	}
 	markers := append([]string{s.leadMarker}, extra...)
 	if s.readyMarker != "" {

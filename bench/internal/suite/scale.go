@@ -86,8 +86,10 @@ func (e *env) startMany(impl candidate.Impl, ns, tag string) (*manyProc, error) 
 		return nil, err
 	}
 	m := &manyProc{tag: tag}
-	args := []string{"--impl=" + string(impl), "--n=" + strconv.Itoa(e.opts.ScaleN), "--namespace=" + ns,
-		"--id=" + tag, "--kubeconfig=" + kc}
+	args := []string{
+		"--impl=" + string(impl), "--n=" + strconv.Itoa(e.opts.ScaleN), "--namespace=" + ns,
+		"--id=" + tag, "--kubeconfig=" + kc,
+	}
 	m.proc, err = e.procs.start("many "+tag, e.bins.Many, args, nil, func(_ time.Time, line string) {
 		var s manyStatus
 		if json.Unmarshal([]byte(line), &s) == nil {

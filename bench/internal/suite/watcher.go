@@ -145,19 +145,6 @@ func (w *leaseWatcher) holder(name string) string {
 }
 
 func is(id string) func(string) bool { return func(h string) bool { return h == id } }
-func isNot(ids ...string) func(string) bool {
-	return func(h string) bool {
-		if h == "" {
-			return false
-		}
-		for _, id := range ids {
-			if h == id {
-				return false
-			}
-		}
-		return true
-	}
-}
 
 func sleepCtx(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
