@@ -48,9 +48,11 @@ func TestOutcome(t *testing.T) {
 		{"lost, sidecar campaigns again", live, lost, false, ExitOK, true, ""},
 		{"lost, exec exits", live, lost, true, ExitLost, false, ""},
 		{"lost while shutting down", cancelled, lost, true, ExitOK, false, ""},
-		{"overrun", live, fmt.Errorf("%w (%v)", elector.ErrStopOverrun, lost), false, ExitOverrun, false, ""},
-		{"lease 403", live, leaseDenied, false, ExitForbidden, false,
-			`elector: ServiceAccount team-a/app lacks 1 permission in namespace team-a: update leases.coordination.k8s.io "my-app"`},
+		{"overrun", live, fmt.Errorf("%w (%v)", elector.ErrStopOverrun, lost), false, ExitOverrun, false, ""}, //nolint:errorlint // as Run builds it
+		{
+			"lease 403", live, leaseDenied, false, ExitForbidden, false,
+			`elector: ServiceAccount team-a/app lacks 1 permission in namespace team-a: update leases.coordination.k8s.io "my-app"`,
+		},
 		{"other error", live, errors.New(`elector: unable to create Lease: namespace "x" does not exist`), false, ExitFailure, false, ""},
 	}
 	for _, tt := range tests {
@@ -103,14 +105,26 @@ func TestRequiredPermissions(t *testing.T) {
 		cfg  config
 		want []permissionSet
 	}{
-		{"minimal", config{election: "my-app", namespace: "team-a"},
-			[]permissionSet{{"team-a", lease}}},
-		{"events", config{election: "my-app", namespace: "team-a", events: true},
-			[]permissionSet{{"team-a", append(append([]rbac.Rule{}, lease...), createEvents)}}},
-		{"label, same namespace", config{election: "my-app", namespace: "team-a", labelKey: "k", podNamespace: "team-a"},
-			[]permissionSet{{"team-a", append(append([]rbac.Rule{}, lease...), rbac.PodLabelRules()...)}}},
-		{"label, other namespace", config{election: "my-app", namespace: "locks", labelKey: "k", podNamespace: "team-a"},
-			[]permissionSet{{"locks", lease}, {"team-a", rbac.PodLabelRules()}}},
+		{
+			"minimal",
+			config{election: "my-app", namespace: "team-a"},
+			[]permissionSet{{"team-a", lease}},
+		},
+		{
+			"events",
+			config{election: "my-app", namespace: "team-a", events: true},
+			[]permissionSet{{"team-a", append(append([]rbac.Rule{}, lease...), createEvents)}},
+		},
+		{
+			"label, same namespace",
+			config{election: "my-app", namespace: "team-a", labelKey: "k", podNamespace: "team-a"},
+			[]permissionSet{{"team-a", append(append([]rbac.Rule{}, lease...), rbac.PodLabelRules()...)}},
+		},
+		{
+			"label, other namespace",
+			config{election: "my-app", namespace: "locks", labelKey: "k", podNamespace: "team-a"},
+			[]permissionSet{{"locks", lease}, {"team-a", rbac.PodLabelRules()}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -47,90 +47,258 @@ func TestParseConfigErrors(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{"no args", nil, nil, ExitUsage,
-			"elector: --election is required: the name of the Lease to campaign for, e.g. --election=my-app"},
-		{"empty election", []string{"--election="}, nil, ExitUsage,
-			"elector: --election is required: the name of the Lease to campaign for, e.g. --election=my-app"},
-		{"unknown flag", []string{"--election=x", "--foo=1"}, nil, ExitUsage,
-			"elector: unknown flag --foo; run elector -h for the list of flags"},
-		{"missing value", []string{"--election=x", "--ttl"}, nil, ExitUsage,
-			"elector: flag --ttl needs a value, e.g. --ttl=VALUE"},
-		{"bad syntax", []string{"---election=x"}, nil, ExitUsage,
-			`elector: bad flag syntax "---election=x"; use --name=value or --name value`},
-		{"stray argument", []string{"--election=x", "sleep"}, nil, ExitUsage,
-			`elector: unexpected argument "sleep"; to run a command while leading, put it after --: elector [flags] -- COMMAND [ARGS...]`},
-		{"nothing after --", []string{"--election=x", "--"}, nil, ExitUsage,
-			"elector: no command after --; use elector [flags] -- COMMAND [ARGS...]"},
-		{"bad election", []string{"--election=My_Lock"}, nil, ExitConfig,
-			"elector: --election=My_Lock: invalid Lease name: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"},
-		{"bad namespace", []string{"--election=x", "--election-namespace=Team.A"}, nil, ExitConfig,
-			"elector: --election-namespace=Team.A: invalid namespace: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"},
-		{"bad ttl", []string{"--election=x", "--ttl=abc"}, nil, ExitConfig,
-			"elector: --ttl=abc: invalid duration; use a Go duration such as 10s"},
-		{"ttl without unit", []string{"--election=x", "--ttl", "10"}, nil, ExitConfig,
-			"elector: --ttl=10: invalid duration; use a Go duration such as 10s"},
-		{"ttl too short", []string{"--election=x", "--ttl=2s"}, nil, ExitConfig,
-			"elector: --ttl=2s: must be at least 3s"},
-		{"negative ttl", []string{"--election=x", "--ttl=-10s"}, nil, ExitConfig,
-			"elector: --ttl=-10s: must be at least 3s"},
-		{"fractional ttl", []string{"--election=x", "--ttl=10500ms"}, nil, ExitConfig,
-			"elector: --ttl=10500ms: must be a whole number of seconds (the Lease stores seconds), such as 10s"},
-		{"bad http", []string{"--election=x", "--http=4444"}, nil, ExitConfig,
-			"elector: --http=4444: invalid listen address (missing port in address); use HOST:PORT such as :4444 or 127.0.0.1:0"},
-		{"bad http port", []string{"--election=x", "--http=:http"}, nil, ExitConfig,
-			`elector: --http=:http: invalid port "http"; use a number from 0 to 65535`},
-		{"http port too large", []string{"--election=x", "--http=:70000"}, nil, ExitConfig,
-			`elector: --http=:70000: invalid port "70000"; use a number from 0 to 65535`},
-		{"bad max-watchers", []string{"--election=x", "--max-watchers=lots"}, nil, ExitConfig,
-			"elector: --max-watchers=lots: must be a whole number from 1 to 10000"},
-		{"zero max-watchers", []string{"--election=x", "--max-watchers=0"}, nil, ExitConfig,
-			"elector: --max-watchers=0: must be a whole number from 1 to 10000"},
-		{"max-watchers too large", []string{"--election=x", "--max-watchers=10001"}, nil, ExitConfig,
-			"elector: --max-watchers=10001: must be a whole number from 1 to 10000"},
-		{"empty id", []string{"--election=x", "--id="}, nil, ExitConfig,
-			"elector: --id is empty; pass a name unique among the replicas, such as the Pod name"},
-		{"long id", []string{"--election=x", "--id=" + strings.Repeat("a", 1025)}, nil, ExitConfig,
-			"elector: --id of 1025 bytes is too long; use at most 1024 bytes"},
-		{"bad bool", []string{"--election=x", "--use-cluster-credentials=maybe"}, nil, ExitConfig,
-			"elector: --use-cluster-credentials=maybe: invalid boolean; use --use-cluster-credentials=true or --use-cluster-credentials=false"},
-		{"bad log format", []string{"--election=x", "--log-format=xml"}, nil, ExitConfig,
-			"elector: --log-format=xml: must be text or json"},
-		{"bad log level", []string{"--election=x", "--log-level=loud"}, nil, ExitConfig,
-			"elector: --log-level=loud: must be debug, info, warn or error"},
-		{"empty kubeconfig", []string{"--election=x", "--kubeconfig="}, nil, ExitConfig,
-			"elector: --kubeconfig is empty; pass the path of a kubeconfig file, or omit the flag to use in-cluster credentials"},
-		{"label without =", []string{"--election=x", "--leader-label=leader"}, podEnv, ExitConfig,
-			"elector: --leader-label=leader: must be KEY=VALUE, such as --leader-label=elector.dev/leader=true"},
-		{"label bad key", []string{"--election=x", "--leader-label=a/b/c=true"}, podEnv, ExitConfig,
-			`elector: --leader-label=a/b/c=true: invalid label key "a/b/c": a valid label key must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')`},
-		{"label bad value", []string{"--election=x", "--leader-label=leader=yes please"}, podEnv, ExitConfig,
-			`elector: --leader-label=leader=yes please: invalid label value "yes please": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')`},
-		{"label without POD_NAME", []string{"--election=x", "--leader-label=leader=true"}, map[string]string{envPodNamespace: "team-a"}, ExitConfig,
-			"elector: --leader-label needs the Pod's name in $POD_NAME; add it with the Downward API (env: [{name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}])"},
-		{"label without namespace", []string{"--election=x", "--leader-label=leader=true"}, map[string]string{envPodName: "pod-a"}, ExitConfig,
-			"elector: --leader-label needs the Pod's namespace in $POD_NAMESPACE; add it with the Downward API (env: [{name: POD_NAMESPACE, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}])"},
-		{"grace without command", []string{"--election=x", "--grace=1s"}, nil, ExitUsage,
-			"elector: --grace only applies to a command run while leading: elector --election=x --grace=1s -- COMMAND"},
-		{"bad grace", []string{"--election=x", "--grace=soon", "--", "sleep", "1"}, nil, ExitConfig,
-			"elector: --grace=soon: invalid duration; use a Go duration such as 2s"},
-		{"zero grace", []string{"--election=x", "--grace=0s", "--", "sleep", "1"}, nil, ExitConfig,
-			"elector: --grace=0s: must be positive"},
-		{"grace too long", []string{"--election=x", "--grace=3s", "--", "sleep", "1"}, nil, ExitConfig,
-			"elector: --grace=3s: must be shorter than 2s (--ttl/5, the time from losing the lease to the renew deadline); lower --grace or raise --ttl to at least 16s"},
-		{"unknown old lock", []string{"--election=x", "--migrate-from=leases"}, nil, ExitConfig,
-			"elector: --migrate-from=leases: must be endpoints (leader-elector:0.5) or configmaps"},
-		{"bad old lock namespace", []string{"--election=x", "--migrate-from=endpoints", "--migrate-namespace=Default"}, nil, ExitConfig,
-			"elector: --migrate-namespace=Default: invalid namespace: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"},
-		{"old lock namespace alone", []string{"--election=x", "--migrate-namespace=default"}, nil, ExitUsage,
-			"elector: --migrate-namespace only applies with --migrate-from=endpoints"},
-		{"ttl too long", []string{"--election=x", "--ttl=2h"}, nil, ExitConfig,
-			"elector: --ttl=2h: must be at most 1h0m0s; a leader that vanishes blocks the election for one ttl"},
-		{"grace too long for ttl", []string{"--election=x", "--ttl=4s", "--grace=1s", "--", "sleep", "1"}, nil, ExitConfig,
-			"elector: --grace=1s: must be shorter than 800ms (--ttl/5, the time from losing the lease to the renew deadline); lower --grace or raise --ttl to at least 6s"},
-		{"command not found", []string{"--election=x", "--", "no-such-cmd"}, nil, ExitConfig,
-			`elector: command "no-such-cmd": not found in $PATH; use an absolute path or install it in the image`},
-		{"command not executable", []string{"--election=x", "--", "/etc/passwd"}, nil, ExitConfig,
-			`elector: command "/etc/passwd": not executable (permission denied)`},
+		{
+			"no args", nil, nil, ExitUsage,
+			"elector: --election is required: the name of the Lease to campaign for, e.g. --election=my-app",
+		},
+		{
+			"empty election",
+			[]string{"--election="},
+			nil, ExitUsage,
+			"elector: --election is required: the name of the Lease to campaign for, e.g. --election=my-app",
+		},
+		{
+			"unknown flag",
+			[]string{"--election=x", "--foo=1"},
+			nil, ExitUsage,
+			"elector: unknown flag --foo; run elector -h for the list of flags",
+		},
+		{
+			"missing value",
+			[]string{"--election=x", "--ttl"},
+			nil, ExitUsage,
+			"elector: flag --ttl needs a value, e.g. --ttl=VALUE",
+		},
+		{
+			"bad syntax",
+			[]string{"---election=x"},
+			nil, ExitUsage,
+			`elector: bad flag syntax "---election=x"; use --name=value or --name value`,
+		},
+		{
+			"stray argument",
+			[]string{"--election=x", "sleep"},
+			nil, ExitUsage,
+			`elector: unexpected argument "sleep"; to run a command while leading, put it after --: elector [flags] -- COMMAND [ARGS...]`,
+		},
+		{
+			"nothing after --",
+			[]string{"--election=x", "--"},
+			nil, ExitUsage,
+			"elector: no command after --; use elector [flags] -- COMMAND [ARGS...]",
+		},
+		{
+			"bad election",
+			[]string{"--election=My_Lock"},
+			nil, ExitConfig,
+			"elector: --election=My_Lock: invalid Lease name: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+		},
+		{
+			"bad namespace",
+			[]string{"--election=x", "--election-namespace=Team.A"},
+			nil, ExitConfig,
+			"elector: --election-namespace=Team.A: invalid namespace: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+		},
+		{
+			"bad ttl",
+			[]string{"--election=x", "--ttl=abc"},
+			nil, ExitConfig,
+			"elector: --ttl=abc: invalid duration; use a Go duration such as 10s",
+		},
+		{
+			"ttl without unit",
+			[]string{"--election=x", "--ttl", "10"},
+			nil, ExitConfig,
+			"elector: --ttl=10: invalid duration; use a Go duration such as 10s",
+		},
+		{
+			"ttl too short",
+			[]string{"--election=x", "--ttl=2s"},
+			nil, ExitConfig,
+			"elector: --ttl=2s: must be at least 3s",
+		},
+		{
+			"negative ttl",
+			[]string{"--election=x", "--ttl=-10s"},
+			nil, ExitConfig,
+			"elector: --ttl=-10s: must be at least 3s",
+		},
+		{
+			"fractional ttl",
+			[]string{"--election=x", "--ttl=10500ms"},
+			nil, ExitConfig,
+			"elector: --ttl=10500ms: must be a whole number of seconds (the Lease stores seconds), such as 10s",
+		},
+		{
+			"bad http",
+			[]string{"--election=x", "--http=4444"},
+			nil, ExitConfig,
+			"elector: --http=4444: invalid listen address (missing port in address); use HOST:PORT such as :4444 or 127.0.0.1:0",
+		},
+		{
+			"bad http port",
+			[]string{"--election=x", "--http=:http"},
+			nil, ExitConfig,
+			`elector: --http=:http: invalid port "http"; use a number from 0 to 65535`,
+		},
+		{
+			"http port too large",
+			[]string{"--election=x", "--http=:70000"},
+			nil, ExitConfig,
+			`elector: --http=:70000: invalid port "70000"; use a number from 0 to 65535`,
+		},
+		{
+			"bad max-watchers",
+			[]string{"--election=x", "--max-watchers=lots"},
+			nil, ExitConfig,
+			"elector: --max-watchers=lots: must be a whole number from 1 to 10000",
+		},
+		{
+			"zero max-watchers",
+			[]string{"--election=x", "--max-watchers=0"},
+			nil, ExitConfig,
+			"elector: --max-watchers=0: must be a whole number from 1 to 10000",
+		},
+		{
+			"max-watchers too large",
+			[]string{"--election=x", "--max-watchers=10001"},
+			nil, ExitConfig,
+			"elector: --max-watchers=10001: must be a whole number from 1 to 10000",
+		},
+		{
+			"empty id",
+			[]string{"--election=x", "--id="},
+			nil, ExitConfig,
+			"elector: --id is empty; pass a name unique among the replicas, such as the Pod name",
+		},
+		{
+			"long id",
+			[]string{"--election=x", "--id=" + strings.Repeat("a", 1025)},
+			nil, ExitConfig,
+			"elector: --id of 1025 bytes is too long; use at most 1024 bytes",
+		},
+		{
+			"bad bool",
+			[]string{"--election=x", "--use-cluster-credentials=maybe"},
+			nil, ExitConfig,
+			"elector: --use-cluster-credentials=maybe: invalid boolean; use --use-cluster-credentials=true or --use-cluster-credentials=false",
+		},
+		{
+			"bad log format",
+			[]string{"--election=x", "--log-format=xml"},
+			nil, ExitConfig,
+			"elector: --log-format=xml: must be text or json",
+		},
+		{
+			"bad log level",
+			[]string{"--election=x", "--log-level=loud"},
+			nil, ExitConfig,
+			"elector: --log-level=loud: must be debug, info, warn or error",
+		},
+		{
+			"empty kubeconfig",
+			[]string{"--election=x", "--kubeconfig="},
+			nil, ExitConfig,
+			"elector: --kubeconfig is empty; pass the path of a kubeconfig file, or omit the flag to use in-cluster credentials",
+		},
+		{
+			"label without =",
+			[]string{"--election=x", "--leader-label=leader"},
+			podEnv, ExitConfig,
+			"elector: --leader-label=leader: must be KEY=VALUE, such as --leader-label=elector.dev/leader=true",
+		},
+		{
+			"label bad key",
+			[]string{"--election=x", "--leader-label=a/b/c=true"},
+			podEnv, ExitConfig,
+			`elector: --leader-label=a/b/c=true: invalid label key "a/b/c": a valid label key must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')`,
+		},
+		{
+			"label bad value",
+			[]string{"--election=x", "--leader-label=leader=yes please"},
+			podEnv, ExitConfig,
+			`elector: --leader-label=leader=yes please: invalid label value "yes please": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')`,
+		},
+		{
+			"label without POD_NAME",
+			[]string{"--election=x", "--leader-label=leader=true"},
+			map[string]string{envPodNamespace: "team-a"},
+			ExitConfig,
+			"elector: --leader-label needs the Pod's name in $POD_NAME; add it with the Downward API (env: [{name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}])",
+		},
+		{
+			"label without namespace",
+			[]string{"--election=x", "--leader-label=leader=true"},
+			map[string]string{envPodName: "pod-a"},
+			ExitConfig,
+			"elector: --leader-label needs the Pod's namespace in $POD_NAMESPACE; add it with the Downward API (env: [{name: POD_NAMESPACE, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}])",
+		},
+		{
+			"grace without command",
+			[]string{"--election=x", "--grace=1s"},
+			nil, ExitUsage,
+			"elector: --grace only applies to a command run while leading: elector --election=x --grace=1s -- COMMAND",
+		},
+		{
+			"bad grace",
+			[]string{"--election=x", "--grace=soon", "--", "sleep", "1"},
+			nil, ExitConfig,
+			"elector: --grace=soon: invalid duration; use a Go duration such as 2s",
+		},
+		{
+			"zero grace",
+			[]string{"--election=x", "--grace=0s", "--", "sleep", "1"},
+			nil, ExitConfig,
+			"elector: --grace=0s: must be positive",
+		},
+		{
+			"grace too long",
+			[]string{"--election=x", "--grace=3s", "--", "sleep", "1"},
+			nil, ExitConfig,
+			"elector: --grace=3s: must be shorter than 2s (--ttl/5, the time from losing the lease to the renew deadline); lower --grace or raise --ttl to at least 16s",
+		},
+		{
+			"unknown old lock",
+			[]string{"--election=x", "--migrate-from=leases"},
+			nil, ExitConfig,
+			"elector: --migrate-from=leases: must be endpoints (leader-elector:0.5) or configmaps",
+		},
+		{
+			"bad old lock namespace",
+			[]string{"--election=x", "--migrate-from=endpoints", "--migrate-namespace=Default"},
+			nil, ExitConfig,
+			"elector: --migrate-namespace=Default: invalid namespace: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+		},
+		{
+			"old lock namespace alone",
+			[]string{"--election=x", "--migrate-namespace=default"},
+			nil, ExitUsage,
+			"elector: --migrate-namespace only applies with --migrate-from=endpoints",
+		},
+		{
+			"ttl too long",
+			[]string{"--election=x", "--ttl=2h"},
+			nil, ExitConfig,
+			"elector: --ttl=2h: must be at most 1h0m0s; a leader that vanishes blocks the election for one ttl",
+		},
+		{
+			"grace too long for ttl",
+			[]string{"--election=x", "--ttl=4s", "--grace=1s", "--", "sleep", "1"},
+			nil, ExitConfig,
+			"elector: --grace=1s: must be shorter than 800ms (--ttl/5, the time from losing the lease to the renew deadline); lower --grace or raise --ttl to at least 6s",
+		},
+		{
+			"command not found",
+			[]string{"--election=x", "--", "no-such-cmd"},
+			nil, ExitConfig,
+			`elector: command "no-such-cmd": not found in $PATH; use an absolute path or install it in the image`,
+		},
+		{
+			"command not executable",
+			[]string{"--election=x", "--", "/etc/passwd"},
+			nil, ExitConfig,
+			`elector: command "/etc/passwd": not executable (permission denied)`,
+		},
 	}
 	if len(tests) < 15 {
 		t.Fatalf("only %d cases", len(tests))
@@ -216,13 +384,20 @@ func TestParseConfigValues(t *testing.T) {
 		env   map[string]string
 		check func(t *testing.T, c config)
 	}{
-		{"0.5 image flags, space separated", []string{"--election", "elect-nginx", "--http", "0.0.0.0:4444", "--id", "me", "--ttl", "20s", "--election-namespace", "ns1", "--use-cluster-credentials"}, nil,
+		{
+			"0.5 image flags, space separated",
+			[]string{"--election", "elect-nginx", "--http", "0.0.0.0:4444", "--id", "me", "--ttl", "20s", "--election-namespace", "ns1", "--use-cluster-credentials"},
+			nil,
 			func(t *testing.T, c config) {
 				if c.election != "elect-nginx" || c.httpAddr != "0.0.0.0:4444" || c.identity != "me" || c.leaseDuration != 20*time.Second || c.namespace != "ns1" {
 					t.Errorf("got %+v", c)
 				}
-			}},
-		{"migration from 0.5", []string{"--election=elect-nginx-deploy", "--migrate-from=endpoints"}, nil,
+			},
+		},
+		{
+			"migration from 0.5",
+			[]string{"--election=elect-nginx-deploy", "--migrate-from=endpoints"},
+			nil,
 			func(t *testing.T, c config) {
 				if c.migrateFrom != "endpoints" || c.migrateNamespace != "default" {
 					t.Errorf("migrateFrom %q in %q, want endpoints in default (0.5's default namespace)", c.migrateFrom, c.migrateNamespace)
@@ -231,62 +406,99 @@ func TestParseConfigValues(t *testing.T) {
 				if len(sets) != 1 || !strings.Contains(fmt.Sprint(sets[0].rules), `update endpoints "elect-nginx-deploy"`) {
 					t.Errorf("permissions %v, want update on the old Endpoints", sets)
 				}
-			}},
-		{"migration, old lock elsewhere", []string{"--election=x", "--election-namespace=app", "--migrate-from=endpoints", "--migrate-namespace=default"}, nil,
+			},
+		},
+		{
+			"migration, old lock elsewhere",
+			[]string{"--election=x", "--election-namespace=app", "--migrate-from=endpoints", "--migrate-namespace=default"},
+			nil,
 			func(t *testing.T, c config) {
 				sets := requiredPermissions(c)
 				if len(sets) != 2 || sets[1].namespace != "default" {
 					t.Errorf("permissions %v, want a second set in namespace default", sets)
 				}
-			}},
-		{"max-watchers", []string{"--election=x", "--max-watchers=7"}, nil,
+			},
+		},
+		{
+			"max-watchers",
+			[]string{"--election=x", "--max-watchers=7"},
+			nil,
 			func(t *testing.T, c config) {
 				if c.maxWatchers != 7 {
 					t.Errorf("maxWatchers = %d, want 7", c.maxWatchers)
 				}
-			}},
-		{"single dash", []string{"-election=x", "-use-cluster-credentials=true"}, nil,
+			},
+		},
+		{
+			"single dash",
+			[]string{"-election=x", "-use-cluster-credentials=true"},
+			nil,
 			func(t *testing.T, c config) {
 				if c.election != "x" {
 					t.Errorf("election = %q", c.election)
 				}
-			}},
-		{"namespace from service account", []string{"--election=x"}, map[string]string{saFile: "team-sa\n", envPodNamespace: "team-env"},
+			},
+		},
+		{
+			"namespace from service account",
+			[]string{"--election=x"},
+			map[string]string{saFile: "team-sa\n", envPodNamespace: "team-env"},
 			func(t *testing.T, c config) {
 				if c.namespace != "team-sa" {
 					t.Errorf("namespace = %q, want team-sa", c.namespace)
 				}
-			}},
-		{"namespace from env", []string{"--election=x"}, map[string]string{envPodNamespace: "team-env"},
+			},
+		},
+		{
+			"namespace from env",
+			[]string{"--election=x"},
+			map[string]string{envPodNamespace: "team-env"},
 			func(t *testing.T, c config) {
 				if c.namespace != "team-env" {
 					t.Errorf("namespace = %q, want team-env", c.namespace)
 				}
-			}},
-		{"identity from POD_NAME", []string{"--election=x"}, map[string]string{envPodName: "pod-7"},
+			},
+		},
+		{
+			"identity from POD_NAME",
+			[]string{"--election=x"},
+			map[string]string{envPodName: "pod-7"},
 			func(t *testing.T, c config) {
 				if c.identity != "pod-7" {
 					t.Errorf("identity = %q", c.identity)
 				}
-			}},
-		{"leader label", []string{"--election=x", "--election-namespace=locks", "--leader-label=elector.dev/leader=true"}, podEnv,
+			},
+		},
+		{
+			"leader label",
+			[]string{"--election=x", "--election-namespace=locks", "--leader-label=elector.dev/leader=true"},
+			podEnv,
 			func(t *testing.T, c config) {
 				if c.labelKey != "elector.dev/leader" || c.labelValue != "true" || c.podName != "pod-a" || c.podNamespace != "team-a" || c.namespace != "locks" {
 					t.Errorf("got %+v", c)
 				}
-			}},
-		{"exec mode", []string{"--election=x", "--ttl=20s", "--grace=3s", "--", "sleep", "--ttl=1", "--"}, nil,
+			},
+		},
+		{
+			"exec mode",
+			[]string{"--election=x", "--ttl=20s", "--grace=3s", "--", "sleep", "--ttl=1", "--"},
+			nil,
 			func(t *testing.T, c config) {
 				if !reflect.DeepEqual(c.command, []string{"sleep", "--ttl=1", "--"}) || c.grace != 3*time.Second {
 					t.Errorf("command %q grace %v", c.command, c.grace)
 				}
-			}},
-		{"events off, json logs", []string{"--election=x", "--events=false", "--log-format=json", "--log-level=debug", "--skip-permission-check"}, nil,
+			},
+		},
+		{
+			"events off, json logs",
+			[]string{"--election=x", "--events=false", "--log-format=json", "--log-level=debug", "--skip-permission-check"},
+			nil,
 			func(t *testing.T, c config) {
 				if c.events || c.logFormat != "json" || c.logLevel.String() != "DEBUG" || !c.skipPermissionCheck {
 					t.Errorf("got %+v", c)
 				}
-			}},
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

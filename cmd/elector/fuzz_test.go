@@ -12,6 +12,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -82,11 +83,11 @@ func FuzzParseConfig(f *testing.F) {
 		}
 		c, err := parseConfig(argv, env)
 		switch {
-		case err == errHelp || err == errVersion:
+		case errors.Is(err, errHelp) || errors.Is(err, errVersion):
 			return
 		case err != nil:
-			ue, ok := err.(*usageError)
-			if !ok {
+			var ue *usageError
+			if !errors.As(err, &ue) {
 				t.Fatalf("parseConfig(%q) = %T %v, want *usageError", argv, err, err)
 			}
 			if ue.code != ExitUsage && ue.code != ExitConfig {

@@ -242,7 +242,7 @@ func TestHTTPWatch(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/watch", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/watch", nil)
 	resp, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -285,7 +285,7 @@ func TestHTTPWatchFollowsTheOldLockInMigrationMode(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/watch", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/watch", nil)
 	resp, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)

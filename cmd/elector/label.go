@@ -23,7 +23,7 @@ const fieldManager = "elector"
 type labeler struct {
 	pods       podLabeler
 	namespace  string // own Pod's namespace
-	self       string                    // own Pod name
+	self       string // own Pod name
 	key, value string
 	retry      time.Duration // between failed attempts
 	unmarkIn   time.Duration // budget to remove the own label when leadership ends

@@ -51,7 +51,7 @@ func noKeepAlive() *http.Client {
 func openWatch(t *testing.T, addr string) (cancel func()) {
 	t.Helper()
 	ctx, cancelCtx := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/watch", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/watch", nil)
 	resp, err := noKeepAlive().Do(req)
 	if err != nil {
 		cancelCtx()
@@ -223,7 +223,7 @@ func TestWatchDropsClientThatDoesNotRead(t *testing.T) {
 	_ = conn.SetReadDeadline(time.Now().Add(guard))
 	_ = conn.(*net.TCPConn).SetReadBuffer(1 << 20) // reopen the window at once
 	n, err := io.Copy(io.Discard, conn)
-	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 		t.Fatalf("connection still open after the stream ended (read %d bytes)", n)
 	}
 	if n >= int64(len(big)) {
@@ -249,7 +249,7 @@ func TestConnCapClosesIdle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		defer c.Close() //nolint:revive,gocritic // open until the test ends
 		idle = append(idle, c)
 	}
 	resp, err := noKeepAlive().Get("http://" + addr + "/")
@@ -272,7 +272,7 @@ func TestConnCapClosesIdle(t *testing.T) {
 			continue
 		}
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 			t.Fatal("an idle connection neither answers nor is closed")
 		}
 		if err == nil {
@@ -424,7 +424,7 @@ func (lt *limiterTest) refusedNew(host string) {
 	client := lt.dial(host)
 	lt.next = lt.accept() // still waits once this one is closed
 	_ = client.SetReadDeadline(time.Now().Add(guard))
-	if _, err := client.Read(make([]byte, 1)); err != io.EOF {
+	if _, err := client.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
 		lt.t.Errorf("new connection from %s: read %v, want EOF (closed)", host, err)
 	}
 }
@@ -619,7 +619,7 @@ func TestServeLimits(t *testing.T) {
 	if s.ConnState == nil {
 		t.Error("no ConnState hook: idle connections are not tracked")
 	}
-	req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/", nil)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+ln.Addr().String()+"/", nil)
 	req.Header.Set("X-Big", strings.Repeat("a", 16<<10))
 	resp, err := noKeepAlive().Do(req)
 	if err != nil {

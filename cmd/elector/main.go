@@ -87,10 +87,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, env environment, opts ...func(*app)) int {
 	c, err := parseConfig(args, env)
 	switch {
-	case err == errHelp:
+	case errors.Is(err, errHelp):
 		usage(stdout)
 		return ExitOK
-	case err == errVersion:
+	case errors.Is(err, errVersion):
 		fmt.Fprintln(stdout, "elector", currentVersion())
 		return ExitOK
 	case err != nil:

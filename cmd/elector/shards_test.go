@@ -16,12 +16,24 @@ func TestParseShards(t *testing.T) {
 		{"zero", []string{"--election=workers", "--shards=0"}, nil, "elector: --shards=0: must be a whole number from 1 to 1024"},
 		{"not a number", []string{"--election=workers", "--shards=many"}, nil, "elector: --shards=many: must be a whole number from 1 to 1024"},
 		{"too many", []string{"--election=workers", "--shards=1025"}, nil, "elector: --shards=1025: must be a whole number from 1 to 1024"},
-		{"group with a dot", []string{"--election=my.workers", "--shards=4"}, nil,
-			"elector: --election=my.workers: with --shards it names the group and must be a DNS-1123 label of at most 40 characters (its Leases are NAME-shards, NAME-coordinator and NAME-m-<hash>)"},
-		{"with a leader label", []string{"--election=workers", "--shards=4", "--leader-label=a=b"}, podEnv,
-			"elector: --shards cannot be combined with --leader-label: every replica owns shards; select the Pods by another label"},
-		{"with migration", []string{"--election=workers", "--shards=4", "--migrate-from=endpoints"}, nil,
-			"elector: --shards cannot be combined with --migrate-from: a sharded group has no old lock to migrate from"},
+		{
+			"group with a dot",
+			[]string{"--election=my.workers", "--shards=4"},
+			nil,
+			"elector: --election=my.workers: with --shards it names the group and must be a DNS-1123 label of at most 40 characters (its Leases are NAME-shards, NAME-coordinator and NAME-m-<hash>)",
+		},
+		{
+			"with a leader label",
+			[]string{"--election=workers", "--shards=4", "--leader-label=a=b"},
+			podEnv,
+			"elector: --shards cannot be combined with --leader-label: every replica owns shards; select the Pods by another label",
+		},
+		{
+			"with migration",
+			[]string{"--election=workers", "--shards=4", "--migrate-from=endpoints"},
+			nil,
+			"elector: --shards cannot be combined with --migrate-from: a sharded group has no old lock to migrate from",
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := parseConfig(tc.args, fakeEnv(tc.env))

@@ -32,7 +32,7 @@ const (
 	// TestAPIServerRestarts measured up to 5.8s with a cap of 30s). One
 	// small request every four seconds per replica is less than a leader's
 	// renewals.
-	backoffMin = time.Second
+	backoffMin = time.Second //nolint:revive // Min is minimum, not minutes
 	backoffMax = 4 * time.Second
 )
 
@@ -87,7 +87,7 @@ func (r *retrier) wait(ctx context.Context, msg string, err error) {
 	s := r.a.start
 	r.delay = min(max(r.delay*2, s.backoffMin), s.backoffMax)
 	s.setWaiting(oneLine(err))
-	r.a.log.Info(msg, "error", oneLine(err), "retryIn", r.delay.String())
+	r.a.log.Info(msg, "error", oneLine(err), "retryIn", r.delay.String()) //nolint:sloglint // callers pass a fixed message
 	r.a.sleep(ctx, r.delay)
 }
 
@@ -105,7 +105,7 @@ func (r *retrier) denied(ctx context.Context, msg string, err error) (final bool
 	}
 	r.delay = min(max(r.delay*2, s.backoffMin), s.backoffMax, left)
 	s.setWaiting(oneLine(err))
-	r.a.log.Warn(msg, "error", oneLine(err), "retryIn", r.delay.String(), "giveUpIn", left.Round(time.Millisecond).String())
+	r.a.log.Warn(msg, "error", oneLine(err), "retryIn", r.delay.String(), "giveUpIn", left.Round(time.Millisecond).String()) //nolint:sloglint // callers pass a fixed message
 	r.a.sleep(ctx, r.delay)
 	return false
 }

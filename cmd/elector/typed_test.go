@@ -19,8 +19,10 @@ func (t typedCore) CreateEvent(ctx context.Context, ev *event) error {
 	ref := ev.InvolvedObject
 	_, err := t.c.Events(ev.Metadata.Namespace).Create(ctx, &corev1.Event{
 		ObjectMeta: ev.Metadata,
-		InvolvedObject: corev1.ObjectReference{Kind: ref.Kind, APIVersion: ref.APIVersion, Namespace: ref.Namespace,
-			Name: ref.Name, UID: ref.UID, ResourceVersion: ref.ResourceVersion},
+		InvolvedObject: corev1.ObjectReference{
+			Kind: ref.Kind, APIVersion: ref.APIVersion, Namespace: ref.Namespace,
+			Name: ref.Name, UID: ref.UID, ResourceVersion: ref.ResourceVersion,
+		},
 		Reason: ev.Reason, Message: ev.Message, Type: ev.Type,
 		Source:         corev1.EventSource{Component: ev.Source.Component},
 		FirstTimestamp: ev.FirstTimestamp, LastTimestamp: ev.LastTimestamp, Count: ev.Count,
