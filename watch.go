@@ -103,7 +103,6 @@ func (s *watchSpec) run(ctx context.Context) {
 				s.sleep(ctx)
 				continue
 			}
-			needList = false
 		}
 		var err error
 		rv, needList, err = s.watchOnce(ctx, rv)
