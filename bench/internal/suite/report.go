@@ -27,6 +27,7 @@ type results struct {
 	footprint []footprintResult
 	scale     []scaleResult
 	ctrl      []ctrlResult // controller-runtime SIGTERM handoff, elector's NewManager and the plain one
+	sharding  []shardingResult
 	failures  []string
 	durations []scenarioDuration
 	// sidecarTiming is the elector sidecar's timing at its default --ttl,
@@ -50,6 +51,11 @@ func (r *results) anyFailed() bool {
 		}
 	}
 	for _, x := range r.footprint {
+		if x.err != nil {
+			return true
+		}
+	}
+	for _, x := range r.sharding {
 		if x.err != nil {
 			return true
 		}
@@ -181,6 +187,7 @@ func render(r *results) string {
 	renderFootprint(m, r)
 	renderScale(m, r)
 	renderCtrl(m, r)
+	renderSharding(m, r)
 	renderNotes(m, r)
 	renderSamples(m, r)
 	return m.b.String()

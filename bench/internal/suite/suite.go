@@ -40,7 +40,7 @@ const (
 )
 
 // Scenarios lists every scenario in run order.
-var Scenarios = []string{ScenarioHandoff, ScenarioPlanned, ScenarioCrash, ScenarioLoad, ScenarioFootprint, ScenarioScale, ScenarioCtrl}
+var Scenarios = []string{ScenarioHandoff, ScenarioPlanned, ScenarioCrash, ScenarioLoad, ScenarioFootprint, ScenarioScale, ScenarioCtrl, ScenarioSharding}
 
 // Options configure a run. Zero values are not defaults: use Full or Quick.
 type Options struct {
@@ -54,6 +54,10 @@ type Options struct {
 	ScaleN        int           // elections in one process
 	ScaleWindow   time.Duration // scale counting window
 	CtrlTrials    int           // controller-runtime SIGTERM handoff trials per variant
+	ShardK        int           // shards in the sharding scenario
+	ShardSteps    []int         // replica counts in turn
+	ShardWarmup   time.Duration // after a step is balanced (or timed out)
+	ShardWindow   time.Duration // steady-state counting window per step
 	Only          []string      // scenarios to run; all when empty
 	Quick         bool          // recorded in the report
 	Command       string        // the command line, for the report
@@ -73,6 +77,10 @@ func Full() Options {
 		ScaleN:        1000,
 		ScaleWindow:   30 * time.Second,
 		CtrlTrials:    10,
+		ShardK:        256,
+		ShardSteps:    []int{2, 8, 3},
+		ShardWarmup:   5 * time.Second,
+		ShardWindow:   30 * time.Second,
 	}
 }
 
@@ -90,6 +98,10 @@ func Quick() Options {
 		ScaleN:        100,
 		ScaleWindow:   10 * time.Second,
 		CtrlTrials:    3,
+		ShardK:        256,
+		ShardSteps:    []int{2, 8, 3},
+		ShardWarmup:   2 * time.Second,
+		ShardWindow:   10 * time.Second,
 		Quick:         true,
 	}
 }
@@ -182,6 +194,7 @@ func Run(ctx context.Context, opts Options, log io.Writer) (report string, faile
 		{ScenarioFootprint, runFootprint},
 		{ScenarioScale, runScale},
 		{ScenarioCtrl, runCtrl},
+		{ScenarioSharding, runSharding},
 	}
 	for _, s := range steps {
 		if !opts.runs(s.name) {
