@@ -167,5 +167,5 @@ bench: controlplane ## Benchmark elector against client-go; writes BENCHMARKS.md
 N ?= 200
 
 .PHONY: chaos
-chaos: controlplane ## Long chaos run: N seeded fault schedules (default 200, about 75 min); prints the table of CHAOS.md
+chaos: controlplane ## Long chaos run: N seeded fault schedules (default 200, about 75 min), then 10 sharded ones (about 12 min); prints the table of CHAOS.md
 	cd test && $(GO) run ./chaos/cmd/chaos -n $(N)
