@@ -241,21 +241,21 @@ func TestHandoffWaitsForTheWorkToReturnAndKeepsRenewing(t *testing.T) {
 	w.request("b")
 	wait(t, a.causes, "a's work to be cancelled")
 	// The request is pending on every view.
-	pending := func(e *elector.Elector, who string) {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		for v := range e.Subscribe(ctx) {
-			if v.Handoff != nil && v.Handoff.To == "b" {
-				return
-			}
-		}
-		t.Fatalf("%s never saw the pending request", who)
-	}
-	pending(a.e, "a")
-	pending(b.e, "b")
 	if l := w.get(); holder(l) != "a" {
 		t.Fatalf("holder = %q while a's work still runs, want a", holder(l))
 	}
+	pending := func(e *elector.Elector, who string) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		ch := e.Subscribe(ctx)
+		for {
+			if v := wait(t, ch, who+" to see the pending request"); v.Handoff != nil && v.Handoff.To == "b" {
+				return
+			}
+		}
+	}
+	pending(a.e, "a")
+	pending(b.e, "b")
 	// Still renewing while the work stops (within StopGrace).
 	before := w.count("a", "update")
 	w.clock.Step(time.Second)
