@@ -1,8 +1,23 @@
 package main
 
 import (
+	"bufio"
+	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/elector-dev/elector"
+	"github.com/elector-dev/elector/fake"
+	"github.com/elector-dev/elector/shard"
 )
 
 func TestParseShards(t *testing.T) {
@@ -52,5 +67,103 @@ func TestParseShards(t *testing.T) {
 				t.Fatalf("parseConfig: %v\nwant: %s (exit %d)", err, tc.msg, ExitConfig)
 			}
 		})
+	}
+}
+
+// One replica of a group on the fake API owns every shard; /shards says
+// so, with tokens, and /watch starts with the same state as a "shards"
+// event.
+func TestShardHandlers(t *testing.T) {
+	const k = 4
+	fc := clocktesting.NewFakeClock(time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC))
+	s, err := shard.New(shard.Config{
+		Leases: fake.NewLeases().Leases("team-a"), Namespace: "team-a", Group: "workers", Identity: "pod-a", Shards: k,
+		Clock: fc, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed, stop := s.Changes()
+	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	running := make(chan int, k)
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Run(ctx, func(ctx context.Context, i int, _ elector.Term) error {
+			running <- i
+			<-ctx.Done()
+			return nil
+		})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	for range k {
+		select {
+		case <-running:
+		case <-time.After(10 * time.Second): // a failure deadline, not a timing assertion
+			t.Fatal("the replica did not start every shard")
+		}
+	}
+	// Running is updated right after the functions start.
+	for len(s.Assignment().Running) != k {
+		select {
+		case <-changed:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Assignment lists %v running", s.Assignment().Running)
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	h := &shardHandlers{s: s, base: &handlers{identity: "pod-a", gatherer: reg, clock: fc}}
+	mux := h.mux()
+	rr := get(t, mux, http.MethodGet, "/shards")
+	var body struct {
+		Identity string `json:"identity"`
+		Shards   int    `json:"shards"`
+		Running  []struct {
+			Shard int   `json:"shard"`
+			Token int64 `json:"token"`
+		} `json:"running"`
+		Table []struct {
+			Owner string `json:"owner"`
+			Token int64  `json:"token"`
+		} `json:"table"`
+	}
+	if err := json.Unmarshal(rr.Body.Bytes(), &body); err != nil {
+		t.Fatalf("GET /shards: %v: %s", err, rr.Body)
+	}
+	if rr.Code != http.StatusOK || body.Identity != "pod-a" || body.Shards != k || len(body.Running) != k || len(body.Table) != k {
+		t.Fatalf("GET /shards = %d %s", rr.Code, rr.Body)
+	}
+	for i, e := range body.Table {
+		if e.Owner != "pod-a" || e.Token != 1 || body.Running[i].Token != 1 {
+			t.Fatalf("shard %d: owner %q token %d (running token %d), want pod-a with token 1", i, e.Owner, e.Token, body.Running[i].Token)
+		}
+	}
+	if rr := get(t, mux, http.MethodGet, "/readyz"); rr.Code != http.StatusOK {
+		t.Fatalf("GET /readyz = %d %s", rr.Code, rr.Body)
+	}
+	if rr := get(t, mux, http.MethodGet, "/healthz"); rr.Code != http.StatusOK {
+		t.Fatalf("GET /healthz = %d %s", rr.Code, rr.Body)
+	}
+
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	wctx, wcancel := context.WithCancel(context.Background())
+	defer wcancel()
+	req, _ := http.NewRequestWithContext(wctx, http.MethodGet, srv.URL+"/watch", nil)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	if !sc.Scan() || sc.Text() != "event: shards" || !sc.Scan() || !strings.HasPrefix(sc.Text(), "data: {") || !strings.Contains(sc.Text(), `"identity":"pod-a"`) {
+		t.Fatalf("/watch began with %q", sc.Text())
 	}
 }
