@@ -184,7 +184,7 @@ func newFlagSet(f *flags) *flag.FlagSet {
 	fs.Var(&f.kubeconfig, "kubeconfig", "kubeconfig file (default: in-cluster credentials, else $KUBECONFIG, else ~/.kube/config)")
 	fs.Var(&f.leaderLabel, "leader-label", "KEY=VALUE label set on the leader's Pod and removed from all others; needs $POD_NAME (Downward API)")
 	fs.Var(&f.grace, "grace", "with a command: time between SIGTERM and SIGKILL when leadership ends (default ttl/10; must be < ttl/5)")
-	fs.Var(&f.events, "events", "record BecameLeader/StoppedLeading Events on the Lease (default true)")
+	fs.Var(&f.events, "events", "record BecameLeader, StoppedLeading and HandedOff Events on the Lease (default true)")
 	fs.Var(&f.skipPermissionCheck, "skip-permission-check", "do not check RBAC permissions with SelfSubjectAccessReviews at start")
 	fs.Var(&f.logFormat, "log-format", "text or json (default text)")
 	fs.Var(&f.logLevel, "log-level", "debug, info, warn or error (default info)")
