@@ -59,6 +59,11 @@ type Shards struct {
 	membersChanged time.Time
 }
 
+// handOnWait bounds how long the shards that stopped for a handoff wait
+// for the others of the same request, so that they go in one write: a
+// moment against the round trips that each write would cost.
+const handOnWait = 50 * time.Millisecond
+
 // membershipSettle is how long the live members must stay the same before
 // the coordinator moves shards between them: long enough for the replicas
 // of one scale-up to register together, short against the one second a
@@ -206,6 +211,7 @@ func (s *Shards) serve(runCtx, mctx context.Context, term elector.Term, fn Func)
 	workers := map[int]*worker{}
 	done := make(chan workerDone)
 	retryAt := map[int]time.Time{}
+	stoppedAt := map[int]time.Time{} // when a stopping shard's function returned
 	var retryT clock.Timer
 	defer func() {
 		if retryT != nil {
@@ -220,6 +226,7 @@ func (s *Shards) serve(runCtx, mctx context.Context, term elector.Term, fn Func)
 		_, t, ok, deleted := s.view.current()
 		want := map[int]int64{}
 		var give []int
+		stopping := 0 // shards asked for a handoff whose function still runs
 		if ok && !deleted {
 			if len(t.Shards) != s.cfg.Shards {
 				return s.mismatch(len(t.Shards))
@@ -228,10 +235,13 @@ func (s *Shards) serve(runCtx, mctx context.Context, term elector.Term, fn Func)
 				if sl.Owner != s.cfg.Identity || sl.Epoch != epoch {
 					continue
 				}
-				if sl.HandoffTo == "" {
+				switch {
+				case sl.HandoffTo == "":
 					want[i] = sl.Token
-				} else if workers[i] == nil {
+				case workers[i] == nil:
 					give = append(give, i)
+				default:
+					stopping++
 				}
 			}
 		}
@@ -265,6 +275,24 @@ func (s *Shards) serve(runCtx, mctx context.Context, term elector.Term, fn Func)
 			s.log.Info("Started shard", "shard", i, "token", tok)
 		}
 		s.setWorking(workers)
+		// The handoffs go in one write once every shard asked for has
+		// stopped, or handOnWait after the first one stopped (a slow
+		// function does not hold up the others).
+		handOn := len(give) > 0 && mctx.Err() == nil
+		if handOn && stopping > 0 {
+			first := now
+			for _, i := range give {
+				if at, ok := stoppedAt[i]; ok && at.Before(first) {
+					first = at
+				}
+			}
+			if at := first.Add(handOnWait); now.Before(at) {
+				handOn = false
+				if next.IsZero() || at.Before(next) {
+					next = at
+				}
+			}
+		}
 		if retryT != nil {
 			retryT.Stop()
 			retryT = nil
@@ -272,8 +300,11 @@ func (s *Shards) serve(runCtx, mctx context.Context, term elector.Term, fn Func)
 		if !next.IsZero() {
 			retryT = s.clk.NewTimer(max(next.Sub(now), 0))
 		}
-		if len(give) > 0 && mctx.Err() == nil {
+		if handOn {
 			s.handOn(mctx, epoch, give, workers)
+			for _, i := range give {
+				delete(stoppedAt, i)
+			}
 		}
 		return nil
 	}
@@ -285,6 +316,7 @@ func (s *Shards) serve(runCtx, mctx context.Context, term elector.Term, fn Func)
 		s.setWorking(workers)
 		switch {
 		case d.w.stopping || mctx.Err() != nil:
+			stoppedAt[d.shard] = s.clk.Now()
 			s.log.Info("Stopped shard", "shard", d.shard, "token", d.w.token)
 		case d.err != nil:
 			s.log.Error("Shard function failed; restarting it", "shard", d.shard, "token", d.w.token, "error", d.err, "after", s.cfg.RetryPeriod.String())
@@ -309,6 +341,16 @@ func (s *Shards) serve(runCtx, mctx context.Context, term elector.Term, fn Func)
 		case <-changed:
 		case d := <-done:
 			onDone(d)
+			// Take every other function that has returned meanwhile, so
+			// that they are handed on together.
+			for more := true; more; {
+				select {
+				case d := <-done:
+					onDone(d)
+				default:
+					more = false
+				}
+			}
 		case <-retryC:
 			retryT = nil
 		}
