@@ -6,7 +6,6 @@ package suite
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -149,8 +148,10 @@ func Run(ctx context.Context, opts Options, log io.Writer) (report string, faile
 	}
 	defer os.RemoveAll(dir)
 
-	e := &env{opts: opts, log: log, procs: newProcs(), dir: dir, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7)),
-		timings: map[time.Duration]candidate.Timing{}}
+	e := &env{
+		opts: opts, log: log, procs: newProcs(), dir: dir, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7)),
+		timings: map[time.Duration]candidate.Timing{},
+	}
 	defer e.procs.killAll()
 
 	e.logf("building the sidecars")
@@ -316,25 +317,4 @@ func goCmd(ctx context.Context, dir string, args ...string) error {
 		return fmt.Errorf("go %s in %s: %w\n%s", strings.Join(args, " "), dir, err, out.String())
 	}
 	return nil
-}
-
-// errs collects the errors of concurrent variants.
-type errs struct {
-	mu  sync.Mutex
-	all []error
-}
-
-func (e *errs) add(err error) {
-	if err == nil {
-		return
-	}
-	e.mu.Lock()
-	e.all = append(e.all, err)
-	e.mu.Unlock()
-}
-
-func (e *errs) err() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return errors.Join(e.all...)
 }
