@@ -170,7 +170,7 @@ func (s *Shards) campaign(ctx context.Context) error {
 		err := s.coord.Run(ctx, s.coordinate)
 		switch {
 		case ctx.Err() != nil:
-			return nil
+			return nil //nolint:nilerr // shutdown: Run returns nil whatever the coordinator's last error
 		case err == nil || errors.Is(err, elector.ErrLeadershipLost):
 			continue
 		default:
@@ -743,7 +743,7 @@ type Assignment struct {
 	// their tokens.
 	Running []Owned `json:"running"`
 	// Table has every shard's owner, token and pending handoff.
-	Table []ShardOwner `json:"table"`
+	Table []TableEntry `json:"table"`
 	// Members lists the replicas this one knows, with the shards each
 	// owns.
 	Members []Member `json:"members"`
@@ -755,8 +755,8 @@ type Owned struct {
 	Token elector.Token `json:"token"`
 }
 
-// ShardOwner is one shard's entry of the table.
-type ShardOwner struct {
+// TableEntry is one shard's entry of the table.
+type TableEntry struct {
 	Shard     int           `json:"shard"`
 	Owner     string        `json:"owner"`
 	Token     elector.Token `json:"token"`
@@ -774,8 +774,10 @@ type Member struct {
 
 // Assignment returns this replica's view of the group.
 func (s *Shards) Assignment() Assignment {
-	a := Assignment{Group: s.cfg.Group, Shards: s.cfg.Shards, Identity: s.cfg.Identity, Synced: s.view.isSynced(),
-		Running: []Owned{}, Table: []ShardOwner{}, Members: []Member{}}
+	a := Assignment{
+		Group: s.cfg.Group, Shards: s.cfg.Shards, Identity: s.cfg.Identity, Synced: s.view.isSynced(),
+		Running: []Owned{}, Table: []TableEntry{}, Members: []Member{},
+	}
 	s.mu.Lock()
 	for i, tok := range s.working {
 		a.Running = append(a.Running, Owned{Shard: i, Token: tok})
@@ -791,7 +793,7 @@ func (s *Shards) Assignment() Assignment {
 	if _, t, ok, deleted := s.view.current(); ok && !deleted {
 		a.Generation = t.Generation
 		for i, sl := range t.Shards {
-			a.Table = append(a.Table, ShardOwner{Shard: i, Owner: sl.Owner, Token: elector.Token(sl.Token), HandoffTo: sl.HandoffTo})
+			a.Table = append(a.Table, TableEntry{Shard: i, Owner: sl.Owner, Token: elector.Token(sl.Token), HandoffTo: sl.HandoffTo})
 			if sl.Owner == "" {
 				continue
 			}

@@ -50,15 +50,19 @@ func (c client) tag(ctx context.Context) context.Context {
 func (c client) Get(ctx context.Context, name string, o metav1.GetOptions) (*coordinationv1.Lease, error) {
 	return c.LeaseClient.Get(c.tag(ctx), name, o)
 }
+
 func (c client) Create(ctx context.Context, l *coordinationv1.Lease, o metav1.CreateOptions) (*coordinationv1.Lease, error) {
 	return c.LeaseClient.Create(c.tag(ctx), l, o)
 }
+
 func (c client) Update(ctx context.Context, l *coordinationv1.Lease, o metav1.UpdateOptions) (*coordinationv1.Lease, error) {
 	return c.LeaseClient.Update(c.tag(ctx), l, o)
 }
+
 func (c client) List(ctx context.Context, o metav1.ListOptions) (*coordinationv1.LeaseList, error) {
 	return c.LeaseClient.List(c.tag(ctx), o)
 }
+
 func (c client) Watch(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 	return c.LeaseClient.Watch(c.tag(ctx), o)
 }
@@ -93,8 +97,10 @@ type replica struct {
 }
 
 func newCluster(t *testing.T, k int) *cluster {
-	c := &cluster{t: t, k: k, leases: fake.NewLeases(), replicas: map[string]*replica{},
-		acting: map[int]string{}, lastTok: map[int]elector.Token{}, lastID: map[int]string{}, cut: map[string]bool{}}
+	c := &cluster{
+		t: t, k: k, leases: fake.NewLeases(), replicas: map[string]*replica{},
+		acting: map[int]string{}, lastTok: map[int]elector.Token{}, lastID: map[int]string{}, cut: map[string]bool{},
+	}
 	c.leases.SetReactor(func(ctx context.Context, verb, _, _ string) error {
 		id, _ := ctx.Value(idKey{}).(string)
 		c.mu.Lock()

@@ -80,8 +80,10 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ns: fmt.Sprintf("shard-%d", nsCounter.Add(1)), admin: admin,
-		acting: map[int]string{}, replicas: map[string]*replica{}}
+	e := &env{
+		t: t, ns: fmt.Sprintf("shard-%d", nsCounter.Add(1)), admin: admin,
+		acting: map[int]string{}, replicas: map[string]*replica{},
+	}
 	if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -124,24 +126,28 @@ func (c cuttable) Get(ctx context.Context, name string, o metav1.GetOptions) (*c
 	}
 	return c.LeaseInterface.Get(ctx, name, o)
 }
+
 func (c cuttable) Create(ctx context.Context, l *coordinationv1.Lease, o metav1.CreateOptions) (*coordinationv1.Lease, error) {
 	if c.cut.Load() {
 		return nil, errCut
 	}
 	return c.LeaseInterface.Create(ctx, l, o)
 }
+
 func (c cuttable) Update(ctx context.Context, l *coordinationv1.Lease, o metav1.UpdateOptions) (*coordinationv1.Lease, error) {
 	if c.cut.Load() {
 		return nil, errCut
 	}
 	return c.LeaseInterface.Update(ctx, l, o)
 }
+
 func (c cuttable) List(ctx context.Context, o metav1.ListOptions) (*coordinationv1.LeaseList, error) {
 	if c.cut.Load() {
 		return nil, errCut
 	}
 	return c.LeaseInterface.List(ctx, o)
 }
+
 func (c cuttable) Watch(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 	if c.cut.Load() {
 		return nil, errCut

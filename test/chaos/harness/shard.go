@@ -77,7 +77,7 @@ func RunShardSchedule(ctx context.Context, e *Env, o ShardOptions) ShardResult {
 			problem("%v", err)
 			return res
 		}
-		defer r.Close()
+		defer r.Close() //nolint:revive,gocritic // every record stays open until the schedule ends
 		recs[i] = r
 	}
 	rng := rand.New(rand.NewPCG(o.Seed, 14))
