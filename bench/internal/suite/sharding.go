@@ -38,10 +38,14 @@ const shardingBalanceTimeout = 2 * elector.DefaultLeaseDuration
 
 // shardingStep is one step of the replica count.
 type shardingStep struct {
-	replicas           int
-	balanced           bool          // every replica ran ⌊K/N⌋..⌈K/N⌉ and all K ran
-	toBalance          time.Duration // step → balanced (or the timeout)
-	moved              int           // shard functions started after the step
+	replicas  int
+	balanced  bool          // every replica ran ⌊K/N⌋..⌈K/N⌉ and all K ran
+	toBalance time.Duration // step → balanced (or the timeout)
+	// registered: step → every replica is a live member in the view of
+	// one of them (package shard only): the new replicas' own start-up
+	// (clients, list, watch, member Lease), before any shard can move.
+	registered         time.Duration
+	moved              int // shard functions started after the step
 	minOwned, maxOwned int
 	overlaps           int // double ownership seen (must be 0)
 	// Steady state, over the window after the step.
@@ -131,6 +135,7 @@ func measureSharding(ctx context.Context, e *env, design string) (r shardingResu
 	}
 	tr := &shardTracker{acting: map[int]string{}}
 	live := map[string]*benchReplica{}
+	groups := map[string]*shard.Shards{} // package shard's replicas, by id
 	seq := 0
 	defer func() {
 		var wg sync.WaitGroup
@@ -161,6 +166,7 @@ func measureSharding(ctx context.Context, e *env, design string) (r shardingResu
 				cancel()
 				return err
 			}
+			groups[id] = s
 			go func() {
 				defer close(rep.done)
 				if err := s.Run(rctx, func(ctx context.Context, i int, _ elector.Term) error { work(ctx, i); return nil }); err != nil {
@@ -200,6 +206,7 @@ func measureSharding(ctx context.Context, e *env, design string) (r shardingResu
 		for _, id := range ids[:n] {
 			rep := live[id]
 			delete(live, id)
+			delete(groups, id)
 			rep.cancel()
 			wg.Go(func() { <-rep.done })
 		}
@@ -223,6 +230,9 @@ func measureSharding(ctx context.Context, e *env, design string) (r shardingResu
 		st := shardingStep{replicas: n}
 		// Until balanced, or the timeout.
 		for {
+			if st.registered == 0 && design == designShard && allRegistered(groups) {
+				st.registered = time.Since(t0)
+			}
 			per, running, _, _ := tr.snapshot()
 			ok := running == k
 			for id := range live {
@@ -292,6 +302,26 @@ func measureSharding(ctx context.Context, e *env, design string) (r shardingResu
 	return r
 }
 
+// allRegistered reports whether one replica's view lists every replica
+// as a live member.
+func allRegistered(groups map[string]*shard.Shards) bool {
+	for _, s := range groups {
+		seen := map[string]bool{}
+		for _, m := range s.Assignment().Members {
+			if m.Live {
+				seen[m.Identity] = true
+			}
+		}
+		for id := range groups {
+			if !seen[id] {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
 func renderSharding(m *md, r *results) {
 	if len(r.sharding) == 0 {
 		return
@@ -303,7 +333,7 @@ func renderSharding(m *md, r *results) {
 	}
 	m.p("## Sharding: K = %d shards over N = %s replicas", k, strings.Join(steps, " → "))
 	m.p("")
-	m.p("Replicas in one process, each with its own client (QPS %d) counted at the proxy; elector's default timings (15s / 10s / 2s). A scale-down stops the replicas at once, as a Deployment's SIGTERM does. **shard** is package shard (a member Lease per replica, a coordinator election, one assignment Lease); the **baseline** is one elector election per shard, K per replica over one SharedWatch (first come, first served, as Knative's buckets). *Balanced*: every replica runs ⌊K/N⌋ or ⌈K/N⌉ shards and all K run; *moved*: shard functions started after the step; requests over a %v window after a %v warm-up.", shardingQPS, r.opts.ShardWindow, r.opts.ShardWarmup)
+	m.p("Replicas in one process, each with its own client (QPS %d) counted at the proxy; elector's default timings (15s / 10s / 2s). A scale-down stops the replicas at once, as a Deployment's SIGTERM does. **shard** is package shard (a member Lease per replica, a coordinator election, one assignment Lease); the **baseline** is one elector election per shard, K per replica over one SharedWatch (first come, first served, as Knative's buckets). *Balanced*: every replica runs ⌊K/N⌋ or ⌈K/N⌉ shards and all K run; *balanced in* counts from the step, so a scale-up includes the new replicas' own start-up (clients, list, watch, member Lease), given apart; *moved*: shard functions started after the step; requests over a %v window after a %v warm-up.", shardingQPS, r.opts.ShardWindow, r.opts.ShardWarmup)
 	m.p("")
 	m.header("design", "N", "balanced in", "moved", "shards per replica", "writes/s per replica", "busiest replica writes/s", "reads/s per replica", "requests/s by replicas owning nothing", "watches", "double ownership")
 	for _, s := range r.sharding {
@@ -311,6 +341,9 @@ func renderSharding(m *md, r *results) {
 			bal := "not within " + shardingBalanceTimeout.String()
 			if st.balanced {
 				bal = dur(st.toBalance)
+				if st.registered > 0 && st.registered < st.toBalance {
+					bal += fmt.Sprintf(" (%s after the last replica registered)", dur(st.toBalance-st.registered))
+				}
 			}
 			m.row(s.design, fmt.Sprint(st.replicas), bal, fmt.Sprint(st.moved), fmt.Sprintf("%d–%d", st.minOwned, st.maxOwned),
 				fmt.Sprintf("%.2f", st.writesPerRep), fmt.Sprintf("%.2f", st.maxWritesRep), fmt.Sprintf("%.2f", st.readsPerRep),
