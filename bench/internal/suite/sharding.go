@@ -45,6 +45,7 @@ type shardingStep struct {
 	// one of them (package shard only): the new replicas' own start-up
 	// (clients, list, watch, member Lease), before any shard can move.
 	registered         time.Duration
+	scaleUp            bool // the step added replicas
 	moved              int // shard functions started after the step
 	minOwned, maxOwned int
 	overlaps           int // double ownership seen (must be 0)
@@ -216,6 +217,7 @@ func measureSharding(ctx context.Context, e *env, design string) (r shardingResu
 	for _, n := range e.opts.ShardSteps {
 		_, _, starts0, _ := tr.snapshot()
 		t0 := time.Now()
+		scaledUp := n > len(live)
 		switch {
 		case n > len(live):
 			for len(live) < n {
@@ -227,7 +229,7 @@ func measureSharding(ctx context.Context, e *env, design string) (r shardingResu
 		case n < len(live):
 			stop(len(live) - n) // SIGTERM-like: all at once, each hands its shards on
 		}
-		st := shardingStep{replicas: n}
+		st := shardingStep{replicas: n, scaleUp: scaledUp}
 		// Until balanced, or the timeout.
 		for {
 			if st.registered == 0 && design == designShard && allRegistered(groups) {
@@ -341,7 +343,7 @@ func renderSharding(m *md, r *results) {
 			bal := "not within " + shardingBalanceTimeout.String()
 			if st.balanced {
 				bal = dur(st.toBalance)
-				if st.registered > 0 && st.registered < st.toBalance {
+				if st.scaleUp && st.registered > 0 && st.registered < st.toBalance {
 					bal += fmt.Sprintf(" (%s after the last replica registered)", dur(st.toBalance-st.registered))
 				}
 			}
