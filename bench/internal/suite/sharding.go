@@ -46,7 +46,7 @@ type shardingStep struct {
 	// (clients, list, watch, member Lease), before any shard can move.
 	registered         time.Duration
 	scaleUp            bool // the step added replicas
-	moved              int // shard functions started after the step
+	moved              int  // shard functions started after the step
 	minOwned, maxOwned int
 	overlaps           int // double ownership seen (must be 0)
 	// Steady state, over the window after the step.
