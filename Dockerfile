@@ -31,7 +31,7 @@ ARG VERSION="(devel)" COMMIT=unknown
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
-    go build -trimpath -buildvcs=false -ldflags="-s -w -X main.buildVersion=${VERSION} -X main.buildCommit=${COMMIT}" -o /out/elector ./cmd/elector
+    go build -trimpath -buildvcs=false -tags=nethttpomithttp2 -ldflags="-s -w -X main.buildVersion=${VERSION} -X main.buildCommit=${COMMIT}" -o /out/elector ./cmd/elector
 
 # Empty: the binary is static and needs no libc, shell, CA bundle or passwd
 # file (in a Pod it reads the API server's CA and its token from the

@@ -44,6 +44,7 @@ func TestDockerfileCheckFails(t *testing.T) {
 		{"platforms", "linux/ppc64le,", ""},
 		{"ldflags", "-s -w -X main.buildVersion", "-X main.buildVersion"},
 		{"cgo", "CGO_ENABLED=0 GOOS", "GOOS"},
+		{"tags", "-tags=nethttpomithttp2 ", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if !strings.Contains(good, tc.old) {
@@ -58,7 +59,7 @@ func TestDockerfileCheckFails(t *testing.T) {
 }
 
 // TestMakefileLDFlags checks that make build stamps the binary as the
-// image does.
+// image does, and builds it with the same tags.
 func TestMakefileLDFlags(t *testing.T) {
 	m := regexp.MustCompile(`(?m)^LDFLAGS :=\s*(.*)$`).FindStringSubmatch(repoFile(t, "Makefile"))
 	if m == nil {
@@ -66,6 +67,10 @@ func TestMakefileLDFlags(t *testing.T) {
 	}
 	if want := LDFlags("$(VERSION)", "$(COMMIT)"); m[1] != want {
 		t.Errorf("Makefile LDFLAGS = %q, want %q (tools/image LDFlags)", m[1], want)
+	}
+	m = regexp.MustCompile(`(?m)^TAGS :=\s*(.*)$`).FindStringSubmatch(repoFile(t, "Makefile"))
+	if m == nil || m[1] != Tags {
+		t.Errorf("Makefile TAGS = %q, want %q (tools/image Tags)", m, Tags)
 	}
 }
 
@@ -213,7 +218,7 @@ func checkDockerfile(text string) []string {
 		}
 	}
 	for _, w := range []string{
-		"CGO_ENABLED=0", "-trimpath", "-buildvcs=false", Package,
+		"CGO_ENABLED=0", "-trimpath", "-buildvcs=false", "-tags=" + Tags, Package,
 		`-ldflags="` + LDFlags("${VERSION}", "${COMMIT}") + `"`,
 	} {
 		if !strings.Contains(build, w) {

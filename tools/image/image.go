@@ -93,6 +93,14 @@ var Platforms = []v1.Platform{
 	{OS: "linux", Architecture: "s390x"},
 }
 
+// Tags are the binary's build tags. nethttpomithttp2 leaves out net/http's
+// bundled copy of HTTP/2: client-go speaks HTTP/2 to the API server
+// through golang.org/x/net/http2, which it configures on its own
+// transports, and the sidecar's HTTP server is plain HTTP/1.1; the copy
+// was dead weight (0.5 MiB of binary, 0.3-0.4 MiB of RSS). make build
+// uses the same tags.
+const Tags = "nethttpomithttp2"
+
 // LDFlags returns the -ldflags of the binary: stripped, and stamped with
 // version and commit for `elector --version` (as make build stamps it).
 func LDFlags(version, commit string) string {
@@ -323,7 +331,7 @@ type CompileOptions struct {
 }
 
 // Compile cross-compiles Package for each platform: static
-// (CGO_ENABLED=0), -trimpath, without VCS stamping, with LDFlags.
+// (CGO_ENABLED=0), -trimpath, without VCS stamping, with Tags and LDFlags.
 func Compile(ctx context.Context, o CompileOptions, meta Meta, platforms []v1.Platform) ([]Binary, error) {
 	if err := meta.validate(); err != nil {
 		return nil, err
@@ -340,7 +348,7 @@ func Compile(ctx context.Context, o CompileOptions, meta Meta, platforms []v1.Pl
 	for _, p := range platforms {
 		out := filepath.Join(o.Dir, p.OS+"_"+p.Architecture, "elector")
 		start := time.Now()
-		cmd := exec.CommandContext(ctx, goCmd, "build", "-trimpath", "-buildvcs=false",
+		cmd := exec.CommandContext(ctx, goCmd, "build", "-trimpath", "-buildvcs=false", "-tags="+Tags,
 			"-ldflags="+LDFlags(meta.Version, meta.Commit), "-o", out, Package)
 		cmd.Dir = o.Source
 		// GOWORK=off: a go.work of the caller must not change the

@@ -484,7 +484,7 @@ func renderFootprint(m *md, r *results) {
 	}
 	m.p("## Footprint")
 	m.p("")
-	m.p("Two replicas of each sidecar, one leading and one following, idle for %v (after %v of settling), all four at the same time. elector sidecar: `cmd/elector --http=127.0.0.1:PORT` with its defaults (default `--ttl`: %v; Events on; permission check at start); client-go sidecar: `bench/cmd/clientgo-sidecar`, a minimal program (client-go leaderelection, LeaseLock, ReleaseOnCancel, 15s / 10s / 2s, no HTTP server, no metrics). Both built like the release image: `CGO_ENABLED=0 go build -trimpath -ldflags=\"-s -w\"`.", el.idle.Round(time.Second), settleBeforeIdle, r.sidecarTiming)
+	m.p("Two replicas of each sidecar, one leading and one following, idle for %v (after %v of settling), all four at the same time. elector sidecar: `cmd/elector --http=127.0.0.1:PORT` with its defaults (default `--ttl`: %v; Events on; permission check at start); client-go sidecar: `bench/cmd/clientgo-sidecar`, a minimal program (client-go leaderelection, LeaseLock, ReleaseOnCancel, 15s / 10s / 2s, no HTTP server, no metrics). Both built like the release image: `CGO_ENABLED=0 go build -trimpath -tags=nethttpomithttp2 -ldflags=\"-s -w\"` (the tag leaves out net/http's bundled HTTP/2; client-go uses golang.org/x/net/http2).", el.idle.Round(time.Second), settleBeforeIdle, r.sidecarTiming)
 	m.p("")
 	m.header("", "elector sidecar", "client-go sidecar", "ratio", "target", "met?")
 	for _, x := range []footprintResult{el, cg} {

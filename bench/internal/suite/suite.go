@@ -258,14 +258,15 @@ func (e *env) uniform(lo, hi time.Duration) time.Duration {
 }
 
 // binaries are the programs the benchmark runs, built like the release
-// image (CGO_ENABLED=0, -trimpath, -ldflags="-s -w").
+// image (CGO_ENABLED=0, -trimpath, -tags=nethttpomithttp2, -ldflags="-s -w":
+// see the Makefile).
 type binaries struct {
 	Elector  string // ../cmd/elector
 	ClientGo string // cmd/clientgo-sidecar
 	Many     string // cmd/many
 }
 
-var buildFlags = []string{"build", "-trimpath", "-ldflags=-s -w"}
+var buildFlags = []string{"build", "-trimpath", "-tags=nethttpomithttp2", "-ldflags=-s -w"}
 
 func build(ctx context.Context, dir string) (binaries, error) {
 	root, err := moduleDir(ctx, "github.com/elector-dev/elector")
