@@ -386,14 +386,23 @@ func TestCrashedReplicaShardsMoveAfterTheLease(t *testing.T) {
 // twice at once, tokens grow per shard, and the group is balanced once the
 // faults stop.
 func TestRandomSchedulesNeverDoubleOwn(t *testing.T) {
-	for seed := range uint64(6) {
+	seen := map[string]int{}
+	for seed := range uint64(12) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) { randomSchedule(t, seed) })
+			synctest.Test(t, func(t *testing.T) { randomSchedule(t, seed, seen) })
 		})
 	}
+	// The schedules must exercise every kind of fault, or they prove
+	// nothing about it.
+	for _, kind := range []string{"start", "stop", "kill", "partition", "pause"} {
+		if seen[kind] == 0 {
+			t.Errorf("no schedule had a %s: %v", kind, seen)
+		}
+	}
+	t.Logf("faults over all seeds: %v", seen)
 }
 
-func randomSchedule(t *testing.T, seed uint64) {
+func randomSchedule(t *testing.T, seed uint64, seen map[string]int) {
 	rng := rand.New(rand.NewPCG(seed, 14))
 	c := newCluster(t, 12)
 	next := 0
@@ -417,12 +426,16 @@ func randomSchedule(t *testing.T, seed uint64) {
 		live := ids()
 		switch x := rng.IntN(20); {
 		case x == 0 && len(live) < 6:
+			seen["start"]++
 			c.start(newID())
 		case x == 1 && len(live) > 1:
+			seen["stop"]++
 			c.stop(live[rng.IntN(len(live))])
 		case x == 2 && len(live) > 1:
+			seen["kill"]++
 			c.kill(live[rng.IntN(len(live))])
 		case x == 3 && len(partitioned) == 0 && len(live) > 1:
+			seen["partition"]++
 			id := live[rng.IntN(len(live))]
 			partitioned = append(partitioned, id)
 			c.partition(id, true)
@@ -435,6 +448,7 @@ func randomSchedule(t *testing.T, seed uint64) {
 			// At most one pause at a time, of at most 3s: the margins of
 			// doc.go (LeaseDuration − RenewDeadline + StopGrace = 7s)
 			// cover a clock that lags by that much.
+			seen["pause"]++
 			c.pause(live[rng.IntN(len(live))], time.Duration(1+rng.IntN(3))*time.Second)
 			paused = true
 		case x == 6:
