@@ -9,8 +9,9 @@ import (
 )
 
 // TestShardedSchedule runs the sharded mode (package shard, K = 8) under
-// 30 s of seeded faults — scale up, SIGTERM, kills, partitions, latency,
-// connection resets, every replica's clock skewed within the bound — and
+// 30 s of seeded faults — kube-apiserver restarts, scale up, SIGTERM,
+// kills, partitions, latency, connection resets, every replica's clock
+// skewed within the bound (seed 3 has each but latency and resets) — and
 // checks each shard's record: no two tenures of one shard overlap, tokens
 // grow, and after the heal the group is balanced again. The long run is
 // make chaos (cmd/chaos -shard-schedules).
@@ -18,7 +19,7 @@ func TestShardedSchedule(t *testing.T) {
 	const k = 8
 	e := newEnv(t)
 	res := harness.RunShardSchedule(t.Context(), e, harness.ShardOptions{
-		Seed: 1, K: k, Replicas: 3, Faults: 30 * time.Second, Timing: harness.DefaultTiming,
+		Seed: 3, K: k, Replicas: 3, Faults: 30 * time.Second, Timing: harness.DefaultTiming,
 	})
 	t.Logf("seed %d: %v, faults [%s], %d shard functions started, %d tenures checked, balanced %v after the heal",
 		res.Seed, res.Took.Round(time.Second), strings.Join(res.Faults, ", "), res.Starts, res.Tenures, res.Balanced.Round(time.Millisecond))

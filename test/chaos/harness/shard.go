@@ -55,7 +55,8 @@ type shardReplica struct {
 
 // RunShardSchedule runs K shards over replicas that a seeded schedule
 // starts, stops (SIGTERM-like), kills (cut off, then ended without a
-// word), partitions (blackhole), slows down (latency) and resets, every
+// word), partitions (blackhole), slows down (latency) and resets, while
+// kube-apiserver restarts (always once, first), every
 // replica with its own clock running fast or slow within the bound. Each
 // shard has its own record (package history): a shard function begins
 // and ends its tenure there, and takes up to half of StopGrace to stop,
@@ -219,7 +220,11 @@ func RunShardSchedule(ctx context.Context, e *Env, o ShardOptions) ShardResult {
 		}
 		var what string
 		var heal func()
-		switch x := rng.IntN(7); {
+		x := rng.IntN(8)
+		if len(res.Faults) == 0 {
+			x = 6 // every schedule restarts the API server once, first
+		}
+		switch {
 		case x == 0 && len(cur) < 6:
 			what = "scale up"
 			if err := start(); err != nil {
@@ -250,6 +255,14 @@ func RunShardSchedule(ctx context.Context, e *Env, o ShardOptions) ShardResult {
 			r := pick()
 			what = "reset " + r.id
 			r.proxy.Reset()
+		case x == 6:
+			what = "kube-apiserver restart"
+			e.CP.StopAPIServer()
+			heal = func() {
+				if err := e.CP.StartAPIServer(context.WithoutCancel(ctx)); err != nil {
+					problem("unable to start kube-apiserver again: %v", err)
+				}
+			}
 		default:
 			what = "calm"
 		}
