@@ -69,7 +69,7 @@ func TestMakefileLDFlags(t *testing.T) {
 		t.Errorf("Makefile LDFLAGS = %q, want %q (tools/image LDFlags)", m[1], want)
 	}
 	m = regexp.MustCompile(`(?m)^TAGS :=\s*(.*)$`).FindStringSubmatch(repoFile(t, "Makefile"))
-	if m == nil || m[1] != Tags {
+	if len(m) < 2 || m[1] != Tags {
 		t.Errorf("Makefile TAGS = %q, want %q (tools/image Tags)", m, Tags)
 	}
 }
