@@ -62,6 +62,7 @@ const (
 )
 
 func main() {
+	tuneGC(os.Getenv)
 	if len(os.Args) > 1 && os.Args[1] == watchdogCommand {
 		os.Exit(watchdogMain(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	}
