@@ -132,7 +132,7 @@ $(GORELEASER):
 tools: $(GOLANGCI_LINT) $(ACTIONLINT) $(GORELEASER) ## Build the pinned golangci-lint, actionlint and goreleaser (first run only)
 
 .PHONY: lint
-lint: $(GOLANGCI_LINT) $(ACTIONLINT) ## golangci-lint (.golangci.yml) and go mod tidy -diff in every module; actionlint on .github/workflows
+lint: $(GOLANGCI_LINT) $(ACTIONLINT) ## golangci-lint (.golangci.yml) and go mod tidy -diff in every module; actionlint on .github/workflows; license headers
 	@status=0; \
 	for m in $(MODULES); do \
 		echo "golangci-lint: $$m"; \
@@ -144,6 +144,8 @@ lint: $(GOLANGCI_LINT) $(ACTIONLINT) ## golangci-lint (.golangci.yml) and go mod
 	done; \
 	echo "actionlint: .github/workflows"; \
 	$(ACTIONLINT) || status=1; \
+	echo "license headers: hack/headers.sh"; \
+	hack/headers.sh || status=1; \
 	exit $$status
 
 .PHONY: fmt
