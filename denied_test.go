@@ -126,9 +126,9 @@ func TestDenialAtStartIsRetriedForForbiddenTimeout(t *testing.T) {
 		t.Fatalf("Run = %v before ForbiddenTimeout", a.err)
 	default:
 	}
-	for range 8 { // 16s
-		w.clock.Step(2 * time.Second)
-	}
+	// Step until Run gives up: a fixed number of steps can all run before
+	// Run has armed its retry timer on the fake clock (then it never fires).
+	stepUntil(t, w, 2*time.Second, time.Minute, a.done, "Run to give up after ForbiddenTimeout")
 	if err := a.result(t); !errors.As(err, &fe) {
 		t.Fatalf("Run = %v, want *ForbiddenError", err)
 	}
@@ -223,12 +223,13 @@ func TestSharedWatchForgetsADenialOfAnEarlierRun(t *testing.T) {
 	go func() { result <- e.Run(ctx, func(context.Context, elector.Term) error { return nil }) }()
 	wait(t, g.denied, "a denied request")
 	errSoon(t, e)
-	for range 10 {
-		w.clock.Step(2 * time.Second)
-	}
+	// Step until the first Run gives up: a fixed number of steps can all
+	// run before Run has armed its retry timer on the fake clock (it failed
+	// so once on a loaded machine).
+	first := stepUntil(t, w, 2*time.Second, time.Minute, result, "the first Run to give up")
 	var fe *elector.ForbiddenError
-	if err := wait(t, result, "the first Run to give up"); !errors.As(err, &fe) {
-		t.Fatalf("first Run = %v, want *ForbiddenError", err)
+	if !errors.As(first, &fe) {
+		t.Fatalf("first Run = %v, want *ForbiddenError", first)
 	}
 
 	g.set(false) // granted

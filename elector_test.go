@@ -605,9 +605,8 @@ func TestForbiddenNamesWhatIsMissingAndTheFix(t *testing.T) {
 	})
 	a := w.start("a", nil)
 	errSoon(t, a.e)
-	for range 8 { // past ForbiddenTimeout: no request was ever accepted
-		w.clock.Step(2 * time.Second)
-	}
+	// Past ForbiddenTimeout: no request was ever accepted.
+	stepUntil(t, w, 2*time.Second, time.Minute, a.done, "Run to give up after ForbiddenTimeout")
 	err := a.result(t)
 	var fe *elector.ForbiddenError
 	if !errors.As(err, &fe) {
