@@ -121,7 +121,12 @@ func RunMainWithOptions(m *testing.M, cp **ControlPlane, opts Options) (code int
 // the goroutines of clients' connections to kube-apiserver end only once
 // it is gone.
 func RunMainNoLeaks(m *testing.M, cp **ControlPlane) int {
-	code := RunMain(m, cp)
+	return RunMainNoLeaksWithOptions(m, cp, Options{})
+}
+
+// RunMainNoLeaksWithOptions is RunMainNoLeaks with Options for Start.
+func RunMainNoLeaksWithOptions(m *testing.M, cp **ControlPlane, opts Options) int {
+	code := RunMainWithOptions(m, cp, opts)
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)

@@ -47,6 +47,26 @@ const (
 // and logs "start TOKEN NANOS" with its $ELECTOR_TOKEN and the time, or
 // "violation TOKEN ..." if another command still holds the lock: two
 // commands ran at once. On SIGTERM it logs "stop TOKEN NANOS" and exits 0.
+// lockHolderCommand returns this test binary as an exec-mode command
+// that holds an exclusive flock while it runs (lockHolder), the
+// environment that makes it one, and the log where it records every start,
+// stop and violation.
+func lockHolderCommand(t *testing.T) (self string, env []string, lockLog string) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	lockLog = filepath.Join(dir, "lock.log")
+	env = []string{
+		envHelper + "=" + helperLockHolder,
+		envLockFile + "=" + filepath.Join(dir, "lock"),
+		envLockLog + "=" + lockLog,
+	}
+	return self, env, lockLog
+}
+
 func lockHolder() int {
 	token := os.Getenv("ELECTOR_TOKEN")
 	lockFile, lockLog := os.Getenv(envLockFile), os.Getenv(envLockLog)
@@ -90,18 +110,8 @@ func lockHolder() int {
 func TestExecModeNeverRunsTwoCommands(t *testing.T) {
 	m := render(t, "base")
 	n := setup(t, m)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	lockLog := filepath.Join(dir, "lock.log")
+	self, env, lockLog := lockHolderCommand(t)
 	args := append(baseArgs(t, m), "--", self)
-	env := []string{
-		envHelper + "=" + helperLockHolder,
-		envLockFile + "=" + filepath.Join(dir, "lock"),
-		envLockLog + "=" + lockLog,
-	}
 	startExec := func(pod string) *sidecar.Replica {
 		r, err := sidecar.Start(sidecar.Options{
 			Binary: electorBin, Kubeconfig: n.Kubeconfig, PodName: pod, PodNamespace: n.Name,

@@ -20,7 +20,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,17 +84,7 @@ func newFleet(t *testing.T, label string, n *sidecar.Namespace, args, env []stri
 // commands running at once show as a "violation" line in f.lockLog.
 func newExecFleet(t *testing.T, label string, n *sidecar.Namespace, args []string, restart bool, pods ...string) *fleet {
 	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	lockLog := filepath.Join(dir, "lock.log")
-	env := []string{
-		envHelper + "=" + helperLockHolder,
-		envLockFile + "=" + filepath.Join(dir, "lock"),
-		envLockLog + "=" + lockLog,
-	}
+	self, env, lockLog := lockHolderCommand(t)
 	args = append(slices.Clone(args), "--", self)
 	f := &fleet{t: t, label: label, n: n, args: args, env: env, restart: restart, lockLog: lockLog, cur: map[string]*sidecar.Replica{}}
 	t.Cleanup(f.close)

@@ -18,7 +18,6 @@ package e2e
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -40,18 +39,8 @@ func TestExecModePlannedHandoff(t *testing.T) {
 	m := render(t, "base")
 	lease := election(t, m)
 	n := setup(t, m)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	lockLog := filepath.Join(dir, "lock.log")
+	self, env, lockLog := lockHolderCommand(t)
 	args := append(baseArgs(t, m), "--", self)
-	env := []string{
-		envHelper + "=" + helperLockHolder,
-		envLockFile + "=" + filepath.Join(dir, "lock"),
-		envLockLog + "=" + lockLog,
-	}
 	var replicas []*sidecar.Replica
 	for _, pod := range []string{"replica-0", "replica-1", "replica-2"} {
 		r, err := sidecar.Start(sidecar.Options{

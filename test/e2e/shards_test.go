@@ -59,18 +59,9 @@ func TestShardsExecModeOneCommandPerShard(t *testing.T) {
 	if err := n.SetRole(ctx(t), "elector", rbac.SharedLeaseRules(), nil); err != nil {
 		t.Fatal(err)
 	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	lockLog := filepath.Join(dir, "lock.log")
+	self, env, lockLog := lockHolderCommand(t)
+	dir := filepath.Dir(lockLog)
 	args := append(sidecar.LocalArgs([]string{"--election=workers", "--http=0.0.0.0:4444", fmt.Sprintf("--shards=%d", k)}, "--ttl="+ttl.String()), "--", self)
-	env := []string{
-		envHelper + "=" + helperLockHolder,
-		envLockFile + "=" + filepath.Join(dir, "lock"),
-		envLockLog + "=" + lockLog,
-	}
 	replicas := map[string]*sidecar.Replica{}
 	startOne := func(pod string) {
 		r, err := sidecar.Start(sidecar.Options{

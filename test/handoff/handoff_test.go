@@ -36,7 +36,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -55,18 +54,11 @@ import (
 var cp *controlplane.ControlPlane
 
 func TestMain(m *testing.M) {
-	code := controlplane.RunMainWithOptions(m, &cp, controlplane.Options{
+	os.Exit(controlplane.RunMainNoLeaksWithOptions(m, &cp, controlplane.Options{
 		// spec.preferredHolder is dropped on write unless the gate is on.
 		// The gate needs the LeaseCandidate API (coordination.k8s.io/v1beta1).
 		APIServerArgs: []string{"--feature-gates=CoordinatedLeaderElection=true", "--runtime-config=coordination.k8s.io/v1beta1=true"},
-	})
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	}))
 }
 
 // Short timings keep the suite fast; they satisfy the same rules as the

@@ -30,10 +30,7 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/elector-dev/elector/test/controlplane"
-	"github.com/elector-dev/elector/test/internal/proc"
 	"github.com/elector-dev/elector/test/internal/sidecar"
 )
 
@@ -66,31 +63,11 @@ func runMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
 		return 1
 	}
-	code := controlplane.RunMain(m, &cp)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
-			code = 1
-		}
-	}
-	return code
+	return controlplane.RunMainNoLeaks(m, &cp)
 }
 
 // buildPlugin compiles cmd/kubectl-elector into dir, with -race when
-// this program has it.
+// this program has it, in its own module, as a user would.
 func buildPlugin(ctx context.Context, dir string) (string, error) {
-	root, err := sidecar.RepoDir()
-	if err != nil {
-		return "", err
-	}
-	out := filepath.Join(dir, "kubectl-elector")
-	args := []string{"build", "-o", out}
-	if sidecar.RaceEnabled {
-		args = append(args, "-race")
-	}
-	args = append(args, ".")
-	if err := proc.GoBuild(ctx, "kubectl-elector", filepath.Join(root, "cmd", "kubectl-elector"), args...); err != nil {
-		return "", err
-	}
-	return out, nil
+	return sidecar.BuildMain(ctx, "kubectl-elector", "cmd/kubectl-elector", ".", filepath.Join(dir, "kubectl-elector"))
 }

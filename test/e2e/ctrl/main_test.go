@@ -35,10 +35,7 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/elector-dev/elector/test/controlplane"
-	"github.com/elector-dev/elector/test/internal/proc"
 	"github.com/elector-dev/elector/test/internal/sidecar"
 )
 
@@ -69,31 +66,11 @@ func runMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
 		return 1
 	}
-	code := controlplane.RunMain(m, &cp)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
-			code = 1
-		}
-	}
-	return code
+	return controlplane.RunMainNoLeaks(m, &cp)
 }
 
 // build compiles ctrl/example into dir/example, in the ctrl module, as a
 // user of that module would.
 func build(ctx context.Context, dir string) (string, error) {
-	root, err := sidecar.RepoDir()
-	if err != nil {
-		return "", err
-	}
-	out := filepath.Join(dir, "example")
-	args := []string{"build", "-o", out}
-	if sidecar.RaceEnabled {
-		args = append(args, "-race")
-	}
-	args = append(args, "./example")
-	if err := proc.GoBuild(ctx, "the example operator", filepath.Join(root, "ctrl"), args...); err != nil {
-		return "", err
-	}
-	return out, nil
+	return sidecar.BuildMain(ctx, "the example operator", "ctrl", "./example", filepath.Join(dir, "example"))
 }

@@ -64,19 +64,25 @@ func DeployDir() (string, error) {
 // program has it, and returns the binary's path. It runs `go build` in the
 // repository root, as a user would.
 func Build(ctx context.Context, dir string) (string, error) {
+	return BuildMain(ctx, "elector", ".", "./cmd/elector", filepath.Join(dir, "elector"))
+}
+
+// BuildMain compiles the main package pkg of the module in moduleDir
+// (relative to the repository root) into out, with -race when this
+// program has it, and returns out. It runs `go build` in that module, as a
+// user of the module would: a go.work of the caller must not change its
+// dependency graph (proc.GoBuild sets GOWORK=off).
+func BuildMain(ctx context.Context, what, moduleDir, pkg, out string) (string, error) {
 	root, err := RepoDir()
 	if err != nil {
 		return "", err
 	}
-	out := filepath.Join(dir, "elector")
 	args := []string{"build", "-o", out}
 	if RaceEnabled {
 		args = append(args, "-race")
 	}
-	args = append(args, "./cmd/elector")
-	// The root module builds on its own; a go.work of the caller must not
-	// change its dependency graph (GoBuild sets GOWORK=off).
-	if err := proc.GoBuild(ctx, "elector", root, args...); err != nil {
+	args = append(args, pkg)
+	if err := proc.GoBuild(ctx, what, filepath.Join(root, moduleDir), args...); err != nil {
 		return "", err
 	}
 	return out, nil
