@@ -37,7 +37,10 @@ func (m moves) any() bool { return m.assigned+m.handoffs+m.cleared+m.forgotten >
 // shards that are unowned or whose owner is gone (its tenure is over and
 // its work stopped) are assigned directly, with the next token. Shards of
 // an owner that is neither live nor gone (expired but not fenced yet, or
-// unclear) are left alone. It is deterministic and sticky.
+// unclear: its member Lease not seen, or seen only in an older epoch than
+// the table names, which is what a view that lags the table shows) are
+// left alone: isGone must report true only for a tenure that is over. It
+// is deterministic and sticky.
 //
 // With handoffs false it only assigns orphans and clears handoffs whose
 // target left (the coordinator waits for the membership to settle before

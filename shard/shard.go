@@ -73,6 +73,9 @@ type Shards struct {
 	// them): their last set, and when it changed.
 	lastMembers    string
 	membersChanged time.Time
+	// badTable paces the coordinator's reads of an assignment Lease it
+	// cannot parse.
+	badTable backoff
 }
 
 // handOnWait bounds how long the shards that stopped for a handoff wait
@@ -235,10 +238,18 @@ func (s *Shards) serve(runCtx, mctx context.Context, term elector.Term, fn Func)
 		}
 	}()
 
+	unreadable := false // the newest assignment seen cannot be parsed (logged)
 	reconcile := func() error {
 		now := s.clk.Now()
 		snap, synced := s.watch.Snapshot()
 		s.view.refresh(snap, synced, now)
+		// An assignment Lease that cannot be parsed counts as no table:
+		// the shards it may have moved stop here (once per change).
+		terr := s.view.tableError()
+		if terr != nil && !unreadable {
+			s.log.Error("Unable to read the assignment; running no shard until it is fixed", "lease", AssignmentName(s.cfg.Group), "error", terr)
+		}
+		unreadable = terr != nil
 		_, t, ok, deleted := s.view.current()
 		want := map[int]int64{}
 		var give []int
@@ -293,16 +304,24 @@ func (s *Shards) serve(runCtx, mctx context.Context, term elector.Term, fn Func)
 		s.setWorking(workers)
 		// The handoffs go in one write once every shard asked for has
 		// stopped, or handOnWait after the first one stopped (a slow
-		// function does not hold up the others).
+		// function does not hold up the others). A shard asked for whose
+		// function was not running (it returned and waits for its
+		// restart) goes at once, with those stopped so far: it has
+		// nothing to wait for.
 		handOn := len(give) > 0 && mctx.Err() == nil
 		if handOn && stopping > 0 {
 			first := now
 			for _, i := range give {
-				if at, ok := stoppedAt[i]; ok && at.Before(first) {
+				at, ok := stoppedAt[i]
+				if !ok {
+					first = time.Time{} // not stopped by this request: not running
+					break
+				}
+				if at.Before(first) {
 					first = at
 				}
 			}
-			if at := first.Add(handOnWait); now.Before(at) {
+			if at := first.Add(handOnWait); !first.IsZero() && now.Before(at) {
 				handOn = false
 				if next.IsZero() || at.Before(next) {
 					next = at
@@ -608,9 +627,16 @@ func (s *Shards) planRound(ctx context.Context) (next time.Time, again bool, err
 	if !s.view.isSynced() {
 		return time.Time{}, false, nil
 	}
+	if err := s.view.tableError(); err != nil {
+		// Neither create (it exists) nor plan (on an older table): wait
+		// for a readable version, from the watch or a read after the
+		// backoff, and say why.
+		return s.unreadableTable(ctx, now, err), false, nil
+	}
+	s.badTable = backoff{}
 	_, t, ok, deleted := s.view.current()
 	if !ok || deleted {
-		return time.Time{}, s.createTable(ctx, t, ok), nil
+		return s.createTable(ctx, t, ok, now)
 	}
 	if len(t.Shards) != s.cfg.Shards {
 		return time.Time{}, false, s.mismatch(len(t.Shards))
@@ -633,10 +659,12 @@ func (s *Shards) planRound(ctx context.Context) (next time.Time, again bool, err
 			if s.fence(ctx, lease) {
 				st = gone
 			} else {
-				st = waiting
+				// The member renewed (the watch will say so) or the API
+				// failed: judge again after the retry period at the latest.
+				st, expiry = waiting, now.Add(s.cfg.RetryPeriod)
 			}
 		}
-		if st == waiting && (next.IsZero() || expiry.Before(next)) {
+		if st == waiting && !expiry.IsZero() && (next.IsZero() || expiry.Before(next)) {
 			next = expiry
 		}
 		judged[tn] = st
@@ -710,11 +738,59 @@ func (s *Shards) fence(ctx context.Context, l *coordinationv1.Lease) bool {
 	return true
 }
 
+// unreadableTable handles an assignment Lease this replica cannot parse
+// (a newer format, a hand edit): it logs why, with the Lease's version, and
+// reads the Lease again after a backoff that doubles up to
+// maxTableBackoff (the watch brings a fixed version sooner). It returns
+// when to look again.
+func (s *Shards) unreadableTable(ctx context.Context, now time.Time, err error) time.Time {
+	if !s.badTable.due(now) {
+		return s.badTable.at
+	}
+	if s.badTable.tries > 0 {
+		if rerr := s.readTable(ctx); rerr != nil {
+			err = rerr
+		} else if err = s.view.tableError(); err == nil {
+			s.badTable = backoff{}
+			return now // readable now: plan at once
+		}
+	}
+	d := s.badTable.next(now, s.cfg.RetryPeriod, maxTableBackoff)
+	rv := ""
+	if l := s.view.assignmentLease(); l != nil {
+		rv = l.ResourceVersion
+	}
+	s.log.Error("Unable to read the assignment; not planning until it is fixed", "lease", AssignmentName(s.cfg.Group), "resourceVersion", rv, "error", err, "retryIn", d.String())
+	return s.badTable.at
+}
+
+// maxTableBackoff bounds the wait between reads of an assignment Lease
+// that cannot be parsed: a fix by hand is noticed within a minute even if
+// the watch missed it, at a cost of one GET a minute.
+const maxTableBackoff = time.Minute
+
+// backoff is a delay that doubles from a base up to a limit.
+type backoff struct {
+	tries int
+	delay time.Duration
+	at    time.Time // the next attempt
+}
+
+func (b *backoff) due(now time.Time) bool { return b.at.IsZero() || !now.Before(b.at) }
+
+// next records an attempt at now and returns the delay until the next.
+func (b *backoff) next(now time.Time, base, limit time.Duration) time.Duration {
+	b.tries++
+	b.delay = min(max(2*b.delay, base), limit)
+	b.at = now.Add(b.delay)
+	return b.delay
+}
+
 // createTable creates the assignment Lease: all shards unowned when this
 // replica never saw one, else (it was deleted) the last table seen with
-// every token raised by one, so that tokens keep growing. It reports
-// whether to plan again at once.
-func (s *Shards) createTable(ctx context.Context, last Table, hadOne bool) bool {
+// every token raised by one, so that tokens keep growing. It returns when
+// to plan again at the latest and whether to plan again at once.
+func (s *Shards) createTable(ctx context.Context, last Table, hadOne bool, now time.Time) (time.Time, bool, error) {
 	t := Table{Format: tableFormat, Shards: make([]Slot, s.cfg.Shards)}
 	if hadOne {
 		t = last
@@ -736,12 +812,18 @@ func (s *Shards) createTable(ctx context.Context, last Table, hadOne bool) bool 
 	case err == nil:
 		s.view.replace(got)
 		s.log.Info("Created the assignment", "shards", s.cfg.Shards, "generation", t.Generation)
-		return true
+		return time.Time{}, true, nil
 	case apierrors.IsAlreadyExists(err):
-		return s.readTable(ctx) == nil
+		if err := s.readTable(ctx); err != nil {
+			s.log.Info("Unable to read the assignment, retrying", "error", err, "after", s.cfg.RetryPeriod.String())
+			return now.Add(s.cfg.RetryPeriod), false, nil
+		}
+		// Plan at once: on the table read, or (it cannot be parsed)
+		// into the backoff of unreadableTable.
+		return time.Time{}, true, nil
 	default:
-		s.log.Info("Unable to create the assignment, retrying", "error", err)
-		return false
+		s.log.Info("Unable to create the assignment, retrying", "error", err, "after", s.cfg.RetryPeriod.String())
+		return now.Add(s.cfg.RetryPeriod), false, nil
 	}
 }
 
@@ -850,9 +932,13 @@ func (s *Shards) Check(r *http.Request) error { return s.member.Check(r) }
 func (s *Shards) Synced() bool { return s.view.isSynced() }
 
 // Err returns what keeps this replica from taking part normally: a failed
-// member renewal or watch; nil when all is well.
+// member renewal, an assignment Lease it cannot parse (it runs no shard
+// meanwhile), or a failed watch; nil when all is well.
 func (s *Shards) Err() error {
 	if err := s.member.Err(); err != nil {
+		return err
+	}
+	if err := s.view.tableError(); err != nil {
 		return err
 	}
 	return s.watch.Err()

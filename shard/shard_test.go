@@ -17,6 +17,7 @@ limitations under the License.
 package shard_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -100,6 +102,9 @@ type cluster struct {
 	tokenErr []string
 	starts   int // shard functions started
 	cut      map[string]bool
+	// work is what a shard function does once entered (nil: wait for
+	// its ctx, then return nil).
+	work func(ctx context.Context, id string, shard int) error
 }
 
 type replica struct {
@@ -166,8 +171,11 @@ func (c *cluster) start(id string) {
 	go func() {
 		r.done <- s.Run(ctx, func(ctx context.Context, i int, term elector.Term) error {
 			c.enter(i, id, term.Token)
+			defer c.leave(i, id)
+			if c.work != nil {
+				return c.work(ctx, id, i)
+			}
 			<-ctx.Done()
-			c.leave(i, id)
 			return nil
 		})
 	}()
@@ -535,4 +543,218 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("%s: New returned %v, want a *ConfigError", name, err)
 		}
 	}
+}
+
+// table reads the group's table from the API.
+func (c *cluster) table() shard.Table {
+	c.t.Helper()
+	l, err := c.leases.Leases(ns).Get(context.Background(), shard.AssignmentName(group), metav1.GetOptions{})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	tab, err := shard.TableOf(l)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return tab
+}
+
+// until steps the clocks until cond holds, at most steps times.
+func (c *cluster) until(steps int, what string, cond func() bool) {
+	c.t.Helper()
+	for range steps {
+		if cond() {
+			return
+		}
+		c.step()
+	}
+	if !cond() {
+		c.t.Fatalf("after %d steps of 1s: %s", steps, what)
+	}
+}
+
+// A shard asked for a handoff whose function is not running (it returned
+// and waits for its restart) is handed on at once, while another shard of
+// the same request still stops: it does not wait for the slowest stopping
+// function. The running one is handed on when it returns.
+func TestHandoffOfAShardNotRunningDoesNotWaitForASlowStop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 4)
+		release := make(chan struct{})
+		var once sync.Once
+		free := func() { once.Do(func() { close(release) }) }
+		t.Cleanup(free) // before the cluster stops, after a failure too
+		c.work = func(ctx context.Context, _ string, i int) error {
+			switch i {
+			case 3: // returns at once: between restarts it does not run
+				return errors.New("no work yet")
+			case 2: // stops only when the test says so
+				<-ctx.Done()
+				<-release
+				return nil
+			}
+			<-ctx.Done()
+			return nil
+		}
+		c.start("a")
+		c.until(10, "a does not own all 4 shards", func() bool {
+			for _, sl := range c.table().Shards {
+				if sl.Owner != "a" {
+					return false
+				}
+			}
+			return true
+		})
+		// b joins: a is asked to hand on its surplus, shards 2 and 3.
+		c.start("b")
+		c.until(10, "shard 3 (not running) was not handed to b while shard 2 still stops", func() bool {
+			return c.table().Shards[3].Owner == "b"
+		})
+		if sl := c.table().Shards[2]; sl.Owner != "a" || sl.HandoffTo != "b" {
+			t.Fatalf("shard 2, whose function has not returned, is %+v; want owned by a with a handoff to b pending", sl)
+		}
+		free()
+		c.until(10, "shard 2 was not handed to b after its function returned", func() bool {
+			return c.table().Shards[2].Owner == "b"
+		})
+		c.check()
+		c.stopAll()
+		c.check()
+	})
+}
+
+// An assignment Lease this version cannot parse (a newer format, a hand
+// edit) is an error the replica reports, with a log line, while it runs
+// no shard and re-reads the Lease with a backoff: not a create/get loop.
+// Once the Lease is fixed, the shards run.
+func TestUnreadableAssignmentBacksOffAndRecovers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		leases := fake.NewLeases()
+		cl := leases.Leases(ns)
+		bad, err := cl.Create(context.Background(), &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{
+			Name: shard.AssignmentName(group), Namespace: ns,
+			Labels:      map[string]string{shard.LabelGroup: group, shard.LabelRole: shard.RoleAssignment},
+			Annotations: map[string]string{shard.AnnotationShards: `{"format":2,"generation":1,"shards":[]}`},
+		}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Count the requests on the assignment Lease. A loop without a
+		// pause would never let synctest.Wait return: past 50 creates or
+		// gets the reactor blocks them until their context ends.
+		var mu sync.Mutex
+		counts := map[string]int{}
+		leases.SetReactor(func(ctx context.Context, verb, _, name string) error {
+			if name != shard.AssignmentName(group) {
+				return nil
+			}
+			mu.Lock()
+			counts[verb]++
+			n := counts[verb]
+			mu.Unlock()
+			if n > 50 {
+				<-ctx.Done()
+				return ctx.Err()
+			}
+			return nil
+		})
+		count := func(verb string) int {
+			mu.Lock()
+			defer mu.Unlock()
+			return counts[verb]
+		}
+		var logs syncBuffer
+		clk := testclock.NewFakeClock(epoch)
+		s, err := shard.New(shard.Config{Leases: cl, Namespace: ns, Group: group, Identity: "a", Shards: 4, Clock: clk,
+			Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		var started int
+		go func() {
+			done <- s.Run(ctx, func(ctx context.Context, _ int, _ elector.Term) error {
+				mu.Lock()
+				started++
+				mu.Unlock()
+				<-ctx.Done()
+				return nil
+			})
+		}()
+		stop := sync.OnceValue(func() error { cancel(); synctest.Wait(); return <-done })
+		t.Cleanup(func() { _ = stop() }) // after a failure too: the bubble must end empty
+		synctest.Wait()
+		for range 60 {
+			clk.Step(time.Second)
+			synctest.Wait()
+		}
+		// 60s: reads after 2, 4, 8 and 16 s of backoff (2, 6, 14 and 30 s),
+		// and none at the start if the watch brought the Lease first.
+		if c, g := count("create"), count("get"); c > 1 || g > 6 {
+			t.Fatalf("in 60s the coordinator sent %d creates and %d gets of the unreadable assignment, want at most 1 and 6", c, g)
+		}
+		if g := count("get"); g < 3 {
+			t.Fatalf("in 60s the coordinator read the unreadable assignment %d times, want it to retry (at least 3)", g)
+		}
+		if err := s.Err(); err == nil || !strings.Contains(err.Error(), "format 2") {
+			t.Fatalf("Err() = %v, want the parse error (format 2)", err)
+		}
+		mu.Lock()
+		n := started
+		mu.Unlock()
+		if n != 0 {
+			t.Fatalf("%d shard functions started on an unreadable assignment", n)
+		}
+		for _, want := range []string{
+			`msg="Unable to read the assignment; not planning until it is fixed"`,
+			`msg="Unable to read the assignment; running no shard until it is fixed"`,
+			"resourceVersion=" + bad.ResourceVersion, "retryIn=",
+		} {
+			if !strings.Contains(logs.String(), want) {
+				t.Fatalf("the logs lack %s:\n%s", want, logs.String())
+			}
+		}
+
+		// Fixed by hand: a readable table, all shards unowned.
+		fixed := bad.DeepCopy()
+		cur, err := cl.Get(context.Background(), fixed.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fixed.ResourceVersion = cur.ResourceVersion
+		fixed.Annotations[shard.AnnotationShards] = `{"format":1,"generation":1,"shards":[{"token":0},{"token":0},{"token":0},{"token":0}]}`
+		if _, err := cl.Update(context.Background(), fixed, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		for i := 0; i < 10 && len(s.Assignment().Running) < 4; i++ {
+			clk.Step(time.Second)
+			synctest.Wait()
+		}
+		if got := len(s.Assignment().Running); got != 4 || s.Err() != nil {
+			t.Fatalf("10s after the fix %d of 4 shards run (Err %v)", got, s.Err())
+		}
+		if err := stop(); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes (log handlers).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

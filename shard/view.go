@@ -63,16 +63,36 @@ type status int
 const (
 	// live: the owner's member tenure is current and renewed.
 	live status = iota
-	// gone: the tenure is over and its work has stopped (its member Lease
-	// was released, fenced, or taken in a newer tenure).
+	// gone: the tenure is over and its work has stopped: its member Lease
+	// was released in that epoch, or is in a newer epoch (the tenure's
+	// Run ended before a newer one began).
 	gone
-	// expired: the tenure's member Lease has not changed for its lease
-	// duration on this replica's clock; fence it before moving its shards.
+	// expired: the member Lease has not changed for its lease duration on
+	// this replica's clock and does not show the tenure over; fence it
+	// (a write conditional on the version judged) before moving its shards.
 	expired
-	// waiting: unclear (the Lease is absent or names someone else); wait
-	// for the lease duration before treating the owner as gone.
+	// waiting: unclear; nothing moves. The member Lease is absent from this
+	// view (not seen yet, or deleted), names someone else, or shows an
+	// older epoch than the table: the view may lag the table (a table
+	// read after a conflict is newer than the watch), so an older epoch,
+	// even released, says nothing about the tenure the table names.
 	waiting
 )
+
+// String names a status, for logs and test messages.
+func (s status) String() string {
+	switch s {
+	case live:
+		return "live"
+	case gone:
+		return "gone"
+	case expired:
+		return "expired"
+	case waiting:
+		return "waiting"
+	}
+	return "status(" + strconv.Itoa(int(s)) + ")"
+}
 
 // view is this replica's knowledge of its group, built from the shared
 // watch and from the results of its own writes.
@@ -130,97 +150,114 @@ func (v *view) refresh(snap map[string]*coordinationv1.Lease, synced bool, now t
 		}
 	}
 	if _, ok := snap[AssignmentName(v.group)]; !ok && v.seen {
-		v.seen, v.deleted = false, true
+		v.seen, v.deleted, v.tableErr = false, true, nil
 	}
 }
 
-// adopt takes in an assignment Lease read or written by this replica.
+// adopt takes in an assignment Lease from the watch, or read or written
+// by this replica, unless it is older than the one known: a GET answered
+// before a write but processed after the watch delivered that write must
+// not move the table backwards.
 func (v *view) adopt(l *coordinationv1.Lease) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.adoptLocked(l)
 }
 
+// replace takes in an assignment Lease from a consistent read (after a
+// conflict, or AlreadyExists): as adopt, it is ignored if older than the
+// one known, since the watch may have delivered a newer one meanwhile.
+func (v *view) replace(l *coordinationv1.Lease) { v.adopt(l) }
+
 func (v *view) adoptLocked(l *coordinationv1.Lease) {
 	t, err := TableOf(l)
+	if v.lease != nil && !v.deleted && v.olderLocked(l, t, err == nil) {
+		return // older than what we know: delivered or read late
+	}
+	// After a deletion anything is a new history, whatever its version.
+	v.lease, v.deleted = l, false
 	if err != nil {
+		// The newest assignment cannot be read: no table holds until a
+		// readable one replaces it (the last one read stays in table for
+		// a re-creation).
 		v.tableErr = err
 		return
 	}
 	v.tableErr = nil
-	if v.deleted {
-		// Re-created: a new history, whatever its generation.
-		v.lease, v.table, v.hasTable, v.deleted = l, t, true, false
-		return
-	}
-	if v.hasTable && t.Generation < v.table.Generation {
-		return // older than what we know: delivered late
-	}
-	if v.hasTable && t.Generation == v.table.Generation && !newerVersion(l.ResourceVersion, v.lease.ResourceVersion) {
-		return
-	}
-	v.lease, v.table, v.hasTable = l, t, true
+	v.table, v.hasTable = t, true
 }
 
-// replace takes in an assignment Lease from a consistent read: it is the
-// current state, whatever the generation.
-func (v *view) replace(l *coordinationv1.Lease) {
+// olderLocked reports whether l (whose table is t, if parsed) is older
+// than v.lease. resourceVersions are compared when both are integers (the
+// etcd revisions of a real API server and of package fake grow with every
+// write, a re-created Lease's included); else the table generations are
+// (a Lease that cannot be parsed is taken as newer).
+func (v *view) olderLocked(l *coordinationv1.Lease, t Table, parsed bool) bool {
+	a, errA := strconv.ParseUint(l.ResourceVersion, 10, 64)
+	b, errB := strconv.ParseUint(v.lease.ResourceVersion, 10, 64)
+	if errA == nil && errB == nil {
+		return a < b
+	}
+	return parsed && v.hasTable && v.tableErr == nil && t.Generation < v.table.Generation
+}
+
+// assignmentLease returns the newest assignment Lease seen, readable or
+// not (nil if none).
+func (v *view) assignmentLease() *coordinationv1.Lease {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	t, err := TableOf(l)
-	if err != nil {
-		v.tableErr = err
-		return
-	}
-	v.tableErr = nil
-	v.lease, v.table, v.hasTable, v.deleted = l, t, true, false
+	return v.lease
 }
 
-// newerVersion reports whether resourceVersion a is not older than b, for
-// two versions of one object with the same table generation (a table
-// re-written without change, such as after a label edit). Versions that
-// are not integers are taken as newer.
-func newerVersion(a, b string) bool {
-	x, errA := strconv.ParseUint(a, 10, 64)
-	y, errB := strconv.ParseUint(b, 10, 64)
-	return errA != nil || errB != nil || x >= y
+// tableError returns why the newest assignment Lease seen cannot be read,
+// or nil.
+func (v *view) tableError() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.tableErr
 }
 
-// current returns the newest assignment known.
+// current returns the newest assignment known; ok is false if there is
+// none, or if the newest assignment Lease seen cannot be read (see
+// tableError): no replica runs or moves a shard on a table older than the
+// newest it has seen.
 func (v *view) current() (l *coordinationv1.Lease, t Table, ok bool, deleted bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if !v.hasTable {
+	if !v.hasTable || v.tableErr != nil {
 		return nil, Table{}, false, v.deleted
 	}
 	return v.lease, v.table.clone(), true, v.deleted
 }
 
-// ownerStatus judges the tenure (id, epoch) at now. A member Lease this
-// view has never seen counts as absent from now on.
+// ownerStatus judges the tenure (id, epoch) at now. It returns the member
+// Lease judged (nil if absent) and, for waiting, when the judgement may
+// change without a change of the Lease (zero: only when the view changes).
+//
+// Only a newer epoch, or a release in the same epoch, means gone. A member
+// Lease this view has not seen (or saw deleted) means waiting however long
+// it stays absent: a lagging watch must never let a live owner be judged
+// gone. A Lease in an older epoch (or held by someone else) that has not
+// changed for its lease duration is expired: the fence, conditional on the
+// version judged, fails if the view lags, and succeeds only if that
+// version is current, when the tenure named (an earlier version of this
+// Lease) last renewed before it was observed.
 func (v *view) ownerStatus(id string, epoch int64, now time.Time) (status, *coordinationv1.Lease, time.Time) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	name := MemberName(v.group, id)
-	m := v.members[name]
-	if m == nil {
-		m = &member{observedAt: now}
-		v.members[name] = m
+	m := v.members[MemberName(v.group, id)]
+	if m == nil || m.lease == nil {
+		return waiting, nil, time.Time{}
 	}
 	expiry := m.observedAt.Add(m.duration(v.leaseDuration))
-	switch h := m.holder(); {
-	case m.lease == nil:
-		if !now.Before(expiry) {
-			return gone, nil, expiry
-		}
-		return waiting, nil, expiry
-	case h == "":
+	switch h, e := m.holder(), m.epoch(); {
+	case e > epoch:
 		return gone, m.lease, expiry
-	case h == id && m.epoch() != epoch:
+	case e == epoch && h == "":
 		return gone, m.lease, expiry
 	case !now.Before(expiry):
 		return expired, m.lease, expiry
-	case h == id:
+	case e == epoch && h == id:
 		return live, m.lease, expiry
 	default:
 		return waiting, m.lease, expiry

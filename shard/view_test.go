@@ -1,0 +1,301 @@
+/*
+Copyright 2026 The elector Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package shard
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	testclock "k8s.io/utils/clock/testing"
+
+	"github.com/elector-dev/elector/fake"
+)
+
+const (
+	vNS    = "team-a"
+	vGroup = "workers"
+)
+
+var vEpoch = time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
+
+// memberLease is the member Lease of id held by holder ("" released) in
+// epoch.
+func memberLease(id, holder string, epoch int32) *coordinationv1.Lease {
+	d := int32(15)
+	return &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: MemberName(vGroup, id), Namespace: vNS,
+			Labels: map[string]string{LabelGroup: vGroup, LabelRole: RoleMember}},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseTransitions: &epoch, LeaseDurationSeconds: &d},
+	}
+}
+
+func tableLease(t Table) *coordinationv1.Lease {
+	return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: AssignmentName(vGroup), Namespace: vNS,
+		Labels:      map[string]string{LabelGroup: vGroup, LabelRole: RoleAssignment},
+		Annotations: map[string]string{AnnotationShards: t.encode()}}}
+}
+
+// history writes Leases to the fake API in order and keeps every version,
+// so that a test can give a replica's view an older one.
+type history struct {
+	t  *testing.T
+	cl interface {
+		Create(context.Context, *coordinationv1.Lease, metav1.CreateOptions) (*coordinationv1.Lease, error)
+		Update(context.Context, *coordinationv1.Lease, metav1.UpdateOptions) (*coordinationv1.Lease, error)
+		Get(context.Context, string, metav1.GetOptions) (*coordinationv1.Lease, error)
+	}
+}
+
+// put creates l, or updates it over its current version; it returns the
+// version written.
+func (h history) put(l *coordinationv1.Lease) *coordinationv1.Lease {
+	h.t.Helper()
+	ctx := context.Background()
+	cur, err := h.cl.Get(ctx, l.Name, metav1.GetOptions{})
+	var got *coordinationv1.Lease
+	if err != nil {
+		got, err = h.cl.Create(ctx, l, metav1.CreateOptions{})
+	} else {
+		l = l.DeepCopy()
+		l.ResourceVersion = cur.ResourceVersion
+		got, err = h.cl.Update(ctx, l, metav1.UpdateOptions{})
+	}
+	if err != nil {
+		h.t.Fatalf("unable to write Lease %s: %v", l.Name, err)
+	}
+	return got
+}
+
+func (h history) table() Table {
+	h.t.Helper()
+	l, err := h.cl.Get(context.Background(), AssignmentName(vGroup), metav1.GetOptions{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	tab, err := TableOf(l)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return tab
+}
+
+// A coordinator whose watch lags: its view has member m in epoch 1
+// (released, or still held), while the table it reads after a conflict,
+// written by a replica with a fresher view, gives shard 0 to m's live
+// tenure in epoch 2. It must leave shard 0 with (m, 2), now and after the
+// lease duration (the fence of m's old version conflicts), and must not
+// fence m's current Lease. Before the fix it reassigned shard 0 with the
+// next token while m ran it (the outside review's double ownership).
+func TestCoordinatorWithALaggingMemberViewLeavesALiveOwnerAlone(t *testing.T) {
+	for _, tc := range []struct{ name, holder string }{{"released in epoch 1", ""}, {"held in epoch 1", "m"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			leases := fake.NewLeases()
+			h := history{t: t, cl: leases.Leases(vNS)}
+			// The true history: m in epoch 1, (released,) m in epoch 2; the
+			// table of generation 7, then 8 by a coordinator that saw
+			// epoch 2.
+			staleM := h.put(memberLease("m", "m", 1))
+			if tc.holder == "" {
+				staleM = h.put(memberLease("m", "", 1))
+			}
+			q := h.put(memberLease("q", "q", 4))
+			staleTable := h.put(tableLease(Table{Format: tableFormat, Generation: 7, Shards: []Slot{
+				{Owner: "m", Epoch: 1, Token: 3}, {Owner: "q", Epoch: 4, Token: 1}, {Token: 0},
+			}}))
+			h.put(memberLease("m", "m", 2))
+			fresh := Table{Format: tableFormat, Generation: 8, Shards: []Slot{
+				{Owner: "m", Epoch: 2, Token: 4}, {Owner: "q", Epoch: 4, Token: 1}, {Owner: "q", Epoch: 4, Token: 1},
+			}}
+			h.put(tableLease(fresh))
+
+			clk := testclock.NewFakeClock(vEpoch)
+			s, err := New(Config{Leases: leases.Leases(vNS), Namespace: vNS, Group: vGroup, Identity: "c", Shards: 3,
+				Clock: clk, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The coordinator's view, from a watch that lags. (Its watch is
+			// not started, so planRound's own refresh changes nothing.)
+			s.view.refresh(map[string]*coordinationv1.Lease{
+				staleM.Name: staleM, q.Name: q, staleTable.Name: staleTable,
+			}, true, clk.Now())
+
+			// Round 1: the stale table has an unowned shard, the write
+			// conflicts, the table read is generation 8.
+			if _, _, err := s.planRound(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if got := h.table(); got.Shards[0] != fresh.Shards[0] {
+				t.Fatalf("after a conflict re-read, shard 0 moved from (m, 2) to %+v, generation %d, while m runs it", got.Shards[0], got.Generation)
+			}
+			if st, _, _ := s.view.ownerStatus("m", 2, clk.Now()); st != waiting {
+				t.Fatalf("owner (m, 2) seen only in epoch 1 is %v, want waiting", st)
+			}
+
+			// Round 2, after m's lease duration on the coordinator's clock:
+			// q renewed (seen), m's Lease still shows epoch 1 in the view.
+			clk.Step(16 * time.Second)
+			q2 := h.put(memberLease("q", "q", 4))
+			s.view.refresh(map[string]*coordinationv1.Lease{
+				staleM.Name: staleM, q2.Name: q2, staleTable.Name: staleTable,
+			}, true, clk.Now())
+			if _, _, err := s.planRound(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			got := h.table()
+			if got.Shards[0] != fresh.Shards[0] || got.Generation != fresh.Generation {
+				t.Fatalf("a lease duration later, shard 0 is %+v in generation %d, want %+v in %d (the fence of m's old version must conflict)",
+					got.Shards[0], got.Generation, fresh.Shards[0], fresh.Generation)
+			}
+			m, err := leases.Leases(vNS).Get(context.Background(), MemberName(vGroup, "m"), metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if *m.Spec.HolderIdentity != "m" || *m.Spec.LeaseTransitions != 2 {
+				t.Fatalf("m's live member Lease was changed to holder %q epoch %d", *m.Spec.HolderIdentity, *m.Spec.LeaseTransitions)
+			}
+		})
+	}
+}
+
+// ownerStatus says gone only for a newer epoch or a release in the same
+// epoch; anything older than the tenure named, or absent, is waiting (and
+// expired, to be fenced, only for a Lease that has not changed for its
+// duration).
+func TestOwnerStatusOlderOrAbsentMemberIsNeverGone(t *testing.T) {
+	now := vEpoch
+	for _, tc := range []struct {
+		name   string
+		lease  *coordinationv1.Lease // nil: never seen
+		after  time.Duration
+		status status
+	}{
+		{"never seen", nil, 0, waiting},
+		{"never seen, an hour later", nil, time.Hour, waiting},
+		{"released in an older epoch", memberLease("m", "", 1), 0, waiting},
+		{"held in an older epoch", memberLease("m", "m", 1), 0, waiting},
+		{"held by someone else", memberLease("m", "x", 2), 0, waiting},
+		{"older epoch, unchanged for the lease duration", memberLease("m", "", 1), 15 * time.Second, expired},
+		{"held, unchanged for the lease duration", memberLease("m", "m", 2), 15 * time.Second, expired},
+		{"held", memberLease("m", "m", 2), 14 * time.Second, live},
+		{"released in the same epoch", memberLease("m", "", 2), 0, gone},
+		{"held in a newer epoch", memberLease("m", "m", 3), 0, gone},
+		{"released in a newer epoch", memberLease("m", "", 3), 0, gone},
+	} {
+		v := newView(vGroup, 15*time.Second)
+		snap := map[string]*coordinationv1.Lease{}
+		if tc.lease != nil {
+			tc.lease.ResourceVersion = "5"
+			snap[tc.lease.Name] = tc.lease
+		}
+		v.refresh(snap, true, now)
+		v.ownerStatus("m", 2, now) // judged once before: the clock runs from the first look
+		if got, _, _ := v.ownerStatus("m", 2, now.Add(tc.after)); got != tc.status {
+			t.Errorf("%s: owner (m, 2) is %v, want %v", tc.name, got, tc.status)
+		}
+	}
+	// A member Lease seen, then absent from the watch (deleted by hand):
+	// waiting, however long.
+	v := newView(vGroup, 15*time.Second)
+	l := memberLease("m", "m", 2)
+	l.ResourceVersion = "5"
+	v.refresh(map[string]*coordinationv1.Lease{l.Name: l}, true, now)
+	v.refresh(map[string]*coordinationv1.Lease{}, true, now.Add(time.Second))
+	if got, _, _ := v.ownerStatus("m", 2, now.Add(time.Hour)); got != waiting {
+		t.Errorf("deleted member Lease: owner (m, 2) is %v an hour later, want waiting", got)
+	}
+}
+
+// The table never moves backwards: a consistent read answered before a
+// newer write, processed after the watch delivered that write, is
+// ignored; a Lease re-created after a deletion is taken whatever its
+// generation.
+func TestViewTableNeverMovesBackwards(t *testing.T) {
+	now := vEpoch
+	at := func(gen int64, rv string) *coordinationv1.Lease {
+		l := tableLease(Table{Format: tableFormat, Generation: gen, Shards: []Slot{{Owner: "a", Epoch: 1, Token: gen}}})
+		l.ResourceVersion = rv
+		return l
+	}
+	gen := func(v *view) int64 {
+		_, tab, ok, _ := v.current()
+		if !ok {
+			t.Fatal("no table")
+		}
+		return tab.Generation
+	}
+
+	v := newView(vGroup, 15*time.Second)
+	v.refresh(map[string]*coordinationv1.Lease{AssignmentName(vGroup): at(9, "20")}, true, now)
+	v.replace(at(8, "14")) // a GET answered before generation 9 was written
+	if g := gen(v); g != 9 {
+		t.Fatalf("an older read moved the table back to generation %d, want 9", g)
+	}
+	v.adopt(at(8, "14"))
+	if g := gen(v); g != 9 {
+		t.Fatalf("an older event moved the table back to generation %d, want 9", g)
+	}
+	v.replace(at(10, "25"))
+	if g := gen(v); g != 10 {
+		t.Fatalf("a newer read was ignored: generation %d, want 10", g)
+	}
+
+	// Deleted (the watch saw it), then re-created with a fresh table: a
+	// new history.
+	v.refresh(map[string]*coordinationv1.Lease{}, true, now)
+	v.replace(at(0, "31"))
+	if g := gen(v); g != 0 {
+		t.Fatalf("the re-created table was ignored: generation %d, want 0", g)
+	}
+	// Re-created again while the watch missed the deletion: its
+	// resourceVersion is newer, so it is taken.
+	v.refresh(map[string]*coordinationv1.Lease{AssignmentName(vGroup): at(0, "40")}, true, now)
+	v.replace(at(3, "35"))
+	if _, tab, _, _ := v.current(); tab.Generation != 0 || tab.Shards[0].Token != 0 {
+		t.Fatalf("table after a re-creation the watch missed: %+v, want generation 0 from resourceVersion 40", tab)
+	}
+}
+
+// An assignment Lease that cannot be parsed hides the older table: no
+// shard runs or moves on it until a readable version replaces it.
+func TestViewUnreadableTableHidesTheOlderOne(t *testing.T) {
+	v := newView(vGroup, 15*time.Second)
+	good := tableLease(Table{Format: tableFormat, Generation: 3, Shards: []Slot{{Owner: "a", Epoch: 1, Token: 2}}})
+	good.ResourceVersion = "10"
+	v.refresh(map[string]*coordinationv1.Lease{good.Name: good}, true, vEpoch)
+	bad := good.DeepCopy()
+	bad.ResourceVersion = "12"
+	bad.Annotations[AnnotationShards] = `{"format":2,"generation":4}`
+	v.adopt(bad)
+	if _, _, ok, _ := v.current(); ok || v.tableError() == nil {
+		t.Fatalf("after an unreadable version, current ok=%v and tableError %v; want no table and an error", ok, v.tableError())
+	}
+	v.adopt(good) // older: ignored
+	if v.tableError() == nil {
+		t.Fatal("an older readable version hid the newer unreadable one")
+	}
+	fixed := good.DeepCopy()
+	fixed.ResourceVersion = "13"
+	v.adopt(fixed)
+	if _, tab, ok, _ := v.current(); !ok || v.tableError() != nil || tab.Generation != 3 {
+		t.Fatalf("after a fix: ok=%v, error %v, generation %d; want the fixed table", ok, v.tableError(), tab.Generation)
+	}
+}
