@@ -74,19 +74,34 @@ limitations under the License.
 //     write hands its shards to the least-loaded live members (token + 1),
 //     then releases its member Lease. The same argument holds.
 //  3. Eviction: the owner's member tenure is over. Either its member
-//     Lease was released (after all its functions returned) or taken in a
-//     newer epoch (its Run ended first), or the coordinator judged it
-//     expired — no change for the lease duration on the coordinator's own
-//     clock, counted from when it observed the Lease's last version — and
-//     FENCED it: an update of the member Lease with exactly that
-//     resourceVersion, emptying the holder. The fence succeeds only if
-//     the member did not renew after the version judged, so the member's
-//     last successful renewal was sent before the coordinator observed it;
-//     the member stopped its functions by its renew deadline, which is
-//     before that observation plus the lease duration on any other clock
-//     (assumption 2), i.e. before the fence. Only after a successful
-//     fence are the shards reassigned, with token + 1. Without the fence a
-//     coordinator whose watch lags could move shards of a live member.
+//     Lease was released in the tenure's epoch (after all its functions
+//     returned) or is in a newer epoch (its Run ended first), or the
+//     coordinator judged it expired — no change for the lease duration on
+//     the coordinator's own clock, counted from when it observed the
+//     Lease's last version — and FENCED it: an update of the member Lease
+//     with exactly that resourceVersion, emptying the holder. The fence
+//     succeeds only if the member did not renew after the version judged,
+//     so the member's last successful renewal was sent before the
+//     coordinator observed it; the member stopped its functions by its
+//     renew deadline, which is before that observation plus the lease
+//     duration on any other clock (assumption 2), i.e. before the fence.
+//     Only after a successful fence are the shards reassigned, with
+//     token + 1. Without the fence a coordinator whose watch lags could
+//     move shards of a live member.
+//
+// The coordinator's view of the member Leases (its watch) may be older
+// than the table it plans on (a table read after a conflict is newer than
+// the watch). So only a newer epoch, or a release in the epoch the table
+// names, ends a tenure. A member Lease that the view does not have, or
+// has in an older epoch (released or not), moves nothing until the
+// coordinator reads it: if the API shows the tenure current (the watch
+// lags), the shards stay; if it shows a newer epoch or a release in the
+// tenure's epoch, they move; if the Lease does not exist or is in an older
+// epoch (it was deleted, or re-created by a restarted replica), the tenure
+// cannot renew it any more and its shards move a lease duration after that
+// answer (TestCoordinatorWithALaggingMemberViewLeavesALiveOwnerAlone,
+// TestOwnerStatusOlderOrAbsentMemberIsNeverGone,
+// TestAbsentMemberLeaseIsReadBeforeItsShardsMove).
 //
 // A new owner (any of the three) starts only after seeing the write, in a
 // live member tenure of the epoch the table names; a replica whose member
@@ -98,6 +113,23 @@ limitations under the License.
 //
 // Fencing tokens grow per shard: every change of owner writes the shard's
 // token + 1 in the same write.
+//
+// The table never moves backwards in a replica: a version older than the
+// newest it has seen — a late watch event, or a read answered before a
+// newer write — is ignored (resourceVersions are compared, or, if they are
+// not integers, generations), unless the Lease was deleted
+// (TestViewTableNeverMovesBackwards). An assignment Lease that this version
+// cannot parse (another format, a hand edit) counts as no table: the
+// replica runs no shard on it, Err reports it, and the coordinator logs it
+// and reads it again with a backoff (RetryPeriod doubling to a minute)
+// until it is readable (TestUnreadableAssignmentBacksOffAndRecovers).
+//
+// Checked by: TestRandomSchedulesNeverDoubleOwn (seeded schedules of
+// starts, SIGTERMs, kills, partitions and clock pauses on package fake,
+// with a per-shard overlap and token checker), and against a real API
+// server by test/shard and the chaos tier's TestShardedSchedule. Those run
+// few interleavings in which a watch lags behind a read; the cases above
+// that depend on it are checked by the unit tests named beside them.
 //
 // Deleting the assignment Lease: replicas that see the deletion stop all
 // their shards; a coordinator that saw the table re-creates it with every
@@ -114,8 +146,13 @@ limitations under the License.
 // are asked to hand their highest-numbered surplus to under-quota members;
 // unowned shards and shards of ended tenures are assigned directly; one
 // write per round. Only the surplus moves, and moves need no waiting: a
-// scale-up or a graceful scale-down is balanced within a few round trips.
-// A crashed replica's shards move after its lease duration.
+// scale-up or a graceful scale-down is balanced within a few round trips
+// (TestScaleUpAndDownMovesOnlyTheSurplus). A crashed replica's shards move
+// after its lease duration (TestCrashedReplicaShardsMoveAfterTheLease). An
+// owner asked for several handoffs hands each shard whose function was not
+// running on at once, and the others in one write once all have stopped,
+// or 50 ms after the first stopped
+// (TestHandoffOfAShardNotRunningDoesNotWaitForASlowStop).
 //
 // # API cost
 //
@@ -137,5 +174,11 @@ limitations under the License.
 // K is fixed for a group (MaxShards at most); a replica configured with
 // another K gets ErrShardCountMismatch. Member Leases of replicas that
 // left stay behind, released (one small Lease per identity ever used);
-// delete them when their replica is gone for good.
+// delete them when their replica is gone for good (a deleted member Lease
+// that the table still names costs a read and a lease duration before its
+// shards move). Epochs restart at 0 in a re-created member Lease, so a
+// replica whose Lease was deleted while the table named one of its
+// tenures could, after enough new tenures, reach that epoch again; that
+// is the one way a deletion breaks the guarantee, as with package
+// elector's Leases: delete member Leases only of replicas that are gone.
 package shard

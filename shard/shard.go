@@ -655,6 +655,9 @@ func (s *Shards) planRound(ctx context.Context) (next time.Time, again bool, err
 			return
 		}
 		st, lease, expiry := s.view.ownerStatus(id, epoch, now)
+		if st == unconfirmed {
+			st, expiry = s.confirm(ctx, id, epoch, now)
+		}
 		if st == expired {
 			if s.fence(ctx, lease) {
 				st = gone
@@ -672,6 +675,9 @@ func (s *Shards) planRound(ctx context.Context) (next time.Time, again bool, err
 	for _, sl := range t.Shards {
 		judge(sl.Owner, sl.Epoch)
 		judge(sl.HandoffTo, sl.HandoffEpoch)
+	}
+	for id, epoch := range t.Leaving {
+		judge(id, epoch)
 	}
 	isGone := func(id string, epoch int64) bool {
 		st, ok := judged[tenure{id, epoch}]
@@ -736,6 +742,40 @@ func (s *Shards) fence(ctx context.Context, l *coordinationv1.Lease) bool {
 	}
 	s.log.Info("Fenced an expired member", "lease", l.Name, "member", holder)
 	return true
+}
+
+// confirm reads the member Lease of a tenure that this replica's view
+// shows absent or in an older epoch than the table names (the watch may
+// lag the table). If the API answers that it does not exist or is in an
+// older epoch, it was re-created after the table named the tenure: the
+// tenure is gone a lease duration after that answer. A newer epoch, or a
+// release in the tenure's epoch, means gone now. Otherwise (the tenure is
+// current; the watch lags) or if the read fails, it is judged again after
+// the retry period. It returns the status and when it may change.
+func (s *Shards) confirm(ctx context.Context, id string, epoch int64, now time.Time) (status, time.Time) {
+	name := MemberName(s.cfg.Group, id)
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.APITimeout)
+	l, err := s.cfg.Leases.Get(rctx, name, metav1.GetOptions{})
+	cancel()
+	var read member
+	if err == nil {
+		read.lease = l
+	}
+	switch {
+	case err == nil && (read.epoch() > epoch || read.epoch() == epoch && read.holder() == ""):
+		return gone, time.Time{}
+	case apierrors.IsNotFound(err) || err == nil && read.epoch() < epoch:
+		s.view.confirmOver(tenure{id, epoch}, s.clk.Now())
+		st, _, expiry := s.view.ownerStatus(id, epoch, now)
+		if st == waiting {
+			s.log.Info("Member Lease was deleted or re-created; its shards move after the lease duration", "lease", name, "member", id, "epoch", epoch, "at", expiry)
+		}
+		return st, expiry
+	case err != nil:
+		s.log.Info("Unable to read a member Lease, retrying", "lease", name, "member", id, "error", err, "after", s.cfg.RetryPeriod.String())
+	}
+	s.view.checkLater(id, now.Add(s.cfg.RetryPeriod))
+	return waiting, now.Add(s.cfg.RetryPeriod)
 }
 
 // unreadableTable handles an assignment Lease this replica cannot parse

@@ -32,6 +32,20 @@ type member struct {
 	// (its resourceVersion) or was first seen absent. Expiry counts from
 	// it, never from a timestamp another host wrote.
 	observedAt time.Time
+	// checkAt: the Lease is not read again (see view.over) before this
+	// time.
+	checkAt time.Time
+	// seenDuration is the leaseDurationSeconds of the last version seen.
+	seenDuration time.Duration
+}
+
+// see records version l of the Lease, observed at now.
+func (m *member) see(l *coordinationv1.Lease, now time.Time) {
+	m.lease, m.observedAt = l, now
+	m.checkAt = time.Time{}
+	if l.Spec.LeaseDurationSeconds != nil {
+		m.seenDuration = time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
+	}
 }
 
 func (m *member) holder() string {
@@ -48,13 +62,11 @@ func (m *member) epoch() int64 {
 	return int64(*m.lease.Spec.LeaseTransitions)
 }
 
-// duration is how long after observedAt the member expires: the Lease's
-// own leaseDurationSeconds, never less than ours.
+// duration is how long after observedAt (or a read recorded in view.over)
+// the member expires: the Lease's own leaseDurationSeconds (the last seen, if absent
+// now), never less than ours.
 func (m *member) duration(ours time.Duration) time.Duration {
-	if m.lease != nil && m.lease.Spec.LeaseDurationSeconds != nil {
-		return max(ours, time.Duration(*m.lease.Spec.LeaseDurationSeconds)*time.Second)
-	}
-	return ours
+	return max(ours, m.seenDuration)
 }
 
 // status of an owner (identity, epoch) named in the table.
@@ -71,12 +83,17 @@ const (
 	// this replica's clock and does not show the tenure over; fence it
 	// (a write conditional on the version judged) before moving its shards.
 	expired
-	// waiting: unclear; nothing moves. The member Lease is absent from this
-	// view (not seen yet, or deleted), names someone else, or shows an
-	// older epoch than the table: the view may lag the table (a table
-	// read after a conflict is newer than the watch), so an older epoch,
-	// even released, says nothing about the tenure the table names.
+	// waiting: unclear; nothing moves. The member Lease names someone
+	// else in the tenure's epoch; or a read found the tenure over less
+	// than a lease duration ago; or a read found the tenure current
+	// though the view does not show it (the watch lags).
 	waiting
+	// unconfirmed: the member Lease is absent from this view (not seen
+	// yet, or deleted) or in an older epoch than the table names, which a
+	// view that lags the table also shows (a table read after a conflict
+	// is newer than the watch); nothing moves. Read the Lease: see
+	// view.over.
+	unconfirmed
 )
 
 // String names a status, for logs and test messages.
@@ -90,6 +107,8 @@ func (s status) String() string {
 		return "expired"
 	case waiting:
 		return "waiting"
+	case unconfirmed:
+		return "unconfirmed"
 	}
 	return "status(" + strconv.Itoa(int(s)) + ")"
 }
@@ -103,6 +122,14 @@ type view struct {
 	mu      sync.Mutex
 	synced  bool
 	members map[string]*member // by Lease name
+	// over records, per tenure named in a table, when (on this clock,
+	// after the answer) a consistent read found its member Lease absent
+	// or in an older epoch: the Lease was re-created (epochs grow
+	// otherwise) after the table named the tenure, so the tenure cannot
+	// renew it any more (renewals carry the resourceVersion) and its work
+	// has stopped a lease duration after that answer. One entry per
+	// tenure evicted so, that is per member Lease deleted by hand.
+	over map[tenure]time.Time
 	// table is the newest assignment known (the highest Generation) and
 	// lease the Lease it came from; hasTable is false before it exists.
 	lease    *coordinationv1.Lease
@@ -115,7 +142,7 @@ type view struct {
 }
 
 func newView(group string, leaseDuration time.Duration) *view {
-	return &view{group: group, leaseDuration: leaseDuration, members: map[string]*member{}}
+	return &view{group: group, leaseDuration: leaseDuration, members: map[string]*member{}, over: map[tenure]time.Time{}}
 }
 
 // refresh takes in the watch's state at now.
@@ -131,11 +158,11 @@ func (v *view) refresh(snap map[string]*coordinationv1.Lease, synced bool, now t
 		case RoleMember:
 			m := v.members[name]
 			if m == nil {
-				v.members[name] = &member{lease: l, observedAt: now}
-				continue
+				m = &member{}
+				v.members[name] = m
 			}
 			if m.lease == nil || m.lease.ResourceVersion != l.ResourceVersion {
-				m.lease, m.observedAt = l, now
+				m.see(l, now)
 			}
 		case RoleAssignment:
 			if name == AssignmentName(v.group) {
@@ -146,7 +173,7 @@ func (v *view) refresh(snap map[string]*coordinationv1.Lease, synced bool, now t
 	}
 	for name, m := range v.members {
 		if _, ok := snap[name]; !ok && m.lease != nil {
-			m.lease, m.observedAt = nil, now
+			m.lease, m.observedAt, m.checkAt = nil, now, time.Time{}
 		}
 	}
 	if _, ok := snap[AssignmentName(v.group)]; !ok && v.seen {
@@ -234,34 +261,70 @@ func (v *view) current() (l *coordinationv1.Lease, t Table, ok bool, deleted boo
 // Lease judged (nil if absent) and, for waiting, when the judgement may
 // change without a change of the Lease (zero: only when the view changes).
 //
-// Only a newer epoch, or a release in the same epoch, means gone. A member
-// Lease this view has not seen (or saw deleted) means waiting however long
-// it stays absent: a lagging watch must never let a live owner be judged
-// gone. A Lease in an older epoch (or held by someone else) that has not
-// changed for its lease duration is expired: the fence, conditional on the
-// version judged, fails if the view lags, and succeeds only if that
-// version is current, when the tenure named (an earlier version of this
-// Lease) last renewed before it was observed.
+// Only a newer epoch, or a release in the same epoch, means gone; or a
+// read recorded in over a lease duration ago. A member Lease this view has
+// not seen (or saw deleted), or sees in an older epoch, is unconfirmed
+// however long it stays so: a lagging watch must never let a live owner be
+// judged gone. A Lease in the tenure's epoch that has not changed for its
+// lease duration is expired: the fence, conditional on the version judged,
+// fails if the owner renewed since.
 func (v *view) ownerStatus(id string, epoch int64, now time.Time) (status, *coordinationv1.Lease, time.Time) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	m := v.members[MemberName(v.group, id)]
-	if m == nil || m.lease == nil {
-		return waiting, nil, time.Time{}
+	if m == nil {
+		m = &member{}
+	}
+	if m.lease != nil && m.epoch() > epoch {
+		return gone, m.lease, time.Time{}
+	}
+	if at, ok := v.over[tenure{id, epoch}]; ok {
+		expiry := at.Add(m.duration(v.leaseDuration))
+		if !now.Before(expiry) {
+			return gone, m.lease, expiry
+		}
+		return waiting, m.lease, expiry
+	}
+	if m.lease == nil || m.epoch() < epoch {
+		if now.Before(m.checkAt) {
+			return waiting, m.lease, m.checkAt
+		}
+		return unconfirmed, m.lease, time.Time{}
 	}
 	expiry := m.observedAt.Add(m.duration(v.leaseDuration))
-	switch h, e := m.holder(), m.epoch(); {
-	case e > epoch:
-		return gone, m.lease, expiry
-	case e == epoch && h == "":
-		return gone, m.lease, expiry
+	switch h := m.holder(); {
+	case h == "":
+		return gone, m.lease, expiry // released in the tenure's epoch
 	case !now.Before(expiry):
 		return expired, m.lease, expiry
-	case e == epoch && h == id:
+	case h == id:
 		return live, m.lease, expiry
 	default:
 		return waiting, m.lease, expiry
 	}
+}
+
+// confirmOver records that a consistent read, answered before at, found
+// the member Lease of the tenure absent or in an older epoch.
+func (v *view) confirmOver(tn tenure, at time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, ok := v.over[tn]; !ok {
+		v.over[tn] = at
+	}
+}
+
+// checkLater puts off the next read of a member Lease until at.
+func (v *view) checkLater(id string, at time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	name := MemberName(v.group, id)
+	m := v.members[name]
+	if m == nil {
+		m = &member{}
+		v.members[name] = m
+	}
+	m.checkAt = at
 }
 
 // tenure is a live member: an identity in an epoch.

@@ -146,12 +146,13 @@ func TestCoordinatorWithALaggingMemberViewLeavesALiveOwnerAlone(t *testing.T) {
 			if got := h.table(); got.Shards[0] != fresh.Shards[0] {
 				t.Fatalf("after a conflict re-read, shard 0 moved from (m, 2) to %+v, generation %d, while m runs it", got.Shards[0], got.Generation)
 			}
-			if st, _, _ := s.view.ownerStatus("m", 2, clk.Now()); st != waiting {
-				t.Fatalf("owner (m, 2) seen only in epoch 1 is %v, want waiting", st)
+			if st, _, _ := s.view.ownerStatus("m", 2, clk.Now()); st != unconfirmed && st != waiting {
+				t.Fatalf("owner (m, 2) seen only in epoch 1 is %v, want unconfirmed or waiting", st)
 			}
 
 			// Round 2, after m's lease duration on the coordinator's clock:
-			// q renewed (seen), m's Lease still shows epoch 1 in the view.
+			// q renewed (seen), m's Lease still shows epoch 1 in the view. A
+			// read finds (m, 2) current.
 			clk.Step(16 * time.Second)
 			q2 := h.put(memberLease("q", "q", 4))
 			s.view.refresh(map[string]*coordinationv1.Lease{
@@ -162,7 +163,7 @@ func TestCoordinatorWithALaggingMemberViewLeavesALiveOwnerAlone(t *testing.T) {
 			}
 			got := h.table()
 			if got.Shards[0] != fresh.Shards[0] || got.Generation != fresh.Generation {
-				t.Fatalf("a lease duration later, shard 0 is %+v in generation %d, want %+v in %d (the fence of m's old version must conflict)",
+				t.Fatalf("a lease duration later, shard 0 is %+v in generation %d, want %+v in %d",
 					got.Shards[0], got.Generation, fresh.Shards[0], fresh.Generation)
 			}
 			m, err := leases.Leases(vNS).Get(context.Background(), MemberName(vGroup, "m"), metav1.GetOptions{})
@@ -177,9 +178,10 @@ func TestCoordinatorWithALaggingMemberViewLeavesALiveOwnerAlone(t *testing.T) {
 }
 
 // ownerStatus says gone only for a newer epoch or a release in the same
-// epoch; anything older than the tenure named, or absent, is waiting (and
-// expired, to be fenced, only for a Lease that has not changed for its
-// duration).
+// epoch; a member Lease absent from the view or in an older epoch is
+// unconfirmed, however long, until a read finds the tenure over (and gone
+// a lease duration after that read); a Lease in the tenure's epoch that has
+// not changed for its duration is expired (to be fenced).
 func TestOwnerStatusOlderOrAbsentMemberIsNeverGone(t *testing.T) {
 	now := vEpoch
 	for _, tc := range []struct {
@@ -188,12 +190,13 @@ func TestOwnerStatusOlderOrAbsentMemberIsNeverGone(t *testing.T) {
 		after  time.Duration
 		status status
 	}{
-		{"never seen", nil, 0, waiting},
-		{"never seen, an hour later", nil, time.Hour, waiting},
-		{"released in an older epoch", memberLease("m", "", 1), 0, waiting},
-		{"held in an older epoch", memberLease("m", "m", 1), 0, waiting},
+		{"never seen", nil, 0, unconfirmed},
+		{"never seen, an hour later", nil, time.Hour, unconfirmed},
+		{"released in an older epoch", memberLease("m", "", 1), 0, unconfirmed},
+		{"held in an older epoch", memberLease("m", "m", 1), 0, unconfirmed},
+		{"held in an older epoch, an hour later", memberLease("m", "m", 1), time.Hour, unconfirmed},
 		{"held by someone else", memberLease("m", "x", 2), 0, waiting},
-		{"older epoch, unchanged for the lease duration", memberLease("m", "", 1), 15 * time.Second, expired},
+		{"held by someone else, unchanged for the lease duration", memberLease("m", "x", 2), 15 * time.Second, expired},
 		{"held, unchanged for the lease duration", memberLease("m", "m", 2), 15 * time.Second, expired},
 		{"held", memberLease("m", "m", 2), 14 * time.Second, live},
 		{"released in the same epoch", memberLease("m", "", 2), 0, gone},
@@ -212,15 +215,92 @@ func TestOwnerStatusOlderOrAbsentMemberIsNeverGone(t *testing.T) {
 			t.Errorf("%s: owner (m, 2) is %v, want %v", tc.name, got, tc.status)
 		}
 	}
-	// A member Lease seen, then absent from the watch (deleted by hand):
-	// waiting, however long.
+	// A member Lease seen, then absent from the watch (deleted by hand, or
+	// the watch lags): unconfirmed, however long; a read that finds it
+	// absent makes it gone a lease duration later.
 	v := newView(vGroup, 15*time.Second)
 	l := memberLease("m", "m", 2)
 	l.ResourceVersion = "5"
 	v.refresh(map[string]*coordinationv1.Lease{l.Name: l}, true, now)
 	v.refresh(map[string]*coordinationv1.Lease{}, true, now.Add(time.Second))
-	if got, _, _ := v.ownerStatus("m", 2, now.Add(time.Hour)); got != waiting {
-		t.Errorf("deleted member Lease: owner (m, 2) is %v an hour later, want waiting", got)
+	if got, _, _ := v.ownerStatus("m", 2, now.Add(time.Hour)); got != unconfirmed {
+		t.Errorf("deleted member Lease: owner (m, 2) is %v an hour later, want unconfirmed", got)
+	}
+	v.confirmOver(tenure{"m", 2}, now.Add(time.Hour))
+	if got, _, at := v.ownerStatus("m", 2, now.Add(time.Hour+14*time.Second)); got != waiting || !at.Equal(now.Add(time.Hour+15*time.Second)) {
+		t.Errorf("confirmed absent 14s ago: owner (m, 2) is %v until %v, want waiting until 15s after the read", got, at)
+	}
+	if got, _, _ := v.ownerStatus("m", 2, now.Add(time.Hour+15*time.Second)); got != gone {
+		t.Errorf("confirmed absent 15s ago: owner (m, 2) is %v, want gone", got)
+	}
+	if got, _, _ := v.ownerStatus("m", 3, now.Add(2*time.Hour)); got != unconfirmed {
+		t.Errorf("a read that found tenure (m, 2) over decided (m, 3): %v, want unconfirmed", got)
+	}
+}
+
+// A member Lease absent from the coordinator's view is read before its
+// shards move: if the watch only lags, they never move while the Lease
+// exists in the tenure's epoch; if it was deleted (or re-created in an
+// older epoch by a restarted replica, which renews it), they move a lease
+// duration after the read that found it so, with the next token. Before
+// the fix a Lease the view had not seen counted as gone a lease duration
+// after the first look, and a re-created one kept its shards forever.
+func TestAbsentMemberLeaseIsReadBeforeItsShardsMove(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		server *coordinationv1.Lease // m's Lease in the API (nil: none)
+		inView bool                  // the coordinator's view has it
+	}{
+		{"the watch lags", memberLease("m", "m", 2), false},
+		{"deleted", nil, false},
+		{"re-created in epoch 0, not in the view", memberLease("m", "m", 0), false},
+		{"re-created in epoch 0, renewed", memberLease("m", "m", 0), true},
+	} {
+		exists := tc.server != nil && *tc.server.Spec.LeaseTransitions == 2
+		t.Run(tc.name, func(t *testing.T) {
+			leases := fake.NewLeases()
+			h := history{t: t, cl: leases.Leases(vNS)}
+			var m *coordinationv1.Lease
+			if tc.server != nil {
+				m = h.put(tc.server)
+			}
+			view := func(q, tl *coordinationv1.Lease) map[string]*coordinationv1.Lease {
+				snap := map[string]*coordinationv1.Lease{q.Name: q, tl.Name: tl}
+				if tc.inView {
+					m = h.put(tc.server) // m renews
+					snap[m.Name] = m
+				}
+				return snap
+			}
+			q := h.put(memberLease("q", "q", 4))
+			tl := h.put(tableLease(Table{Format: tableFormat, Generation: 1, Shards: []Slot{
+				{Owner: "m", Epoch: 2, Token: 4}, {Owner: "q", Epoch: 4, Token: 1},
+			}}))
+			clk := testclock.NewFakeClock(vEpoch)
+			s, err := New(Config{Leases: leases.Leases(vNS), Namespace: vNS, Group: vGroup, Identity: "c", Shards: 2,
+				Clock: clk, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.view.refresh(view(q, tl), true, clk.Now())
+			for round := range 4 {
+				if _, _, err := s.planRound(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				got := h.table().Shards[0]
+				switch {
+				case exists && got.Owner != "m":
+					t.Fatalf("round %d (%v after the first): the shard of (m, 2), whose Lease exists, moved to %+v", round, clk.Since(vEpoch), got)
+				case !exists && round < 2 && got.Owner != "m":
+					t.Fatalf("round %d (%v after the read): the shard of (m, 2) moved to %+v before the lease duration", round, clk.Since(vEpoch), got)
+				case !exists && round >= 2 && (got.Owner == "m" && got.Epoch == 2 || got.Token != 5):
+					t.Fatalf("round %d (%v after the read that found m's Lease absent or re-created): shard 0 is %+v, want a live member with token 5", round, clk.Since(vEpoch), got)
+				}
+				clk.Step(8 * time.Second)
+				q = h.put(memberLease("q", "q", 4)) // q renews
+				s.view.refresh(view(q, tl), true, clk.Now())
+			}
+		})
 	}
 }
 
