@@ -63,8 +63,8 @@ func (m *member) epoch() int64 {
 }
 
 // duration is how long after observedAt (or a read recorded in view.over)
-// the member expires: the Lease's own leaseDurationSeconds (the last seen, if absent
-// now), never less than ours.
+// the member expires: the Lease's own leaseDurationSeconds (the last seen,
+// if it is absent now), never less than ours.
 func (m *member) duration(ours time.Duration) time.Duration {
 	return max(ours, m.seenDuration)
 }
@@ -130,8 +130,9 @@ type view struct {
 	// has stopped a lease duration after that answer. One entry per
 	// tenure evicted so, that is per member Lease deleted by hand.
 	over map[tenure]time.Time
-	// table is the newest assignment known (the highest Generation) and
-	// lease the Lease it came from; hasTable is false before it exists.
+	// lease is the newest assignment Lease known (see olderLocked) and
+	// table its table; hasTable is false before one was read. If lease
+	// cannot be parsed, tableErr says why and table is the last one read.
 	lease    *coordinationv1.Lease
 	table    Table
 	hasTable bool
