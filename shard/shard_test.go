@@ -665,8 +665,10 @@ func TestUnreadableAssignmentBacksOffAndRecovers(t *testing.T) {
 		}
 		var logs syncBuffer
 		clk := testclock.NewFakeClock(epoch)
-		s, err := shard.New(shard.Config{Leases: cl, Namespace: ns, Group: group, Identity: "a", Shards: 4, Clock: clk,
-			Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		s, err := shard.New(shard.Config{
+			Leases: cl, Namespace: ns, Group: group, Identity: "a", Shards: 4, Clock: clk,
+			Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -41,16 +41,20 @@ var vEpoch = time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
 func memberLease(id, holder string, epoch int32) *coordinationv1.Lease {
 	d := int32(15)
 	return &coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Name: MemberName(vGroup, id), Namespace: vNS,
-			Labels: map[string]string{LabelGroup: vGroup, LabelRole: RoleMember}},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: MemberName(vGroup, id), Namespace: vNS,
+			Labels: map[string]string{LabelGroup: vGroup, LabelRole: RoleMember},
+		},
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseTransitions: &epoch, LeaseDurationSeconds: &d},
 	}
 }
 
 func tableLease(t Table) *coordinationv1.Lease {
-	return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: AssignmentName(vGroup), Namespace: vNS,
+	return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{
+		Name: AssignmentName(vGroup), Namespace: vNS,
 		Labels:      map[string]string{LabelGroup: vGroup, LabelRole: RoleAssignment},
-		Annotations: map[string]string{AnnotationShards: t.encode()}}}
+		Annotations: map[string]string{AnnotationShards: t.encode()},
+	}}
 }
 
 // history writes Leases to the fake API in order and keeps every version,
@@ -127,8 +131,10 @@ func TestCoordinatorWithALaggingMemberViewLeavesALiveOwnerAlone(t *testing.T) {
 			h.put(tableLease(fresh))
 
 			clk := testclock.NewFakeClock(vEpoch)
-			s, err := New(Config{Leases: leases.Leases(vNS), Namespace: vNS, Group: vGroup, Identity: "c", Shards: 3,
-				Clock: clk, Logger: slog.New(slog.DiscardHandler)})
+			s, err := New(Config{
+				Leases: leases.Leases(vNS), Namespace: vNS, Group: vGroup, Identity: "c", Shards: 3,
+				Clock: clk, Logger: slog.New(slog.DiscardHandler),
+			})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -277,8 +283,10 @@ func TestAbsentMemberLeaseIsReadBeforeItsShardsMove(t *testing.T) {
 				{Owner: "m", Epoch: 2, Token: 4}, {Owner: "q", Epoch: 4, Token: 1},
 			}}))
 			clk := testclock.NewFakeClock(vEpoch)
-			s, err := New(Config{Leases: leases.Leases(vNS), Namespace: vNS, Group: vGroup, Identity: "c", Shards: 2,
-				Clock: clk, Logger: slog.New(slog.DiscardHandler)})
+			s, err := New(Config{
+				Leases: leases.Leases(vNS), Namespace: vNS, Group: vGroup, Identity: "c", Shards: 2,
+				Clock: clk, Logger: slog.New(slog.DiscardHandler),
+			})
 			if err != nil {
 				t.Fatal(err)
 			}
