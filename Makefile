@@ -139,6 +139,21 @@ KREW := $(ELECTOR_TOOLS_DIR)/krew-$(KREW_VERSION)
 $(KREW):
 	$(call go-install,$@,sigs.k8s.io/krew/cmd/krew@$(KREW_VERSION))
 
+GOVULNCHECK_VERSION := v1.9.0
+GOVULNCHECK := $(ELECTOR_TOOLS_DIR)/govulncheck-$(GOVULNCHECK_VERSION)
+
+$(GOVULNCHECK):
+	$(call go-install,$@,golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION))
+
+.PHONY: vulncheck
+vulncheck: $(GOVULNCHECK) ## govulncheck in every module (needs the vulnerability database at vuln.go.dev: CI's vulncheck job)
+	@status=0; \
+	for m in $(MODULES); do \
+		echo "govulncheck: $$m"; \
+		(cd $$m && $(GOVULNCHECK) ./...) || status=1; \
+	done; \
+	exit $$status
+
 .PHONY: tools
 tools: $(GOLANGCI_LINT) $(ACTIONLINT) $(GORELEASER) $(KREW) ## Build the pinned golangci-lint, actionlint, goreleaser and krew (first run only)
 

@@ -89,7 +89,10 @@ run "$release" proxy --repo=. --version="$VERSION" --out="$work/proxy" "${proxy_
 # the repository.
 export GOWORK=off
 export GOMODCACHE=$work/modcache
-export GOFLAGS=-modcacherw
+# -trimpath: builds from this separate module cache share the build cache
+# with those of the real one (without it a package's directory is part of
+# its cache key, and every dependency would be compiled again).
+export GOFLAGS="-modcacherw -trimpath"
 export GOPROXY="file://$work/proxy,file://$normal_cache/cache/download,$normal_proxy"
 export GONOSUMDB=github.com/elector-dev
 export GOBIN=$work/gobin
