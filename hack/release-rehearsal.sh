@@ -35,7 +35,9 @@ set -euo pipefail
 VERSION=${VERSION:-v0.1.0}
 KREW=${KREW:?KREW must name the krew binary (make release-rehearsal builds it)}
 GO=${GO:-go}
-STEP_TIMEOUT=${STEP_TIMEOUT:-900}
+# A cold build cache on a busy machine compiles client-go and
+# controller-runtime in the first build step.
+STEP_TIMEOUT=${STEP_TIMEOUT:-1800}
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/elector-rehearsal.XXXXXX")
@@ -50,7 +52,12 @@ step() { printf '\n== [%4ds] %s\n' "$(($(date +%s) - start))" "$*"; }
 # run prints a command and runs it, bounded.
 run() {
 	printf '+ %s\n' "$*"
-	timeout "$STEP_TIMEOUT" "$@"
+	local rc=0
+	timeout "$STEP_TIMEOUT" "$@" || rc=$?
+	if ((rc == 124)); then
+		printf 'release rehearsal: FAIL: timed out after %ss (STEP_TIMEOUT): %s\n' "$STEP_TIMEOUT" "$*" >&2
+	fi
+	return "$rc"
 }
 fail() {
 	printf 'release rehearsal: FAIL: %s\n' "$*" >&2
