@@ -303,20 +303,25 @@ func hashGoMod(data []byte) (string, error) {
 	return h, nil
 }
 
-// addSums adds lines to a go.sum file, sorted as the go command keeps it.
+// addSums adds lines of one module to a go.sum file where the go command
+// keeps them: after the modules whose path sorts before theirs. The other
+// lines keep their order (go.sum sorts versions as semver, not as text).
 func addSums(file string, lines []string) error {
 	data, err := os.ReadFile(file)
 	if err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("unable to read %s: %w", file, err)
 	}
 	all := strings.Split(strings.TrimSpace(string(data)), "\n")
-	all = slices.DeleteFunc(all, func(s string) bool { return s == "" })
-	for _, l := range lines {
-		if !slices.Contains(all, l) {
-			all = append(all, l)
+	all = slices.DeleteFunc(all, func(s string) bool { return s == "" || slices.Contains(lines, s) })
+	mod := strings.Fields(lines[0])[0]
+	at := len(all)
+	for i, l := range all {
+		if f := strings.Fields(l); len(f) > 0 && f[0] > mod {
+			at = i
+			break
 		}
 	}
-	slices.Sort(all)
+	all = slices.Insert(all, at, lines...)
 	if err := os.WriteFile(file, []byte(strings.Join(all, "\n")+"\n"), 0o644); err != nil {
 		return fmt.Errorf("unable to write %s: %w", file, err)
 	}
