@@ -14,7 +14,9 @@
 #     build a controller-runtime program switched by its one line;
 #     go install the sidecar and the kubectl plugin, whose --version must
 #     say $VERSION;
-#  4. the plugin's archive, the krew manifest generated from
+#  4. a CycloneDX software bill of materials of both binaries
+#     (cyclonedx-gomod), which must name the released modules;
+#  5. the plugin's archive, the krew manifest generated from
 #     deploy/krew/elector.yaml with its sha256, and kubectl krew install
 #     --manifest --archive into a temporary KREW_ROOT; kubectl elector
 #     --version must say $VERSION.
@@ -24,7 +26,8 @@
 # module cache, then from the module proxy of `go env GOPROXY`. A separate
 # module cache keeps the rehearsal's $VERSION out of the real one.
 #
-# KREW is the krew binary (the Makefile builds it into the tool cache);
+# KREW and CYCLONEDX_GOMOD are the tools (the Makefile builds them into
+# the tool cache);
 # every command is bounded by timeout(1).
 #
 # REHEARSAL_TAG_ONLY=1 tags HEAD as it is, without the release step, and
@@ -34,6 +37,7 @@ set -euo pipefail
 
 VERSION=${VERSION:-v0.1.0}
 KREW=${KREW:?KREW must name the krew binary (make release-rehearsal builds it)}
+CYCLONEDX_GOMOD=${CYCLONEDX_GOMOD:?CYCLONEDX_GOMOD must name cyclonedx-gomod (make release-rehearsal builds it)}
 GO=${GO:-go}
 # A cold build cache on a busy machine compiles client-go and
 # controller-runtime in the first build step.
@@ -51,7 +55,7 @@ start=$(date +%s)
 step() { printf '\n== [%4ds] %s\n' "$(($(date +%s) - start))" "$*"; }
 # run prints a command and runs it, bounded.
 run() {
-	printf '+ %s\n' "$*"
+	printf '+ %s\n' "$*" >&2
 	local rc=0
 	timeout "$STEP_TIMEOUT" "$@" || rc=$?
 	if ((rc == 124)); then
@@ -94,13 +98,24 @@ run "$release" proxy --repo=. --version="$VERSION" --out="$work/proxy" "${proxy_
 
 # The user's environment: our modules from the file proxy, nothing else of
 # the repository.
+goproxy="file://$work/proxy,file://$normal_cache/cache/download,$normal_proxy"
+
+if [[ "${REHEARSAL_TAG_ONLY:-}" != 1 ]]; then
+	step "the tagged nested modules are tidy against the served root (go.sum holds its hash)"
+	for m in ctrl cmd/kubectl-elector; do
+		run git worktree add -q "$work/at-tag/$m" "$m/$VERSION"
+		(cd "$work/at-tag/$m/$m" && run env GOWORK=off GOMODCACHE="$work/modcache" GOFLAGS=-modcacherw \
+			GOPROXY="$goproxy" GONOSUMDB=github.com/elector-dev $GO mod tidy -diff)
+	done
+fi
+
 export GOWORK=off
 export GOMODCACHE=$work/modcache
 # -trimpath: builds from this separate module cache share the build cache
 # with those of the real one (without it a package's directory is part of
 # its cache key, and every dependency would be compiled again).
 export GOFLAGS="-modcacherw -trimpath"
-export GOPROXY="file://$work/proxy,file://$normal_cache/cache/download,$normal_proxy"
+export GOPROXY=$goproxy
 export GONOSUMDB=github.com/elector-dev
 export GOBIN=$work/gobin
 unset GOPRIVATE GONOPROXY
@@ -191,6 +206,17 @@ for b in elector kubectl-elector; do
 	[[ "$out" == *"$VERSION ("* ]] || fail "$b --version says \"$out\", not $VERSION"
 done
 
+step "software bills of materials of the binaries (CycloneDX)"
+mkdir -p "$work/dist"
+for b in elector kubectl-elector; do
+	run "$CYCLONEDX_GOMOD" bin -json -output "$work/dist/${b}_${VERSION}.cdx.json" "$GOBIN/$b"
+	for want in "pkg:golang/github.com/elector-dev/elector@$VERSION" "pkg:golang/k8s.io/client-go@"; do
+		grep -q "$want" "$work/dist/${b}_${VERSION}.cdx.json" || fail "the SBOM of $b names no $want"
+	done
+	grep -o '"bomFormat": *"[^"]*"\|"specVersion": *"[^"]*"' "$work/dist/${b}_${VERSION}.cdx.json" | tr '\n' ' '
+	echo "$(grep -c '"purl"' "$work/dist/${b}_${VERSION}.cdx.json") package URLs in ${b}_${VERSION}.cdx.json"
+done
+
 step "the krew manifest and kubectl krew install"
 goos=$($GO env GOOS)
 goarch=$($GO env GOARCH)
@@ -201,8 +227,16 @@ run tar -C "$work/stage" -czf "$archive" kubectl-elector LICENSE
 run "$release" krew --template="$work/repo/deploy/krew/elector.yaml" --version="$VERSION" \
 	--dist="$work/dist" --out="$work/elector.yaml" --allow-missing
 grep -A1 "uri: .*_${goos}_${goarch}" "$work/elector.yaml"
+# The sha256 binds the manifest to this archive: krew refuses another one.
+printf 'tampered\n' >>"$work/stage/LICENSE"
+run tar -C "$work/stage" -czf "$work/tampered.tar.gz" kubectl-elector LICENSE
+if out=$(KREW_ROOT=$work/krew-tampered run "$KREW" install --manifest="$work/elector.yaml" --archive="$work/tampered.tar.gz" </dev/null 2>&1); then
+	fail "krew installed an archive whose sha256 is not the manifest's"
+fi
+[[ "$out" == *"checksum does not match"* ]] || fail "krew refused the tampered archive for another reason: $out"
+echo "krew refuses an archive that is not the manifest's: checksum does not match"
 export KREW_ROOT=$work/krew
-run "$KREW" install --manifest="$work/elector.yaml" --archive="$archive"
+run "$KREW" install --manifest="$work/elector.yaml" --archive="$archive" </dev/null
 export PATH="$KREW_ROOT/bin:$PATH"
 if command -v kubectl >/dev/null; then
 	out=$(run kubectl elector --version)
