@@ -361,8 +361,10 @@ func stampChangelog(cl, version, date string) (string, error) {
 	if loc == nil {
 		return "", fmt.Errorf("CHANGELOG.md has no \"## [Unreleased]\" section to release")
 	}
-	if m := releaseHeading.FindStringSubmatch(cl); m != nil && m[1] == bare {
-		return "", fmt.Errorf("CHANGELOG.md has a section for %s already", bare)
+	for _, m := range releaseHeading.FindAllStringSubmatch(cl, -1) {
+		if len(m) > 1 && m[1] == bare {
+			return "", fmt.Errorf("CHANGELOG.md has a section for %s already", bare)
+		}
 	}
 	next := cl[loc[1]:]
 	end := releaseHeading.FindStringIndex(next)
