@@ -21,11 +21,11 @@ import "github.com/elector-dev/elector/internal/buildinfo"
 // Set at build time, the one source of the version (make build, the
 // Dockerfile and releases pass them):
 //
-//	go build -ldflags "-X main.buildVersion=v0.2.0 -X main.buildCommit=$(git rev-parse HEAD)" ./cmd/elector
+//	go build -ldflags "-X main.buildVersion=v0.1.0 -X main.buildCommit=$(git rev-parse HEAD)" ./cmd/elector
 //
 // Builds with GOFLAGS=-buildvcs=false (as in some CI environments) carry no
 // commit in their build info, hence ldflags. Without them, `go install
-// ...@v0.2.0` still reports its module version from the build info.
+// ...@v0.1.0` still reports its module version from the build info.
 var (
 	buildVersion string
 	buildCommit  string

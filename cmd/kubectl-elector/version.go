@@ -20,7 +20,7 @@ import "github.com/elector-dev/elector/internal/buildinfo"
 
 // Set at build time, as for the sidecar (make build):
 //
-//	go build -ldflags "-X main.buildVersion=v0.2.0 -X main.buildCommit=$(git rev-parse HEAD)" .
+//	go build -ldflags "-X main.buildVersion=v0.1.0 -X main.buildCommit=$(git rev-parse HEAD)" .
 var (
 	buildVersion string
 	buildCommit  string

@@ -17,7 +17,7 @@ limitations under the License.
 // Package buildinfo is the version that elector's commands print with
 // --version and send in their User-Agent, in one format for all of them:
 //
-//	v0.2.0 (commit 3f1c2e..., go1.26.0)
+//	v0.1.0 (commit 3f1c2e..., go1.26.0)
 //
 // Each command stamps its own main.buildVersion and main.buildCommit with
 // ldflags (make build, the Dockerfile, releases) and passes them to Read.
@@ -43,7 +43,7 @@ func (v Info) String() string {
 
 // Read returns the version and commit stamped by ldflags; where one is
 // empty it falls back to the build info: the module version (set by `go
-// install ...@v0.2.0`) and the VCS revision (absent when built with
+// install ...@v0.1.0`) and the VCS revision (absent when built with
 // GOFLAGS=-buildvcs=false, as in some CI environments, hence ldflags).
 func Read(version, commit string) Info {
 	bi, ok := debug.ReadBuildInfo()
