@@ -147,7 +147,11 @@ func (a *applier) create(ctx context.Context, objs []*unstructured.Unstructured,
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
 	for _, o := range objs {
-		r, err := a.resource(o, ns)
+		in := ns
+		if o.GetNamespace() != "" {
+			in = o.GetNamespace() // deploy/migrate-from-0.5 names "default"
+		}
+		r, err := a.resource(o, in)
 		if err != nil {
 			return err
 		}

@@ -55,7 +55,12 @@ func TestLeaderLabelPolicy(t *testing.T) {
 
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "app-0", Labels: map[string]string{"app": "payments"}},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example.com/app:1"}}},
+		Spec: corev1.PodSpec{
+			// No controller manager creates "default" here.
+			ServiceAccountName:           "deployer",
+			AutomountServiceAccountToken: new(false),
+			Containers:                   []corev1.Container{{Name: "app", Image: "registry.example.com/app:1"}},
+		},
 	}
 	if _, err := admin(t).CoreV1().Pods(ns).Create(ctx(t), pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
