@@ -68,8 +68,8 @@ test-unit: ## Unit tests, no control plane: library, sidecar, rbac, bench tools,
 	cd tools/release && $(GO) test -race -count=1 ./...
 
 .PHONY: test-integration
-test-integration: controlplane ## The harness and the library against a real kube-apiserver + etcd
-	cd test && $(GO) test -race -count=1 ./controlplane/... ./integration/... ./election/... ./handoff/... ./shard/... ./internal/... ./cmd/...
+test-integration: controlplane ## The harness and the library against a real kube-apiserver + etcd, and deploy/ (dry runs, admission policy, FlowSchema)
+	cd test && $(GO) test -race -count=1 ./controlplane/... ./integration/... ./election/... ./handoff/... ./shard/... ./internal/... ./cmd/... ./deploy/...
 
 .PHONY: test-e2e
 # -timeout: on a cold Go build cache the image test (test/e2e/image_test.go)
