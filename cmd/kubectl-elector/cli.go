@@ -118,7 +118,7 @@ subject lacks permissions.`,
 	root.Flags().Bool("version", false, "print the version and exit")
 	a.flags = genericclioptions.NewConfigFlags(true)
 	a.flags.AddFlags(root.PersistentFlags())
-	root.AddCommand(a.listCommand(), a.statusCommand(), a.watchCommand(), a.handoffCommand(), a.whyCommand(), a.shardsCommand())
+	root.AddCommand(a.listCommand(), a.statusCommand(), a.watchCommand(), a.handoffCommand(), a.whyCommand(), a.shardsCommand(), a.versionCommand())
 	for _, c := range root.Commands() {
 		if f := c.RunE; f != nil {
 			c.RunE = func(cmd *cobra.Command, args []string) error { return asFailure(f(cmd, args)) }

@@ -49,7 +49,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{[]string{"lsit"}, `kubectl elector: unknown command "lsit" for "kubectl elector"; see kubectl elector -h`},
 		{[]string{"list", "--bogus"}, "kubectl elector: unknown flag: --bogus; see kubectl elector list -h"},
-		{[]string{"list", "-o", "table"}, `kubectl elector: -o "table": want wide, json or yaml; see kubectl elector list -h`},
+		{[]string{"list", "-o", "table"}, `kubectl elector: -o "table": want wide, json, yaml or name; see kubectl elector list -h`},
 		{[]string{"status"}, "kubectl elector: missing the Lease NAME; see kubectl elector status -h"},
 		{[]string{"status", "a", "b"}, `kubectl elector: unexpected argument "b"; see kubectl elector status -h`},
 		{[]string{"handoff", "l", "--timeout", "0s"}, "kubectl elector: --timeout=0s: want a positive duration such as 30s; see kubectl elector handoff -h"},
