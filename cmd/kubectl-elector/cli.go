@@ -61,7 +61,13 @@ type app struct {
 
 // run is the plugin without the process: it returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	a := &app{stdout: stdout, stderr: stderr, clock: clock.RealClock{}}
+	return (&app{stdout: stdout, stderr: stderr, clock: clock.RealClock{}}).run(ctx, args)
+}
+
+// run runs the command line args with a's writers, clock and (when set)
+// clients.
+func (a *app) run(ctx context.Context, args []string) int {
+	stdout, stderr := a.stdout, a.stderr
 	root := a.rootCommand()
 	root.SetArgs(args)
 	root.SetOut(stdout)
