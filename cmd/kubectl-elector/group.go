@@ -149,10 +149,19 @@ func groupViews(leases []*coordinationv1.Lease, now time.Time) []view {
 }
 
 // primaryLease is the Lease that -o name prints for a view: the Lease
-// itself, or a group's coordinator Lease (its election).
+// itself, or a group's coordinator Lease (its election), else another of
+// its Leases.
 func primaryLease(v view) string {
-	if v.Group != nil {
-		return shard.CoordinatorName(v.Name)
+	if v.Group == nil {
+		return v.Name
 	}
-	return v.Name
+	for _, name := range v.Group.Leases {
+		if name == shard.CoordinatorName(v.Name) {
+			return name
+		}
+	}
+	if len(v.Group.Leases) > 0 {
+		return v.Group.Leases[0] // a group whose coordinator Lease is gone
+	}
+	return shard.CoordinatorName(v.Name)
 }
