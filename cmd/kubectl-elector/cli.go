@@ -61,7 +61,13 @@ type app struct {
 
 // run is the plugin without the process: it returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	a := &app{stdout: stdout, stderr: stderr, clock: clock.RealClock{}}
+	return (&app{stdout: stdout, stderr: stderr, clock: clock.RealClock{}}).run(ctx, args)
+}
+
+// run runs the command line args with a's writers, clock and (when set)
+// clients.
+func (a *app) run(ctx context.Context, args []string) int {
+	stdout, stderr := a.stdout, a.stderr
 	root := a.rootCommand()
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -90,15 +96,15 @@ func (a *app) rootCommand() *cobra.Command {
 		Short: "Show and move the leaders of Lease-based leader elections",
 		Long: `kubectl elector shows every leader election on coordination.k8s.io/v1 Leases
 (elector's, client-go's, kube-system's), its holder and whether the holder is
-live, the recent holders, changes as they happen, and moves leadership on
-purpose: a planned handoff takes milliseconds where deleting the leader's Pod
-takes the lease duration.
+live, the recent holders, changes as they happen, the assignment of sharded
+groups, and moves leadership on purpose: a planned handoff takes
+milliseconds where deleting the leader's Pod takes the lease duration.
 
-Exit codes: 0 ok; 1 unexpected API error; 2 bad command line; 3 bad
+Exit codes: 0 ok; 1 unexpected API error; 2 bad command line; 3 no or bad
 kubeconfig; 4 you lack a permission (the Role is printed); 5 API server
-unreachable or credentials rejected; 6 Lease not found; 7 the holder cannot
-hand off (client-go, or no live holder); 8 handoff timed out; 9 (why) the
-subject lacks permissions.`,
+unreachable or credentials rejected; 6 Lease not found; 7 handoff refused
+(client-go or no live holder, or no Ready Pod for the target); 8 handoff
+timed out; 9 (why) the subject lacks permissions.`,
 		Version:       currentVersion().String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -118,7 +124,7 @@ subject lacks permissions.`,
 	root.Flags().Bool("version", false, "print the version and exit")
 	a.flags = genericclioptions.NewConfigFlags(true)
 	a.flags.AddFlags(root.PersistentFlags())
-	root.AddCommand(a.listCommand(), a.statusCommand(), a.watchCommand(), a.handoffCommand(), a.whyCommand(), a.shardsCommand())
+	root.AddCommand(a.listCommand(), a.statusCommand(), a.watchCommand(), a.handoffCommand(), a.whyCommand(), a.shardsCommand(), a.versionCommand())
 	for _, c := range root.Commands() {
 		if f := c.RunE; f != nil {
 			c.RunE = func(cmd *cobra.Command, args []string) error { return asFailure(f(cmd, args)) }

@@ -49,6 +49,7 @@ const (
 
 func (a *app) handoffCommand() *cobra.Command {
 	var to string
+	var force bool
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "handoff NAME [--to ID] [--timeout 30s]",
@@ -66,11 +67,22 @@ live holder, the command refuses at once (exit 7). A target that is not
 running never takes over: after the lease duration any candidate may take the
 Lease. On a timeout the request is withdrawn (exit 8).
 
+Before it asks, it checks that someone would take the Lease, and refuses
+(exit 7) otherwise: --to ID must name a Pod of the Lease's namespace that is
+Ready and not terminating (the sidecar's identity is its Pod name; it is
+Ready once it has read the Lease, leader or not); without --to, the
+holder's Pod must have another Ready Pod of the same workload (Deployment,
+StatefulSet, ...). A typo would otherwise stop the leader and leave the
+Lease without one for a whole lease duration. --force skips these checks,
+for candidates whose identities are not Pod names.
+
 The request is the annotation elector.dev/handoff-to on the Lease, written
 with an update that carries the Lease's resourceVersion. It needs get, watch
-and update on the Lease; without them the Role to grant is printed (exit 4).`,
+and update on the Lease, and get and list on pods for the checks; without
+them the Role to grant is printed (exit 4).`,
 		Example: `  kubectl elector handoff my-controller -n team-a
-  kubectl elector handoff my-controller -n team-a --to my-controller-7d9f-x2k4q`,
+  kubectl elector handoff my-controller -n team-a --to my-controller-7d9f-x2k4q
+  kubectl elector handoff my-controller -n team-a --to worker-3.example --force`,
 		Args: exactArgs(1, "the Lease NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if timeout <= 0 {
@@ -79,11 +91,12 @@ and update on the Lease; without them the Role to grant is printed (exit 4).`,
 			if cmd.Flags().Changed("to") && to == "" {
 				return usageErr(cmd, "--to is empty: name the target's identity, or leave --to out to hand off to anyone else")
 			}
-			return a.handoff(cmd, args[0], to, timeout)
+			return a.handoff(cmd, args[0], to, timeout, force)
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "the identity of the candidate to hand leadership to (default: anyone else)")
 	cmd.Flags().DurationVar(&timeout, "timeout", defaultHandoffTimeout, "how long to wait for the new leader")
+	cmd.Flags().BoolVar(&force, "force", false, "ask even if no Ready Pod shows that the target (or, without --to, another candidate) is running")
 	return cmd
 }
 
@@ -93,6 +106,8 @@ func handoffRules(name string) []rbac.Rule {
 		{Group: rbac.CoordinationGroup, Resource: "leases", Verb: "get", Name: name},
 		{Group: rbac.CoordinationGroup, Resource: "leases", Verb: "watch", Name: name},
 		{Group: rbac.CoordinationGroup, Resource: "leases", Verb: "update", Name: name},
+		{Group: rbac.CoreGroup, Resource: "pods", Verb: "get"},
+		{Group: rbac.CoreGroup, Resource: "pods", Verb: "list"},
 	}
 }
 
@@ -124,7 +139,7 @@ func refusal(l *coordinationv1.Lease, serverNow time.Time) string {
 	return ""
 }
 
-func (a *app) handoff(cmd *cobra.Command, name, to string, timeout time.Duration) error {
+func (a *app) handoff(cmd *cobra.Command, name, to string, timeout time.Duration, force bool) error {
 	ctx := cmd.Context()
 	k, err := a.client()
 	if err != nil {
@@ -157,6 +172,11 @@ func (a *app) handoff(cmd *cobra.Command, name, to string, timeout time.Duration
 		if to != "" && to == old {
 			fmt.Fprintf(a.stdout, "%s already leads %s/%s (token %d); nothing to do.\n", old, ns, name, token)
 			return nil
+		}
+		if attempt == 0 && !force {
+			if err := a.checkCandidates(ctx, k, l, to, n); err != nil {
+				return err
+			}
 		}
 		if l.Annotations == nil {
 			l.Annotations = map[string]string{}

@@ -106,6 +106,9 @@ type view struct {
 	HandoffTo       *string `json:"handoffTo,omitempty"`
 	PreferredHolder string  `json:"preferredHolder,omitempty"`
 	Strategy        string  `json:"strategy,omitempty"`
+	// Group is set on the one view of a sharded group (typeSharded): the
+	// view's other fields are its coordinator election's.
+	Group *groupInfo `json:"group,omitempty"`
 }
 
 // judge computes the view of l at serverNow, the API server's time of the

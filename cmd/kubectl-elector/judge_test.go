@@ -147,7 +147,7 @@ func TestRenderTable(t *testing.T) {
 		judge(newLease("team-a", "legacy", "cg-1", 2, withWrite(t0.Add(-40*time.Second))), t0),
 		judge(newLease("team-b", "free", "", 3, annotate(annotationHandoffTo, "")), t0),
 	}
-	got := renderTable(views, false, true)
+	got := renderTable(views, false, true, false)
 	want := `NAMESPACE   NAME            HOLDER   TYPE        STATE      TOKEN   TENURE   DURATION   RENEWED
 team-a      my-controller   pod-1    elector     held       7       5m       15s        3s ago
 team-a      legacy          cg-1     client-go   expired    2       5m       15s        40s ago
@@ -156,12 +156,17 @@ team-b      free            <none>   client-go   released   3       <none>   15s
 	if got != want {
 		t.Errorf("renderTable() =\n%s\nwant\n%s", got, want)
 	}
-	got = renderTable(views[:1], true, false)
-	want = `NAME            HOLDER   TYPE      STATE   TOKEN   TENURE   DURATION   RENEWED   HANDOFF   VERSION   REQUEST   ACQUIRED                   RENEW-TIME
-my-controller   pod-1    elector   held    7       5m       15s        3s ago    yes       v0.2.0    <none>    2026-12-02T01:55:00.000Z   2026-12-02T01:59:57.000Z
+	got = renderTable(views[:1], true, false, false)
+	want = `NAME            HOLDER   TYPE      STATE   TOKEN   TENURE   DURATION   RENEWED   HANDOFF   VERSION   REQUEST   ACQUIRED                   RENEW-TIME                 MEMBERS   SHARDS
+my-controller   pod-1    elector   held    7       5m       15s        3s ago    yes       v0.2.0    <none>    2026-12-02T01:55:00.000Z   2026-12-02T01:59:57.000Z   -         -
 `
 	if got != want {
 		t.Errorf("renderTable(wide) =\n%s\nwant\n%s", got, want)
+	}
+	got = renderTable(views[1:2], false, false, true)
+	want = "legacy   cg-1   client-go   expired   2   5m   15s   40s ago\n"
+	if got != want {
+		t.Errorf("renderTable(no headers) =\n%q\nwant\n%q", got, want)
 	}
 }
 

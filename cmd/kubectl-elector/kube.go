@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -40,6 +41,7 @@ import (
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/elector-dev/elector/internal/rbac"
 )
@@ -62,6 +64,9 @@ type kube struct {
 func (a *app) client() (*kube, error) {
 	if a.kube != nil {
 		return a.kube, nil
+	}
+	if err := a.haveCredentials(); err != nil {
+		return nil, err
 	}
 	rc, err := a.flags.ToRESTConfig()
 	if err != nil {
@@ -86,6 +91,51 @@ func (a *app) client() (*kube, error) {
 	}
 	a.kube = k
 	return k, nil
+}
+
+// serviceAccountTokenFile is where a Pod's ServiceAccount token is
+// mounted: with $KUBERNETES_SERVICE_HOST and _PORT, client-go's sign
+// that it runs in a cluster (rest.InClusterConfig). A variable for tests.
+var serviceAccountTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+// haveCredentials refuses, with exit 3 and what was looked for, when there
+// is nothing to connect with: no --kubeconfig, no file of $KUBECONFIG, no
+// ~/.kube/config, no --server, and not in a Pod. client-go would then try
+// http://localhost:8080, which is never what the user meant.
+//
+// The order is kubectl's (k8s.io/cli-runtime, clientcmd's deferred
+// loading): --kubeconfig, else the files of $KUBECONFIG, else
+// ~/.kube/config; the in-cluster ServiceAccount only when these hold no
+// configuration at all.
+func (a *app) haveCredentials() error {
+	if f := a.flags.KubeConfig; f != nil && *f != "" {
+		return nil // clientcmd reports a missing or bad file itself
+	}
+	if s := a.flags.APIServer; s != nil && *s != "" {
+		return nil // --server (with --token, say), as kubectl allows
+	}
+	raw, err := a.flags.ToRawKubeConfigLoader().RawConfig()
+	if err != nil {
+		return configErr(err)
+	}
+	if !clientcmdapi.IsConfigEmpty(&raw) || inCluster() {
+		return nil
+	}
+	env := "$KUBECONFIG is unset"
+	if v := os.Getenv(clientcmd.RecommendedConfigPathEnvVar); v != "" {
+		env = fmt.Sprintf("$KUBECONFIG=%s names no kubeconfig file", v)
+	}
+	return fail(ExitConfig, "no kubeconfig found: --kubeconfig is not given, %s, %s does not exist, and this is not a Pod with a ServiceAccount token; pass --kubeconfig=PATH or set $KUBECONFIG",
+		env, clientcmd.RecommendedHomeFile)
+}
+
+// inCluster is client-go's test for running in a Pod.
+func inCluster() bool {
+	if os.Getenv("KUBERNETES_SERVICE_HOST") == "" || os.Getenv("KUBERNETES_SERVICE_PORT") == "" {
+		return false
+	}
+	_, err := os.Stat(serviceAccountTokenFile)
+	return err == nil
 }
 
 func configErr(err error) error {

@@ -51,19 +51,11 @@ func viewerRules() []rbac.Rule {
 	}
 }
 
-// Output formats of -o.
-const (
-	outputTable = ""
-	outputWide  = "wide"
-	outputJSON  = "json"
-	outputYAML  = "yaml"
-)
-
 func (a *app) listCommand() *cobra.Command {
 	var allNamespaces, allKinds bool
-	var output string
+	var pf printFlags
 	cmd := &cobra.Command{
-		Use:   "list [-A] [-o wide|json|yaml]",
+		Use:   "list [-A] [-o wide|json|yaml|name] [--no-headers] [-l SELECTOR]",
 		Short: "List every election Lease with its holder, token and state",
 		Long: `List the election Leases of the namespace (or of all namespaces with -A): their
 holder, type (elector, whose holder marks its writes, or client-go: any other),
@@ -77,28 +69,37 @@ seconds, so a Lease is called expired only when more than its duration plus
 one second has passed. A RENEWED value with "~" was judged from spec.renewTime
 (the holder's clock) because the Lease has no managedFields.
 
+A sharded group (package shard, or the sidecar's --shards) is one row of TYPE
+sharded, named after the group: its coordinator election's holder and state,
+with the live and total members and the shards in -o wide; its member,
+coordinator and assignment Leases are not listed on their own (see kubectl
+elector shards GROUP).
+
 Node heartbeats (kube-node-lease) and kube-apiserver identity Leases are not
-elections and are left out unless --all-kinds is given.`,
+elections and are left out unless --all-kinds is given, which also lists
+every Lease of a sharded group on its own.
+
+-o name prints lease.coordination.k8s.io/NAME (a group's coordinator Lease),
+for kubectl; -l selects Leases by label, as kubectl's -l.`,
 		Example: `  kubectl elector list
   kubectl elector list -A -o wide
-  kubectl elector list -n kube-system -o json`,
+  kubectl elector list -n kube-system -o json
+  kubectl elector list -l app=payments --no-headers`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			switch output {
-			case outputTable, outputWide, outputJSON, outputYAML:
-			default:
-				return usageErr(cmd, "-o %q: want wide, json or yaml", output)
+			if err := pf.validate(cmd); err != nil {
+				return err
 			}
-			return a.list(cmd, allNamespaces, allKinds, output)
+			return a.list(cmd, allNamespaces, allKinds, pf)
 		},
 	}
 	cmd.Flags().BoolVarP(&allNamespaces, "all-namespaces", "A", false, "list the Leases of every namespace")
-	cmd.Flags().BoolVar(&allKinds, "all-kinds", false, "include node heartbeats (kube-node-lease) and kube-apiserver identity Leases")
-	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: wide, json or yaml")
+	cmd.Flags().BoolVar(&allKinds, "all-kinds", false, "include node heartbeats (kube-node-lease) and kube-apiserver identity Leases, and list a sharded group's Leases one by one")
+	pf.add(cmd, true)
 	return cmd
 }
 
-func (a *app) list(cmd *cobra.Command, allNamespaces, allKinds bool, output string) error {
+func (a *app) list(cmd *cobra.Command, allNamespaces, allKinds bool, pf printFlags) error {
 	ctx := cmd.Context()
 	k, err := a.client()
 	if err != nil {
@@ -110,7 +111,7 @@ func (a *app) list(cmd *cobra.Command, allNamespaces, allKinds bool, output stri
 			return err
 		}
 	}
-	leases, err := k.coordination.Leases(ns).List(ctx, metav1.ListOptions{})
+	leases, err := k.coordination.Leases(ns).List(ctx, metav1.ListOptions{LabelSelector: pf.selector})
 	if err != nil {
 		return a.apiErr(ctx, err, need{namespace: ns, role: viewerRole, what: "list Leases", rules: viewerRules()})
 	}
@@ -118,28 +119,44 @@ func (a *app) list(cmd *cobra.Command, allNamespaces, allKinds bool, output stri
 	if now.IsZero() {
 		now = a.clock.Now()
 	}
-	var views []view
+	var kept []*coordinationv1.Lease
 	for i := range leases.Items {
 		l := &leases.Items[i]
 		if !allKinds && isHeartbeat(l) {
 			continue
 		}
-		views = append(views, judge(l, now))
+		kept = append(kept, l)
+	}
+	var views []view
+	if allKinds {
+		for _, l := range kept {
+			views = append(views, judge(l, now))
+		}
+	} else {
+		views = groupViews(kept, now)
 	}
 	sortViews(views)
-	switch output {
-	case outputJSON, outputYAML:
-		return writeStructured(a.stdout, output, listOutput(views, now))
+	switch {
+	case pf.structured():
+		return writeStructured(a.stdout, pf.output, listOutput(views, now))
+	case pf.output == outputName:
+		for _, v := range views {
+			fmt.Fprintln(a.stdout, leaseResource+primaryLease(v))
+		}
+		return nil
 	}
 	if len(views) == 0 {
 		where := "namespace " + ns
 		if allNamespaces {
 			where = "any namespace"
 		}
+		if pf.selector != "" {
+			where += " with labels " + pf.selector
+		}
 		fmt.Fprintf(a.stderr, "No election Leases found in %s.\n", where)
 		return nil
 	}
-	_, err = io.WriteString(a.stdout, renderTable(views, output == outputWide, allNamespaces))
+	_, err = io.WriteString(a.stdout, renderTable(views, pf.output == outputWide, allNamespaces, pf.noHeaders))
 	return err
 }
 
@@ -154,17 +171,19 @@ func sortViews(vs []view) {
 
 // renderTable renders views as kubectl renders tables: upper-case
 // headers, columns separated by three spaces, "<none>" for empty values.
-func renderTable(views []view, wide, withNamespace bool) string {
+func renderTable(views []view, wide, withNamespace, noHeaders bool) string {
 	var b bytes.Buffer
 	w := tabwriter.NewWriter(&b, 0, 8, 3, ' ', 0)
 	header := []string{"NAME", "HOLDER", "TYPE", "STATE", "TOKEN", "TENURE", "DURATION", "RENEWED"}
 	if wide {
-		header = append(header, "HANDOFF", "VERSION", "REQUEST", "ACQUIRED", "RENEW-TIME")
+		header = append(header, "HANDOFF", "VERSION", "REQUEST", "ACQUIRED", "RENEW-TIME", "MEMBERS", "SHARDS")
 	}
 	if withNamespace {
 		header = append([]string{"NAMESPACE"}, header...)
 	}
-	fmt.Fprintln(w, strings.Join(header, "\t"))
+	if !noHeaders {
+		fmt.Fprintln(w, strings.Join(header, "\t"))
+	}
 	for _, v := range views {
 		row := []string{
 			v.Name, orNone(v.Holder), v.Type, v.State, strconv.Itoa(int(v.Token)),
@@ -172,7 +191,7 @@ func renderTable(views []view, wide, withNamespace bool) string {
 		}
 		if wide {
 			row = append(row, handoffCell(v), orNone(v.ElectorVersion), requestCell(v),
-				timeCell(v.AcquireTime), timeCell(v.RenewTime))
+				timeCell(v.AcquireTime), timeCell(v.RenewTime), membersCell(v), shardsCell(v))
 		}
 		if withNamespace {
 			row = append([]string{v.Namespace}, row...)
@@ -181,6 +200,25 @@ func renderTable(views []view, wide, withNamespace bool) string {
 	}
 	w.Flush()
 	return b.String()
+}
+
+// membersCell is a sharded group's live and total members: "2/3".
+func membersCell(v view) string {
+	if v.Group == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%d/%d", v.Group.Live, len(v.Group.Members))
+}
+
+// shardsCell is a sharded group's number of shards.
+func shardsCell(v view) string {
+	switch {
+	case v.Group == nil:
+		return "-"
+	case v.Group.Shards == 0:
+		return "<none>"
+	}
+	return strconv.Itoa(v.Group.Shards)
 }
 
 func orNone(s string) string {
@@ -218,7 +256,7 @@ func renewedCell(v view) string {
 
 func handoffCell(v view) string {
 	switch {
-	case v.Holder == "" || v.Type == typeNode || v.Type == typeAPIServer:
+	case v.Holder == "" || v.Type == typeNode || v.Type == typeAPIServer || v.Type == typeSharded:
 		return "-"
 	case v.CanHandOff:
 		return "yes"
@@ -269,6 +307,9 @@ type leaseOutput struct {
 	HandoffRequestedTo   *string    `json:"handoffRequestedTo,omitempty"`
 	PreferredHolder      string     `json:"preferredHolder,omitempty"`
 	Strategy             string     `json:"strategy,omitempty"`
+	// ShardGroup is set on a sharded group (type sharded): the other
+	// fields are its coordinator election's.
+	ShardGroup *groupInfo `json:"shardGroup,omitempty"`
 }
 
 // listOut is the document of -o json|yaml.
@@ -292,7 +333,7 @@ func toOutput(v view) leaseOutput {
 		LeaseDurationSeconds: v.LeaseDuration.Seconds(),
 		AcquireTime:          utc(v.AcquireTime), RenewTime: utc(v.RenewTime), LastWriteTime: utc(v.LastWrite),
 		CanHandOff: v.CanHandOff, ElectorVersion: v.ElectorVersion, HandoffRequestedTo: v.HandoffTo,
-		PreferredHolder: v.PreferredHolder, Strategy: v.Strategy,
+		PreferredHolder: v.PreferredHolder, Strategy: v.Strategy, ShardGroup: v.Group,
 	}
 	if v.RenewalBasis != basisNone {
 		s := v.SinceRenewal.Seconds()

@@ -19,14 +19,25 @@ limitations under the License.
 // that writes the same record. Installed on $PATH (or with krew), it runs
 // as `kubectl elector`:
 //
-//	kubectl elector list [-A] [-o wide|json|yaml]   every election, its holder and state
-//	kubectl elector status NAME                     one Lease in detail, with its recent holders
-//	kubectl elector watch [NAME] [-A]               changes as they happen, with gaps and anomalies
-//	kubectl elector handoff NAME [--to ID]          move leadership on purpose, in milliseconds
-//	kubectl elector why NAME --for SUBJECT          may that ServiceAccount run elector for NAME?
+//	kubectl elector list [-A] [-o wide|json|yaml|name]  every election, its holder and state
+//	kubectl elector status NAME                         one Lease in detail, with its recent holders
+//	kubectl elector watch [NAME] [-A]                   changes as they happen, with gaps and anomalies
+//	kubectl elector handoff NAME [--to ID] [--force]    move leadership on purpose, in milliseconds
+//	kubectl elector why NAME --for SUBJECT              may that ServiceAccount run elector for NAME?
+//	kubectl elector shards [GROUP]                      a sharded group's members and every shard's owner
+//	kubectl elector version                             the plugin's version (also --version)
+//
+// The listing commands (list, shards) take kubectl's output flags: -o
+// wide|json|yaml|name, --no-headers and -l; watch takes -l. A sharded
+// group (package shard) is one entry in list and watch, not one per Lease.
+// handoff refuses a target that no Ready Pod shows running, and a handoff
+// to anyone else when no other Ready Pod of the holder's workload is
+// there; --force asks anyway.
 //
 // It takes kubectl's connection flags (--kubeconfig, --context, -n,
-// --as and the rest, from k8s.io/cli-runtime). See docs/kubectl-elector.md.
+// --as and the rest, from k8s.io/cli-runtime) and finds credentials in
+// kubectl's order: --kubeconfig, $KUBECONFIG, ~/.kube/config, then the
+// Pod's ServiceAccount; with none it exits 3. See docs/kubectl-elector.md.
 package main
 
 import (
@@ -45,8 +56,8 @@ const (
 	// ExitUsage: bad command line: unknown command or flag, missing or
 	// stray argument, bad flag value.
 	ExitUsage = 2
-	// ExitConfig: the kubeconfig (or --context, --cluster, --user) cannot
-	// be loaded.
+	// ExitConfig: there is no kubeconfig at all, or it (or --context,
+	// --cluster, --user) cannot be loaded.
 	ExitConfig = 3
 	// ExitForbidden: the operator lacks a permission; the Role and
 	// RoleBinding that grant it are printed.
@@ -58,7 +69,8 @@ const (
 	ExitNotFound = 6
 	// ExitCannotHandOff: handoff refused before asking: the Lease has no
 	// live holder, or its holder does not act on handoff requests (a
-	// client-go candidate, or an elector older than handoffs).
+	// client-go candidate, or an elector older than handoffs), or no Ready
+	// Pod shows that the target (or another candidate) is running.
 	ExitCannotHandOff = 7
 	// ExitTimeout: handoff asked, but no new holder within --timeout (the
 	// request is withdrawn); or the Lease moved elsewhere than asked.

@@ -19,6 +19,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,7 +29,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/elector-dev/elector/shard"
 )
 
 const (
@@ -44,10 +49,11 @@ const (
 
 func (a *app) watchCommand() *cobra.Command {
 	var allNamespaces, allKinds, renewals bool
+	var selector string
 	var flapWindow time.Duration
 	var flapChanges int
 	cmd := &cobra.Command{
-		Use:   "watch [NAME] [-A]",
+		Use:   "watch [NAME] [-A] [-l SELECTOR]",
 		Short: "Stream changes of holder as they happen, with the gaps between tenures and anomalies",
 		Long: `Watch the Lease NAME (or every election Lease of the namespace, or of all
 namespaces with -A) and print each change as it is seen: a new holder, a
@@ -55,6 +61,11 @@ release, a handoff request and its outcome, with the gap between the end of
 one tenure and the start of the next. Anomalies are marked ANOMALY: a holder
 that stopped renewing with no successor (expired), a released Lease nobody
 takes, a holder that flaps (--flap-changes changes within --flap-window).
+
+The Leases of a sharded group (package shard, or the sidecar's --shards) are
+reported under the group's name: members that join and leave (a member Lease
+released on scale-down is not an anomaly; one that stops renewing is), the
+coordinator's election, and each new generation of the assignment.
 
 Times are this machine's clock when the change was seen, and expiry is
 judged the way candidates judge it: a lease duration after the last write
@@ -70,22 +81,28 @@ seen, on this clock alone, never against a time another host wrote.`,
 			if name != "" && allNamespaces {
 				return usageErr(cmd, "NAME and -A exclude each other: a Lease name is per namespace")
 			}
+			if selector != "" {
+				if _, err := labels.Parse(selector); err != nil {
+					return usageErr(cmd, "-l %q: %s", selector, oneLine(err))
+				}
+			}
 			if flapChanges < 2 || flapWindow <= 0 {
 				return usageErr(cmd, "--flap-changes=%d --flap-window=%s: want at least 2 changes and a positive window", flapChanges, flapWindow)
 			}
 			t := newTracker(flapWindow, flapChanges, renewals)
-			return a.watch(cmd, name, allNamespaces, allKinds, t)
+			return a.watch(cmd, name, selector, allNamespaces, allKinds, t)
 		},
 	}
 	cmd.Flags().BoolVarP(&allNamespaces, "all-namespaces", "A", false, "watch the Leases of every namespace")
 	cmd.Flags().BoolVar(&allKinds, "all-kinds", false, "include node heartbeats and kube-apiserver identity Leases")
 	cmd.Flags().BoolVar(&renewals, "renewals", false, "print every renewal too")
+	cmd.Flags().StringVarP(&selector, "selector", "l", "", "label selector on the Leases, as kubectl's -l")
 	cmd.Flags().DurationVar(&flapWindow, "flap-window", defaultFlapWindow, "the window in which --flap-changes changes of holder are flapping")
 	cmd.Flags().IntVar(&flapChanges, "flap-changes", defaultFlapChanges, "changes of holder within --flap-window that are flapping")
 	return cmd
 }
 
-func (a *app) watch(cmd *cobra.Command, name string, allNamespaces, allKinds bool, t *tracker) error {
+func (a *app) watch(cmd *cobra.Command, name, selector string, allNamespaces, allKinds bool, t *tracker) error {
 	ctx := cmd.Context()
 	k, err := a.client()
 	if err != nil {
@@ -97,7 +114,7 @@ func (a *app) watch(cmd *cobra.Command, name string, allNamespaces, allKinds boo
 			return err
 		}
 	}
-	opts := metav1.ListOptions{}
+	opts := metav1.ListOptions{LabelSelector: selector}
 	n := need{namespace: ns, role: viewerRole, what: "watch Leases", rules: viewerRules()}
 	if name != "" {
 		opts.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
@@ -218,6 +235,12 @@ type leaseTrack struct {
 	flapTill time.Time
 	// handedBy is the old holder of a transfer not yet taken up.
 	handedBy string
+	// display is the key the lines name: ns/name, or ns/GROUP for the
+	// Leases of a sharded group, whose lines start with prefix
+	// ("coordinator: "). role is the shard role ("" for an election).
+	display, prefix, role string
+	// generation is an assignment's last generation seen.
+	generation int64
 }
 
 func newTracker(flapWindow time.Duration, flapChanges int, renewals bool) *tracker {
@@ -232,8 +255,21 @@ func (t *tracker) line(now time.Time, key, msg string) string {
 // observe takes a version of a Lease seen at now.
 func (t *tracker) observe(now time.Time, typ watch.EventType, l *coordinationv1.Lease) []string {
 	key := l.Namespace + "/" + l.Name
+	display, prefix, role := key, "", ""
+	if g, r, ok := shardPart(l); ok {
+		display, role = l.Namespace+"/"+g, r
+		switch r {
+		case shard.RoleMember:
+			return t.observeMember(now, typ, key, display, l)
+		case shard.RoleAssignment:
+			return t.observeAssignment(now, typ, key, display, l)
+		}
+		prefix = "coordinator: "
+	}
 	var out []string
-	say := func(format string, args ...any) { out = append(out, t.line(now, key, fmt.Sprintf(format, args...))) }
+	say := func(format string, args ...any) {
+		out = append(out, t.line(now, display, prefix+fmt.Sprintf(format, args...)))
+	}
 
 	if typ == watch.Deleted {
 		delete(t.leases, key)
@@ -258,7 +294,8 @@ func (t *tracker) observe(now time.Time, typ watch.EventType, l *coordinationv1.
 
 	prev, seen := t.leases[key]
 	if !seen {
-		tr := &leaseTrack{holder: holder, token: token, renewTime: renew, duration: dur, request: request, lastWrite: now}
+		tr := &leaseTrack{holder: holder, token: token, renewTime: renew, duration: dur, request: request, lastWrite: now,
+			display: display, prefix: prefix, role: role}
 		t.leases[key] = tr
 		if holder == "" {
 			say("released (token %d), lease %s", token, durationCell(dur))
@@ -319,11 +356,16 @@ func (t *tracker) observe(now time.Time, typ watch.EventType, l *coordinationv1.
 // server's judgement (see judge) instead of waiting a lease duration.
 func (t *tracker) judgeListed(now time.Time, v view) []string {
 	tr, ok := t.leases[v.Namespace+"/"+v.Name]
-	if !ok || tr.anomaly || v.State != stateExpired {
+	if !ok || tr.anomaly || v.State != stateExpired || tr.role == shard.RoleAssignment {
 		return nil
 	}
 	tr.anomaly = true
-	return []string{t.line(now, v.Namespace+"/"+v.Name, fmt.Sprintf(
+	if tr.role == shard.RoleMember {
+		return []string{t.line(now, tr.display, fmt.Sprintf(
+			"ANOMALY member %s expired: it has not written its member Lease %s for %s by the API server's clock (lease %s); the coordinator fences it and moves its shards",
+			v.Holder, v.Name, v.SinceRenewal.Round(time.Second), v.LeaseDuration))}
+	}
+	return []string{t.line(now, tr.display, tr.prefix+fmt.Sprintf(
 		"ANOMALY expired: %s has not written it for %s by the API server's clock (lease %s) and no successor has taken over",
 		v.Holder, v.SinceRenewal.Round(time.Second), v.LeaseDuration))}
 }
@@ -354,17 +396,170 @@ func (t *tracker) tick(now time.Time) []string {
 		if quiet <= tr.duration {
 			continue
 		}
-		tr.anomaly = true
 		switch {
+		case tr.role == shard.RoleMember && tr.holder == "":
+			// A member that left: scale-down, not an anomaly.
+			continue
+		case tr.role == shard.RoleCoordinator && tr.holder == "" && !t.groupHasMember(tr.display):
+			// The whole group stopped: nobody is expected to coordinate.
+			continue
+		}
+		tr.anomaly = true
+		say := func(format string, args ...any) {
+			out = append(out, t.line(now, tr.display, tr.prefix+fmt.Sprintf(format, args...)))
+		}
+		switch {
+		case tr.role == shard.RoleMember:
+			say("ANOMALY member %s has not renewed its member Lease %s for %s (lease %s); the coordinator fences it and moves its shards",
+				tr.holder, strings.TrimPrefix(key, namespaceOf(tr.display)+"/"), ms(quiet), tr.duration)
 		case tr.holder == "":
-			out = append(out, t.line(now, key, fmt.Sprintf("ANOMALY released %s ago and no candidate has taken it", ms(quiet))))
+			say("ANOMALY released %s ago and no candidate has taken it", ms(quiet))
 		case tr.handedBy != "":
-			out = append(out, t.line(now, key, fmt.Sprintf("ANOMALY %s handed the Lease to %s %s ago, which has not taken it up (not running?); any candidate may take it now", tr.handedBy, tr.holder, ms(quiet))))
+			say("ANOMALY %s handed the Lease to %s %s ago, which has not taken it up (not running?); any candidate may take it now", tr.handedBy, tr.holder, ms(quiet))
 		default:
-			out = append(out, t.line(now, key, fmt.Sprintf("ANOMALY expired: %s has not renewed for %s (lease %s) and no successor has taken over", tr.holder, ms(quiet), tr.duration)))
+			say("ANOMALY expired: %s has not renewed for %s (lease %s) and no successor has taken over", tr.holder, ms(quiet), tr.duration)
 		}
 	}
+	sort.Strings(out)
 	return out
+}
+
+// groupHasMember reports whether the sharded group shown as display has
+// a member Lease with a holder.
+func (t *tracker) groupHasMember(display string) bool {
+	for _, tr := range t.leases {
+		if tr.role == shard.RoleMember && tr.display == display && tr.holder != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// namespaceOf is the namespace part of ns/name.
+func namespaceOf(key string) string {
+	ns, _, _ := strings.Cut(key, "/")
+	return ns
+}
+
+// observeMember takes a version of a member Lease of a sharded group: a
+// member joins (the Lease gets a holder) or leaves (it is released, on
+// scale-down, or fenced after it expired). Lines name the group.
+func (t *tracker) observeMember(now time.Time, typ watch.EventType, key, display string, l *coordinationv1.Lease) []string {
+	var out []string
+	say := func(format string, args ...any) {
+		out = append(out, t.line(now, display, fmt.Sprintf(format, args...)))
+	}
+	prev, seen := t.leases[key]
+	if typ == watch.Deleted {
+		delete(t.leases, key)
+		if seen && prev.holder != "" {
+			say("member %s left: its member Lease %s was deleted", prev.holder, l.Name)
+		}
+		return out
+	}
+	holder, token := holderOf(l), tokenOf(l)
+	renew := ""
+	if l.Spec.RenewTime != nil {
+		renew = l.Spec.RenewTime.UTC().Format(time.RFC3339Nano)
+	}
+	var dur time.Duration
+	if s := l.Spec.LeaseDurationSeconds; s != nil {
+		dur = time.Duration(*s) * time.Second
+	}
+	if !seen {
+		t.leases[key] = &leaseTrack{holder: holder, token: token, renewTime: renew, duration: dur, lastWrite: now,
+			display: display, role: shard.RoleMember}
+		if holder != "" {
+			say("member %s is in (epoch %d)", holder, token)
+		}
+		return out
+	}
+	wrote := renew != prev.renewTime || holder != prev.holder || token != prev.token
+	quiet := now.Sub(prev.lastWrite)
+	switch {
+	case holder != prev.holder && holder == "" && prev.anomaly:
+		say("member %s is out: its member Lease was fenced after it expired (epoch %d)", prev.holder, token)
+	case holder != prev.holder && holder == "":
+		say("member %s left: it released its member Lease (epoch %d)", prev.holder, token)
+	case holder != prev.holder && prev.holder != "":
+		say("member %s left and %s joined on member Lease %s (epoch %d)", prev.holder, holder, l.Name, token)
+	case holder != prev.holder:
+		say("member %s joined (epoch %d)", holder, token)
+	case wrote && token != prev.token:
+		say("member %s joined again (epoch %d)", holder, token)
+	case wrote && prev.anomaly && holder != "":
+		say("member %s renewed again after %s without renewing (epoch %d)", holder, ms(quiet), token)
+	case wrote && t.renewals && holder != "":
+		say("member %s renewed (epoch %d), %s after the last write", holder, token, ms(quiet))
+	}
+	prev.holder, prev.token, prev.renewTime, prev.duration = holder, token, renew, dur
+	if wrote {
+		prev.lastWrite = now
+		prev.anomaly = false
+	}
+	return out
+}
+
+// observeAssignment takes a version of a group's assignment Lease: it
+// prints each new generation of the table, member by member.
+func (t *tracker) observeAssignment(now time.Time, typ watch.EventType, key, display string, l *coordinationv1.Lease) []string {
+	say := func(format string, args ...any) []string {
+		return []string{t.line(now, display, fmt.Sprintf(format, args...))}
+	}
+	prev, seen := t.leases[key]
+	if typ == watch.Deleted {
+		delete(t.leases, key)
+		return say("assignment Lease %s deleted", l.Name)
+	}
+	tab, err := shard.TableOf(l)
+	if err != nil {
+		return say("ANOMALY %s", oneLine(err))
+	}
+	if !seen {
+		prev = &leaseTrack{display: display, role: shard.RoleAssignment, generation: -1}
+		t.leases[key] = prev
+	}
+	if tab.Generation == prev.generation {
+		return nil
+	}
+	prev.generation = tab.Generation
+	return say("assignment generation %d of %d shards: %s", tab.Generation, len(tab.Shards), describeTable(tab))
+}
+
+// describeTable renders an assignment as "a 0,2,4; b 1,3,5", with
+// unowned shards and pending handoffs.
+func describeTable(tab shard.Table) string {
+	owned := map[string][]string{}
+	var unowned, handoffs []string
+	for i, s := range tab.Shards {
+		if s.Owner == "" {
+			unowned = append(unowned, strconv.Itoa(i))
+		} else {
+			owned[s.Owner] = append(owned[s.Owner], strconv.Itoa(i))
+		}
+		if s.HandoffTo != "" {
+			handoffs = append(handoffs, fmt.Sprintf("%d to %s", i, s.HandoffTo))
+		}
+	}
+	owners := make([]string, 0, len(owned))
+	for o := range owned {
+		owners = append(owners, o)
+	}
+	sort.Strings(owners)
+	var parts []string
+	for _, o := range owners {
+		parts = append(parts, o+" "+strings.Join(owned[o], ","))
+	}
+	if len(unowned) > 0 {
+		parts = append(parts, "unowned "+strings.Join(unowned, ","))
+	}
+	if len(handoffs) > 0 {
+		parts = append(parts, "handing off "+strings.Join(handoffs, ", "))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "; ")
 }
 
 func requestText(to string) string {

@@ -70,6 +70,7 @@ func leaders(t *testing.T, n *sidecar.Namespace, lease string, rs ...*sidecar.Re
 func TestHandoffAmongSidecars(t *testing.T) {
 	n, lease := setup(t)
 	rs := []*sidecar.Replica{start(t, n, lease, "replica-a"), start(t, n, lease, "replica-b"), start(t, n, lease, "replica-c")}
+	readyPods(t, n, "replica-a", "replica-b", "replica-c")
 	op := serviceAccount(t, n, "operator", operatorRules(lease))
 	first := leaders(t, n, lease, rs...)
 	waitList(t, op, func(m map[string]leaseItem) bool { return m[lease].CanHandOff })
@@ -83,6 +84,14 @@ func TestHandoffAmongSidecars(t *testing.T) {
 		target = "replica-b"
 	}
 	prevToken := token(leaseOf(t, n, lease))
+	// A typo is refused before anything is written.
+	if r := plugin(t, op, "handoff", lease, "--to", target+"x"); r.code != 7 || r.stdout != "" ||
+		!strings.Contains(r.stderr, `refusing to hand `+n.Name+`/`+lease+` to "`+target+`x": there is no Pod "`+target+`x" in namespace `+n.Name) {
+		t.Fatalf("handoff --to a typo: %s", r)
+	}
+	if _, ok := leaseOf(t, n, lease).Annotations["elector.dev/handoff-to"]; ok {
+		t.Fatal("the refused handoff wrote a request on the Lease")
+	}
 	r := plugin(t, op, "handoff", lease, "--to", target)
 	m := handedRE.FindStringSubmatch(r.stdout)
 	if r.code != 0 || m == nil || m[1] != target || m[4] != first || m[5] != strconv.Itoa(int(prevToken)) {
@@ -127,17 +136,23 @@ func TestHandoffAmongSidecars(t *testing.T) {
 	})
 }
 
-// TestHandoffToDeadTarget: the leader stops and hands the Lease to a
-// target that is not running; the plugin says so on its timeout, and a
-// live replica takes the Lease after the lease duration.
+// TestHandoffToDeadTarget: a target that no Ready Pod shows running is
+// refused; with --force, the leader stops and hands the Lease to it; the
+// plugin says so on its timeout, and a live replica takes the Lease after
+// the lease duration.
 func TestHandoffToDeadTarget(t *testing.T) {
 	n, lease := setup(t)
 	rs := []*sidecar.Replica{start(t, n, lease, "replica-a"), start(t, n, lease, "replica-b")}
+	readyPods(t, n, "replica-a", "replica-b")
 	op := serviceAccount(t, n, "operator", operatorRules(lease))
 	leaders(t, n, lease, rs...)
 	waitList(t, op, func(m map[string]leaseItem) bool { return m[lease].CanHandOff })
 
-	r := plugin(t, op, "handoff", lease, "--to", "replica-gone", "--timeout", "3s")
+	if r := plugin(t, op, "handoff", lease, "--to", "replica-gone", "--timeout", "3s"); r.code != 7 ||
+		!strings.Contains(r.stderr, `there is no Pod "replica-gone" in namespace `+n.Name) || !strings.Contains(r.stderr, "or pass --force") {
+		t.Fatalf("handoff to a target without a Pod: %s", r)
+	}
+	r := plugin(t, op, "handoff", lease, "--to", "replica-gone", "--timeout", "3s", "--force")
 	if r.code != 8 || !strings.Contains(r.stderr, "to replica-gone after ") ||
 		!strings.Contains(r.stderr, "but replica-gone did not take it up within 3s: it may not be running. Any candidate may take the Lease after its lease duration (10s)") {
 		t.Fatalf("handoff to a dead target: %s", r)
@@ -168,7 +183,11 @@ type lineStream struct {
 func watchLines(t *testing.T, op *sidecar.Namespace, lease string) *lineStream {
 	t.Helper()
 	c, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(c, pluginBin, "--kubeconfig="+op.Kubeconfig, "-n", op.Name, "watch", lease)
+	args := []string{"--kubeconfig=" + op.Kubeconfig, "-n", op.Name, "watch"}
+	if lease != "" {
+		args = append(args, lease) // else every Lease of the namespace
+	}
+	cmd := exec.CommandContext(c, pluginBin, args...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -232,5 +251,35 @@ func (s *lineStream) waitFor(t *testing.T, re *regexp.Regexp) string {
 		case <-s.more:
 		case <-time.After(time.Second):
 		}
+	}
+}
+
+// TestHandoffWithoutOtherCandidate: a handoff to anyone else is refused
+// while the leader's workload has no other Ready Pod, and goes through
+// once one is Ready.
+func TestHandoffWithoutOtherCandidate(t *testing.T) {
+	n, lease := setup(t)
+	a := start(t, n, lease, "replica-a")
+	readyPods(t, n, "replica-a")
+	op := serviceAccount(t, n, "operator", operatorRules(lease))
+	leaders(t, n, lease, a)
+	waitList(t, op, func(m map[string]leaseItem) bool { return m[lease].CanHandOff })
+
+	r := plugin(t, op, "handoff", lease)
+	if r.code != 7 || r.stdout != "" || !strings.Contains(r.stderr, "refusing to hand "+n.Name+"/"+lease+
+		" to anyone else: Deployment/replicas has no other Ready Pod, so no other candidate would take the Lease") {
+		t.Fatalf("handoff with no other candidate: %s", r)
+	}
+	if _, ok := leaseOf(t, n, lease).Annotations["elector.dev/handoff-to"]; ok {
+		t.Fatal("the refused handoff wrote a request on the Lease")
+	}
+
+	b := start(t, n, lease, "replica-b")
+	readyPods(t, n, "replica-b")
+	leaders(t, n, lease, a, b)
+	r = plugin(t, op, "handoff", lease)
+	if m := handedRE.FindStringSubmatch(r.stdout); r.code != 0 || m == nil || m[1] != "replica-b" ||
+		!strings.Contains(r.stderr, "Other candidates (Ready Pods of Deployment/replicas): replica-b.") {
+		t.Fatalf("handoff with another candidate: %s", r)
 	}
 }

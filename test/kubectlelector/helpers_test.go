@@ -31,6 +31,7 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -145,7 +146,41 @@ func operatorRules(lease string) []rbac.Rule {
 		{Group: rbac.CoordinationGroup, Resource: "leases", Verb: "watch"},
 		{Group: rbac.CoreGroup, Resource: "events", Verb: "list"},
 		{Group: rbac.CoordinationGroup, Resource: "leases", Verb: "update", Name: lease},
+		{Group: rbac.CoreGroup, Resource: "pods", Verb: "get"},
+		{Group: rbac.CoreGroup, Resource: "pods", Verb: "list"},
 		{Group: "authorization.k8s.io", Resource: "localsubjectaccessreviews", Verb: "create"},
+	}
+}
+
+// readyPods creates Pods of the Deployment "replicas" (ReplicaSet
+// replicas-h, as its controller) named after sidecars, and marks them
+// Running and Ready, as the kubelet would once their sidecars have read
+// the Lease: with no kubelet, the Pods are only objects, which is all
+// handoff's candidate check reads.
+func readyPods(t *testing.T, n *sidecar.Namespace, names ...string) {
+	t.Helper()
+	c := ctx(t)
+	yes, no := true, false
+	for _, name := range names {
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: name, Namespace: n.Name, Labels: map[string]string{"app": "replicas", "pod-template-hash": "h"},
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "replicas-h", UID: "00000000-0000-0000-0000-000000000001", Controller: &yes}},
+			},
+			Spec: corev1.PodSpec{
+				ServiceAccountName: n.ServiceAccount, AutomountServiceAccountToken: &no,
+				Containers: []corev1.Container{{Name: "elector", Image: "elector"}},
+			},
+		}
+		p, err := n.Admin.CoreV1().Pods(n.Name).Create(c, p, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Status.Phase = corev1.PodRunning
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}
+		if _, err := n.Admin.CoreV1().Pods(n.Name).UpdateStatus(c, p, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

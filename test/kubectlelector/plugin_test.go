@@ -64,6 +64,20 @@ func TestListAndStatus(t *testing.T) {
 	if r := plugin(t, op, "list", "-o", "wide"); r.code != 0 || !strings.Contains(r.stdout, "HANDOFF") {
 		t.Errorf("list -o wide: %s", r)
 	}
+	// kubectl's output flags.
+	r = plugin(t, op, "list", "-o", "name")
+	if want := "lease.coordination.k8s.io/batch-job\nlease.coordination.k8s.io/" + lease + "\nlease.coordination.k8s.io/legacy-controller\n"; r.code != 0 || r.stdout != want {
+		t.Errorf("list -o name: %s\nwant stdout %q", r, want)
+	}
+	if r := plugin(t, op, "list", "--no-headers"); r.code != 0 || strings.Contains(r.stdout, "NAME") || strings.Count(r.stdout, "\n") != 3 {
+		t.Errorf("list --no-headers: %s", r)
+	}
+	if r := plugin(t, op, "list", "-l", "app=none"); r.code != 0 || r.stdout != "" || !strings.Contains(r.stderr, "No election Leases found in namespace "+n.Name+" with labels app=none.") {
+		t.Errorf("list -l app=none: %s", r)
+	}
+	if r := plugin(t, op, "version"); r.code != 0 || !strings.HasPrefix(r.stdout, "kubectl-elector ") {
+		t.Errorf("version: %s", r)
+	}
 
 	// The sidecar writes its Events in the background: wait for the first.
 	became := regexp.MustCompile(`(?m)^  \S+\s+replica-a\s+became leader, token 0$`)
@@ -126,10 +140,11 @@ func TestOperatorWithoutPermission(t *testing.T) {
 	nobody := serviceAccount(t, n, "nobody", nil)
 	r := plugin(t, nobody, "handoff", lease)
 	for _, want := range []string{
-		"kubectl elector: unable to get Lease " + n.Name + "/" + lease + ": ServiceAccount " + n.Name + "/nobody lacks 3 permissions in namespace " + n.Name,
-		"kind: Role\nmetadata:\n  name: elector-handoff-" + lease + "\n  namespace: " + n.Name + "\nrules:\n- apiGroups: [\"coordination.k8s.io\"]\n  resources: [\"leases\"]\n  resourceNames: [\"" + lease + "\"]\n  verbs: [\"get\", \"watch\", \"update\"]\n",
+		"kubectl elector: unable to get Lease " + n.Name + "/" + lease + ": ServiceAccount " + n.Name + "/nobody lacks 5 permissions in namespace " + n.Name,
+		"kind: Role\nmetadata:\n  name: elector-handoff-" + lease + "\n  namespace: " + n.Name + "\nrules:\n- apiGroups: [\"\"]\n  resources: [\"pods\"]\n  verbs: [\"get\", \"list\"]\n" +
+			"- apiGroups: [\"coordination.k8s.io\"]\n  resources: [\"leases\"]\n  resourceNames: [\"" + lease + "\"]\n  verbs: [\"get\", \"watch\", \"update\"]\n",
 		"subjects:\n- kind: ServiceAccount\n  name: nobody\n  namespace: " + n.Name + "\n",
-		"kubectl create role elector-handoff-" + lease,
+		"kubectl create role elector-handoff-" + lease + "-1",
 	} {
 		if r.code != 4 || !strings.Contains(r.stderr, want) {
 			t.Errorf("handoff as nobody: want exit 4 and\n%s\nin %s", want, r)

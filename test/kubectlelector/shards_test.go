@@ -19,6 +19,7 @@ package kubectlelector
 import (
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,10 +29,13 @@ import (
 
 // TestShards: two sidecars of a sharded group (--shards=6); kubectl
 // elector shards shows both members holding three shards each and every
-// shard's owner and token, as an operator with the viewer Role.
+// shard's owner and token, as an operator with the viewer Role; list
+// shows the group as one row; watch reports replica-b leaving on
+// scale-down under the group, with no anomaly.
 func TestShards(t *testing.T) {
 	n, lease := setup(t)
 	workers := serviceAccount(t, n, "workers", rbac.SharedLeaseRules())
+	replicas := map[string]*sidecar.Replica{}
 	for _, pod := range []string{"replica-a", "replica-b"} {
 		r, err := sidecar.Start(sidecar.Options{
 			Binary: electorBin, Kubeconfig: workers.Kubeconfig, PodName: pod, PodNamespace: n.Name,
@@ -40,6 +44,7 @@ func TestShards(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		replicas[pod] = r
 		t.Cleanup(func() {
 			r.Kill()
 			if strings.Contains(r.Output(), "WARNING: DATA RACE") {
@@ -74,5 +79,53 @@ func TestShards(t *testing.T) {
 	}
 	if r := plugin(t, op, "shards", "nobody"); r.code != 6 || !strings.Contains(r.stderr, `Lease "nobody-shards" not found`) {
 		t.Errorf("shards nobody: %s", r)
+	}
+	if r := plugin(t, op, "shards"); r.code != 0 || !regexp.MustCompile(`(?m)^workers\s+6\s+\d+\s+2/2\s+replica-[ab]$`).MatchString(r.stdout) {
+		t.Errorf("shards (the groups): %s", r)
+	}
+	if r := plugin(t, op, "shards", "workers", "-o", "name"); r.code != 0 || strings.Count(r.stdout, "lease.coordination.k8s.io/workers-") != 4 {
+		t.Errorf("shards workers -o name: %s", r)
+	}
+
+	// list: one row for the group, none for its four Leases.
+	r := plugin(t, op, "list")
+	if r.code != 0 || !regexp.MustCompile(`(?m)^workers\s+replica-[ab]\s+sharded\s+held\s`).MatchString(r.stdout) ||
+		strings.Contains(r.stdout, "workers-") {
+		t.Errorf("list: want one row for the group workers and none for its Leases: %s", r)
+	}
+	if r := plugin(t, op, "list", "-o", "wide"); r.code != 0 || !regexp.MustCompile(`(?m)^workers\s.*\s2/2\s+6$`).MatchString(r.stdout) {
+		t.Errorf("list -o wide: %s", r)
+	}
+
+	// Scale down: replica-b stops (SIGTERM, as the kubelet), hands its
+	// shards on and releases its member Lease.
+	lines := watchLines(t, op, "")
+	lines.waitFor(t, regexp.MustCompile(`  `+n.Name+`/workers  member replica-b is in \(epoch \d+\)$`))
+	b := replicas["replica-b"]
+	if err := b.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := b.Wait(c); err != nil || code != 0 {
+		t.Fatalf("replica-b after SIGTERM: exit %d, %v\n%s", code, err, b.Output())
+	}
+	lines.waitFor(t, regexp.MustCompile(`  `+n.Name+`/workers  member replica-b left: it released its member Lease \(epoch \d+\)$`))
+	lines.waitFor(t, regexp.MustCompile(`  `+n.Name+`/workers  assignment generation \d+ of 6 shards: replica-a 0,1,2,3,4,5$`))
+	// Longer than the lease duration: a released member Lease is no
+	// anomaly.
+	deadline := time.Now().Add(ttl + 3*time.Second)
+	for time.Now().Before(deadline) {
+		for _, l := range lines.all() {
+			if strings.Contains(l, "ANOMALY") {
+				t.Fatalf("watch reported an anomaly on scale-down: %s\n%s", l, strings.Join(lines.all(), "\n"))
+			}
+		}
+		select {
+		case <-c.Done():
+			t.Fatal("the test ran out of time")
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	if r := plugin(t, op, "list", "-o", "wide"); r.code != 0 || !regexp.MustCompile(`(?m)^workers\s.*\s1/2\s+6$`).MatchString(r.stdout) {
+		t.Errorf("list -o wide after the scale-down: %s", r)
 	}
 }
