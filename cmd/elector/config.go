@@ -204,7 +204,7 @@ func newFlagSet(f *flags) *flag.FlagSet {
 	fs.Var(&f.maxWatchers, "max-watchers", fmt.Sprintf("most /watch streams open at once; more get 503 with Retry-After (default %d)", defaultMaxWatchers))
 	fs.Var(&f.id, "id", "identity of this replica in the Lease (default: $POD_NAME, else the hostname)")
 	fs.Var(&f.ttl, "ttl", "lease duration; renew deadline 3×ttl/5, retry period 2×ttl/15, stop budget ttl/5 (default 10s)")
-	fs.Var(&f.useClusterCredentials, "use-cluster-credentials", "accepted for compatibility with leader-elector:0.5; no effect (in-cluster credentials are used when no kubeconfig is given)")
+	fs.Var(&f.useClusterCredentials, "use-cluster-credentials", "accepted for compatibility with leader-elector:0.5; no effect (in a Pod, in-cluster credentials are used unless --kubeconfig or $KUBECONFIG names a kubeconfig)")
 	fs.Var(&f.kubeconfig, "kubeconfig", "kubeconfig file (default: $KUBECONFIG, else in-cluster credentials, else ~/.kube/config, as kubectl and controller-runtime)")
 	fs.Var(&f.leaderLabel, "leader-label", "KEY=VALUE label set on the leader's Pod and removed from all others; needs $POD_NAME (Downward API)")
 	fs.Var(&f.grace, "grace", "with a command: time between SIGTERM and SIGKILL when leadership ends (default ttl/10; must be < ttl/5)")
