@@ -63,8 +63,8 @@ const (
 	defaultTTL = 10 * time.Second
 	// minTTL keeps the derived renew deadline (3ttl/5) above the library's
 	// minimum API request timeout of 1s. leader-elector:0.5 accepted any
-	// --ttl; a shorter one is refused with a hint (ttlTooShort) rather than
-	// scaled down: at 1s the renew deadline would be 600ms, inside one
+	// --ttl; a shorter one is refused with a hint naming the migration
+	// guide, rather than accepted with scaled-down margins: at 1s the renew deadline would be 600ms, inside one
 	// slow request of a busy API server, and the command's stop budget
 	// 200ms.
 	minTTL = 3 * time.Second

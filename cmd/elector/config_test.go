@@ -651,3 +651,19 @@ func TestRunBadFlags(t *testing.T) {
 		t.Errorf("-h: stderr = %q", stderr.String())
 	}
 }
+
+// A 0.5 user's --ttl below elector's minimum: exit 3 and one line that
+// names the smallest accepted value and the migration guide.
+func TestRunTTLBelowMinimum(t *testing.T) {
+	for _, ttl := range []string{"1s", "2s"} {
+		var stdout, stderr bytes.Buffer
+		code := runWith(context.Background(), []string{"--election=x", "--ttl=" + ttl}, &stdout, &stderr, fakeEnv(nil))
+		if code != ExitConfig {
+			t.Errorf("--ttl=%s: exit code %d, want %d", ttl, code, ExitConfig)
+		}
+		got := stderr.String()
+		if strings.Count(got, "\n") != 1 || !strings.Contains(got, "use --ttl=3s") || !strings.Contains(got, "docs/migrating-from-leader-elector.md") {
+			t.Errorf("--ttl=%s: stderr %q, want one line naming --ttl=3s and docs/migrating-from-leader-elector.md", ttl, got)
+		}
+	}
+}
