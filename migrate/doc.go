@@ -42,8 +42,9 @@ limitations under the License.
 //
 // Old candidates poll the lock every RetryPeriod of theirs and judge
 // expiry with their own lease duration (the 0.5 image's --ttl), not with
-// the record's. Guard renews the record at least once a second and
-// changes it on every renewal, and cancels work at RenewDeadline −
+// the record's. Guard renews the record every RetryPeriod, but at most
+// once a second (the record stores whole seconds), and changes it on
+// every renewal, and cancels work at RenewDeadline −
 // StopGrace after its last successful write, with StopGrace to return:
 // safe as long as the old candidates' lease duration is longer than
 // RenewDeadline by the clock-rate margin, i.e. run elector with a lease

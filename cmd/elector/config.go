@@ -62,7 +62,11 @@ import (
 const (
 	defaultTTL = 10 * time.Second
 	// minTTL keeps the derived renew deadline (3ttl/5) above the library's
-	// minimum API request timeout of 1s.
+	// minimum API request timeout of 1s. leader-elector:0.5 accepted any
+	// --ttl; a shorter one is refused with a hint naming the migration
+	// guide, rather than accepted with scaled-down margins: at 1s the renew deadline would be 600ms, inside one
+	// slow request of a busy API server, and the command's stop budget
+	// 200ms.
 	minTTL = 3 * time.Second
 	// maxTTL bounds how long a vanished leader can block the election,
 	// and keeps the derived durations far from overflow.
@@ -155,10 +159,14 @@ type environment struct {
 	readFile func(string) ([]byte, error)
 	hostname func() (string, error)
 	lookPath func(string) (string, error)
+	// kubeconfigNamespace is the namespace of the current context of the
+	// kubeconfig that credentials would come from outside a cluster
+	// (--kubeconfig, else $KUBECONFIG, else ~/.kube/config); "" if none.
+	kubeconfigNamespace func(kubeconfig string) string
 }
 
 func osEnvironment() environment {
-	return environment{getenv: os.Getenv, readFile: os.ReadFile, hostname: os.Hostname, lookPath: exec.LookPath}
+	return environment{getenv: os.Getenv, readFile: os.ReadFile, hostname: os.Hostname, lookPath: exec.LookPath, kubeconfigNamespace: kubeconfigNamespace}
 }
 
 // stringValue and boolValue record the raw text of a flag; parseConfig
@@ -191,13 +199,13 @@ func newFlagSet(f *flags) *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	fs.Var(&f.election, "election", "name of the Lease to campaign for (required)")
-	fs.Var(&f.namespace, "election-namespace", "namespace of the Lease (default: the Pod's namespace, else $POD_NAMESPACE, else \"default\")")
+	fs.Var(&f.namespace, "election-namespace", "namespace of the Lease (default: the Pod's namespace, else $POD_NAMESPACE, else the kubeconfig context's namespace, else \"default\")")
 	fs.Var(&f.httpAddr, "http", "listen address of the HTTP server, e.g. :4444 or 127.0.0.1:0 (default: no server)")
 	fs.Var(&f.maxWatchers, "max-watchers", fmt.Sprintf("most /watch streams open at once; more get 503 with Retry-After (default %d)", defaultMaxWatchers))
 	fs.Var(&f.id, "id", "identity of this replica in the Lease (default: $POD_NAME, else the hostname)")
 	fs.Var(&f.ttl, "ttl", "lease duration; renew deadline 3×ttl/5, retry period 2×ttl/15, stop budget ttl/5 (default 10s)")
-	fs.Var(&f.useClusterCredentials, "use-cluster-credentials", "accepted for compatibility with leader-elector:0.5; no effect (in-cluster credentials are used when no kubeconfig is given)")
-	fs.Var(&f.kubeconfig, "kubeconfig", "kubeconfig file (default: in-cluster credentials, else $KUBECONFIG, else ~/.kube/config)")
+	fs.Var(&f.useClusterCredentials, "use-cluster-credentials", "accepted for compatibility with leader-elector:0.5; no effect (in a Pod, in-cluster credentials are used unless --kubeconfig or $KUBECONFIG names a kubeconfig)")
+	fs.Var(&f.kubeconfig, "kubeconfig", "kubeconfig file (default: $KUBECONFIG, else in-cluster credentials, else ~/.kube/config, as kubectl and controller-runtime)")
 	fs.Var(&f.leaderLabel, "leader-label", "KEY=VALUE label set on the leader's Pod and removed from all others; needs $POD_NAME (Downward API)")
 	fs.Var(&f.grace, "grace", "with a command: time between SIGTERM and SIGKILL when leadership ends (default ttl/10; must be < ttl/5)")
 	fs.Var(&f.events, "events", "record BecameLeader, StoppedLeading and HandedOff Events on the Lease (default true)")
@@ -205,7 +213,7 @@ func newFlagSet(f *flags) *flag.FlagSet {
 	fs.Var(&f.logFormat, "log-format", "text or json (default text)")
 	fs.Var(&f.logLevel, "log-level", "debug, info, warn or error (default info)")
 	fs.Var(&f.migrateFrom, "migrate-from", "endpoints (leader-elector:0.5) or configmaps: also hold that old lock of the same name while leading, for a rolling update from the old image with never two leaders (docs/migrating-from-leader-elector.md)")
-	fs.Var(&f.migrateNamespace, "migrate-namespace", "with --migrate-from: namespace of the old lock (default \"default\", the old image's --election-namespace default)")
+	fs.Var(&f.migrateNamespace, "migrate-namespace", "with --migrate-from: namespace of the old lock (default: the value of --election-namespace when given, else \"default\": where leader-elector:0.5 kept it with the same flags)")
 	fs.Var(&f.shards, "shards", fmt.Sprintf("K: spread shards 0..K-1 over the replicas of the group named by --election (1 to %d); a command runs once per owned shard, with $ELECTOR_SHARD and $ELECTOR_TOKEN (docs/sharding.md)", shard.MaxShards))
 	fs.Var(&f.help, "h", "print this help")
 	fs.Var(&f.help, "help", "print this help")
@@ -243,13 +251,19 @@ HTTP endpoints (with --http):
   /healthz   200 unless leader work overran its deadline
   /readyz    200 once the Lease has been read, and from then on (not gated on
              leadership); before that 503 with the reason
-  /metrics   Prometheus metrics: elector_is_leader, elector_leader_changes_total,
-             elector_renew_duration_seconds, elector_renew_failures_total,
-             elector_permission_denied, elector_stop_overruns_total,
-             elector_http_refused_total{reason="watchers|connections"}
+`)
+	printMetrics(w)
+	fmt.Fprint(w, `  With --shards, / and every path other than /watch, /healthz, /readyz and
+  /metrics answer the shards document (as /shards); /leader is not served.
   The port answers anyone who can reach it; what a client can hold is
   bounded (--max-watchers streams, a connection cap shared fairly among
   client addresses, timeouts), so no Pod can make elector run out of memory.
+
+Environment of the command (exec mode), besides elector's own:
+  ELECTOR_TOKEN     fencing token of this tenure (of the shard, with --shards)
+  ELECTOR_IDENTITY  this replica's identity (--id)
+  ELECTOR_LEASE     NAMESPACE/NAME of the Lease (of the group, with --shards)
+  ELECTOR_SHARD     with --shards: the shard number, 0 to K-1
 
 Exit codes:
   0  shut down by SIGTERM/SIGINT (the Lease was released), or --version/-h
@@ -260,7 +274,11 @@ Exit codes:
      grant is printed); lost at runtime, they are retried, not an exit
   5  no credentials, or credentials rejected (an unreachable API server is
      waited for, not an exit)
-  6  leadership lost with a command (the command was stopped)
+  6  leadership lost with a command (the command was stopped), also when
+     the API server was unreachable until the renew deadline: the
+     restarted container campaigns again (without a command elector never
+     exits for a lost lease or an outage; with --shards a lost shard's
+     command is stopped and elector goes on)
   7  leader work did not stop before the renew deadline
   With a command that exits by itself: the command's exit code.
 `)
@@ -339,7 +357,8 @@ func parseConfig(args []string, env environment) (config, error) {
 	}
 
 	// Namespace: flag, else the mounted ServiceAccount's namespace (the
-	// Pod's), else $POD_NAMESPACE, else "default".
+	// Pod's), else $POD_NAMESPACE, else (outside a cluster) the namespace
+	// of the kubeconfig's current context, as kubectl, else "default".
 	podNamespace := ""
 	if b, err := env.readFile(serviceAccountNamespaceFile); err == nil {
 		podNamespace = strings.TrimSpace(string(b))
@@ -354,6 +373,14 @@ func parseConfig(args []string, env environment) (config, error) {
 		c.namespace = podNamespace
 	default:
 		c.namespace = "default"
+		if env.kubeconfigNamespace != nil {
+			if ns := env.kubeconfigNamespace(f.kubeconfig.s); ns != "" {
+				if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+					return c, configf("the kubeconfig's current context names namespace %q: invalid namespace: %s; fix the context or pass --election-namespace", ns, errs[0])
+				}
+				c.namespace = ns
+			}
+		}
 	}
 	if errs := validation.IsDNS1123Label(c.namespace); len(errs) > 0 {
 		return c, configf("--election-namespace=%s: invalid namespace: %s", c.namespace, errs[0])
@@ -399,7 +426,13 @@ func parseConfig(args []string, env environment) (config, error) {
 		default:
 			return c, configf("--migrate-from=%s: must be endpoints (leader-elector:0.5) or configmaps", f.migrateFrom.s)
 		}
+		// Where leader-elector:0.5 kept its lock when run with the same
+		// flags: its --election-namespace, default "default" (not the
+		// Pod's namespace, elector's own default).
 		c.migrateNamespace = "default"
+		if f.namespace.set {
+			c.migrateNamespace = c.namespace
+		}
 		if f.migrateNamespace.set {
 			c.migrateNamespace = f.migrateNamespace.s
 			if errs := validation.IsDNS1123Label(c.migrateNamespace); len(errs) > 0 {
@@ -407,7 +440,7 @@ func parseConfig(args []string, env environment) (config, error) {
 			}
 		}
 	} else if f.migrateNamespace.set {
-		return c, usagef("--migrate-namespace only applies with --migrate-from=endpoints")
+		return c, usagef("--migrate-namespace only applies with --migrate-from=endpoints or --migrate-from=configmaps")
 	}
 
 	c.maxWatchers = defaultMaxWatchers
@@ -432,7 +465,7 @@ func parseConfig(args []string, env environment) (config, error) {
 		case err != nil:
 			return c, configf("--ttl=%s: invalid duration; use a Go duration such as 10s", f.ttl.s)
 		case d < minTTL:
-			return c, configf("--ttl=%s: must be at least %v", f.ttl.s, minTTL)
+			return c, configf("--ttl=%s: must be at least %v, elector's shortest lease (leader-elector:0.5 accepted shorter ones); use --ttl=%v, and when migrating from 0.5 Pods with a shorter --ttl read docs/migrating-from-leader-elector.md first", f.ttl.s, minTTL, minTTL)
 		case d > maxTTL:
 			return c, configf("--ttl=%s: must be at most %v; a leader that vanishes blocks the election for one ttl", f.ttl.s, maxTTL)
 		case d%time.Second != 0:

@@ -50,6 +50,9 @@ func fakeEnv(vars map[string]string) environment {
 			}
 			return "", &exec.Error{Name: name, Err: exec.ErrNotFound}
 		},
+		// "kubeconfig-ns:PATH" is the namespace of the current context of
+		// the kubeconfig at PATH ("" for the default files).
+		kubeconfigNamespace: func(path string) string { return vars["kubeconfig-ns:"+path] },
 	}
 }
 
@@ -131,13 +134,13 @@ func TestParseConfigErrors(t *testing.T) {
 			"ttl too short",
 			[]string{"--election=x", "--ttl=2s"},
 			nil, ExitConfig,
-			"elector: --ttl=2s: must be at least 3s",
+			"elector: --ttl=2s: must be at least 3s, elector's shortest lease (leader-elector:0.5 accepted shorter ones); use --ttl=3s, and when migrating from 0.5 Pods with a shorter --ttl read docs/migrating-from-leader-elector.md first",
 		},
 		{
 			"negative ttl",
 			[]string{"--election=x", "--ttl=-10s"},
 			nil, ExitConfig,
-			"elector: --ttl=-10s: must be at least 3s",
+			"elector: --ttl=-10s: must be at least 3s, elector's shortest lease (leader-elector:0.5 accepted shorter ones); use --ttl=3s, and when migrating from 0.5 Pods with a shorter --ttl read docs/migrating-from-leader-elector.md first",
 		},
 		{
 			"fractional ttl",
@@ -289,7 +292,20 @@ func TestParseConfigErrors(t *testing.T) {
 			"old lock namespace alone",
 			[]string{"--election=x", "--migrate-namespace=default"},
 			nil, ExitUsage,
-			"elector: --migrate-namespace only applies with --migrate-from=endpoints",
+			"elector: --migrate-namespace only applies with --migrate-from=endpoints or --migrate-from=configmaps",
+		},
+		{
+			"ttl of 1s, accepted by 0.5",
+			[]string{"--election=x", "--ttl=1s"},
+			nil, ExitConfig,
+			"elector: --ttl=1s: must be at least 3s, elector's shortest lease (leader-elector:0.5 accepted shorter ones); use --ttl=3s, and when migrating from 0.5 Pods with a shorter --ttl read docs/migrating-from-leader-elector.md first",
+		},
+		{
+			"invalid namespace in the kubeconfig context",
+			[]string{"--election=x"},
+			map[string]string{"kubeconfig-ns:": "Team_A"},
+			ExitConfig,
+			`elector: the kubeconfig's current context names namespace "Team_A": invalid namespace: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?'); fix the context or pass --election-namespace`,
 		},
 		{
 			"ttl too long",
@@ -425,6 +441,46 @@ func TestParseConfigValues(t *testing.T) {
 			},
 		},
 		{
+			// Issue 19: a 0.5 user keeps --election-namespace=X; 0.5
+			// kept its lock in X, so the old lock is looked for there,
+			// not in "default" (two leaders once the printed Role for
+			// "default" was applied).
+			"migration with the 0.5 user's --election-namespace",
+			[]string{"--election=elect-nginx-deploy", "--election-namespace=locks", "--migrate-from=endpoints"},
+			podEnv,
+			func(t *testing.T, c config) {
+				if c.namespace != "locks" || c.migrateNamespace != "locks" {
+					t.Errorf("Lease in %q, old lock in %q; want both in locks, where 0.5 with the same flags kept its lock", c.namespace, c.migrateNamespace)
+				}
+				sets := requiredPermissions(c)
+				if len(sets) != 1 || sets[0].namespace != "locks" || !strings.Contains(fmt.Sprint(sets[0].rules), `update endpoints "elect-nginx-deploy"`) {
+					t.Errorf("permissions %v, want one set in locks with update on the old Endpoints", sets)
+				}
+			},
+		},
+		{
+			"migration without --election-namespace in a Pod",
+			[]string{"--election=elect-nginx-deploy", "--migrate-from=configmaps"},
+			podEnv,
+			func(t *testing.T, c config) {
+				// elector's Lease defaults to the Pod's namespace, 0.5's
+				// lock to "default".
+				if c.namespace != "team-a" || c.migrateNamespace != "default" {
+					t.Errorf("Lease in %q, old lock in %q; want team-a and default", c.namespace, c.migrateNamespace)
+				}
+			},
+		},
+		{
+			"migration, --migrate-namespace wins",
+			[]string{"--election=x", "--election-namespace=locks", "--migrate-from=endpoints", "--migrate-namespace=old"},
+			nil,
+			func(t *testing.T, c config) {
+				if c.namespace != "locks" || c.migrateNamespace != "old" {
+					t.Errorf("Lease in %q, old lock in %q; want locks and old", c.namespace, c.migrateNamespace)
+				}
+			},
+		},
+		{
 			"migration, old lock elsewhere",
 			[]string{"--election=x", "--election-namespace=app", "--migrate-from=endpoints", "--migrate-namespace=default"},
 			nil,
@@ -472,6 +528,46 @@ func TestParseConfigValues(t *testing.T) {
 			func(t *testing.T, c config) {
 				if c.namespace != "team-env" {
 					t.Errorf("namespace = %q, want team-env", c.namespace)
+				}
+			},
+		},
+		{
+			"namespace from the kubeconfig context outside a cluster",
+			[]string{"--election=x"},
+			map[string]string{"kubeconfig-ns:": "team-kc"},
+			func(t *testing.T, c config) {
+				if c.namespace != "team-kc" {
+					t.Errorf("namespace = %q, want team-kc (the current context's)", c.namespace)
+				}
+			},
+		},
+		{
+			"namespace from the context of --kubeconfig",
+			[]string{"--election=x", "--kubeconfig=/k"},
+			map[string]string{"kubeconfig-ns:/k": "team-k", "kubeconfig-ns:": "team-other"},
+			func(t *testing.T, c config) {
+				if c.namespace != "team-k" {
+					t.Errorf("namespace = %q, want team-k (the context of --kubeconfig's)", c.namespace)
+				}
+			},
+		},
+		{
+			"the Pod's namespace before the kubeconfig context",
+			[]string{"--election=x"},
+			map[string]string{saFile: "team-sa", "kubeconfig-ns:": "team-kc"},
+			func(t *testing.T, c config) {
+				if c.namespace != "team-sa" {
+					t.Errorf("namespace = %q, want team-sa", c.namespace)
+				}
+			},
+		},
+		{
+			"--election-namespace before the kubeconfig context",
+			[]string{"--election=x", "--election-namespace=flag"},
+			map[string]string{"kubeconfig-ns:": "team-kc"},
+			func(t *testing.T, c config) {
+				if c.namespace != "flag" {
+					t.Errorf("namespace = %q, want flag", c.namespace)
 				}
 			},
 		},
@@ -553,5 +649,21 @@ func TestRunBadFlags(t *testing.T) {
 	}
 	if stderr.Len() != 0 {
 		t.Errorf("-h: stderr = %q", stderr.String())
+	}
+}
+
+// A 0.5 user's --ttl below elector's minimum: exit 3 and one line that
+// names the smallest accepted value and the migration guide.
+func TestRunTTLBelowMinimum(t *testing.T) {
+	for _, ttl := range []string{"1s", "2s"} {
+		var stdout, stderr bytes.Buffer
+		code := runWith(context.Background(), []string{"--election=x", "--ttl=" + ttl}, &stdout, &stderr, fakeEnv(nil))
+		if code != ExitConfig {
+			t.Errorf("--ttl=%s: exit code %d, want %d", ttl, code, ExitConfig)
+		}
+		got := stderr.String()
+		if strings.Count(got, "\n") != 1 || !strings.Contains(got, "use --ttl=3s") || !strings.Contains(got, "docs/migrating-from-leader-elector.md") {
+			t.Errorf("--ttl=%s: stderr %q, want one line naming --ttl=3s and docs/migrating-from-leader-elector.md", ttl, got)
+		}
 	}
 }

@@ -50,8 +50,16 @@ type clients struct {
 	username string // from the credentials; names the caller when SelfSubjectReview is unavailable
 }
 
-// restConfig finds credentials: --kubeconfig, else in-cluster, else
-// $KUBECONFIG (or ~/.kube/config).
+// inClusterConfig loads the mounted ServiceAccount's credentials; tests
+// replace it.
+var inClusterConfig = rest.InClusterConfig
+
+// restConfig finds credentials in controller-runtime's order (kubectl's,
+// with in-cluster credentials before the default file): --kubeconfig,
+// else the files of $KUBECONFIG, else in-cluster, else ~/.kube/config.
+// $KUBECONFIG wins over in-cluster credentials so that a Pod (or a
+// developer's shell inside one) can point elector at another cluster the
+// way it points kubectl there.
 func restConfig(kubeconfig string) (*rest.Config, error) {
 	if kubeconfig != "" {
 		if _, err := os.Stat(kubeconfig); err != nil {
@@ -63,21 +71,55 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 		}
 		return rc, nil
 	}
-	rc, err := rest.InClusterConfig()
+	if env := os.Getenv(clientcmd.RecommendedConfigPathEnvVar); env != "" {
+		rc, err := loadKubeconfig()
+		switch {
+		case clientcmd.IsEmptyConfig(err):
+			return nil, configf("$KUBECONFIG=%s: no kubeconfig there (missing or empty files); fix the path, or unset KUBECONFIG to use in-cluster credentials", env)
+		case err != nil:
+			return nil, configf("unable to load kubeconfig from $KUBECONFIG=%s: %s", env, oneLine(err))
+		}
+		return rc, nil
+	}
+	rc, err := inClusterConfig()
 	if err == nil {
 		return rc, nil
 	}
 	if !errors.Is(err, rest.ErrNotInCluster) {
 		return nil, &usageError{code: ExitUnreachable, msg: fmt.Sprintf("unable to load in-cluster credentials: %s; mount a ServiceAccount token (automountServiceAccountToken) or pass --kubeconfig", oneLine(err))}
 	}
-	rc, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{}).ClientConfig()
+	rc, err = loadKubeconfig()
 	switch {
 	case clientcmd.IsEmptyConfig(err):
 		return nil, &usageError{code: ExitUnreachable, msg: "no credentials: not running in a Pod and no kubeconfig found; pass --kubeconfig=PATH or set $KUBECONFIG"}
 	case err != nil:
-		return nil, configf("unable to load kubeconfig from $KUBECONFIG or ~/.kube/config: %s", oneLine(err))
+		return nil, configf("unable to load kubeconfig from ~/.kube/config: %s", oneLine(err))
 	}
 	return rc, nil
+}
+
+// loadKubeconfig loads the files of $KUBECONFIG, or ~/.kube/config when
+// it is unset, as kubectl does.
+func loadKubeconfig() (*rest.Config, error) {
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{}).ClientConfig()
+}
+
+// kubeconfigNamespace returns the namespace of the current context of
+// the kubeconfig that credentials come from outside a cluster: path when
+// given, else the files of $KUBECONFIG, else ~/.kube/config; "" when
+// there is none or it names no namespace. A kubeconfig that does not load
+// is reported by restConfig, not here.
+func kubeconfigNamespace(path string) string {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = path
+	cfg, err := rules.Load()
+	if err != nil || cfg == nil {
+		return ""
+	}
+	if ctx, ok := cfg.Contexts[cfg.CurrentContext]; ok && ctx != nil {
+		return ctx.Namespace
+	}
+	return ""
 }
 
 // newClients builds the API clients. API server warnings go to log.

@@ -60,6 +60,10 @@ type startup struct {
 
 	mu     sync.Mutex
 	reason string // why it waits; "" once it campaigns
+
+	// unreachableSince is when the API server stopped answering; zero
+	// while it answers. The change of state is logged, not each retry.
+	unreachableSince time.Time
 }
 
 func newStartup() *startup {
@@ -98,13 +102,40 @@ type retrier struct {
 
 func (a *app) retrier() *retrier { return &retrier{a: a} }
 
-// wait logs why the last attempt failed and waits before the next one.
-func (r *retrier) wait(ctx context.Context, msg string, err error) {
+// unreachable records that the API server did not answer and waits
+// before the next attempt. The first of a streak is logged as a warning;
+// the retries only at debug level, so that an outage is one line in the
+// log, and its end another (reachable).
+func (r *retrier) unreachable(ctx context.Context, err error) {
 	s := r.a.start
 	r.delay = min(max(r.delay*2, s.backoffMin), s.backoffMax)
 	s.setWaiting(oneLine(err))
-	r.a.log.Info(msg, "error", oneLine(err), "retryIn", r.delay.String()) //nolint:sloglint // callers pass a fixed message
+	now := r.a.clock.Now()
+	s.mu.Lock()
+	first := s.unreachableSince.IsZero()
+	if first {
+		s.unreachableSince = now
+	}
+	s.mu.Unlock()
+	if first {
+		r.a.log.Warn("API server unreachable; waiting for it", "error", oneLine(err), "retryIn", r.delay.String())
+	} else {
+		r.a.log.Debug("API server still unreachable", "error", oneLine(err), "retryIn", r.delay.String())
+	}
 	r.a.sleep(ctx, r.delay)
+}
+
+// reachable records that the API server answered, and logs the end of
+// an outage once.
+func (a *app) reachable() {
+	s := a.start
+	s.mu.Lock()
+	since := s.unreachableSince
+	s.unreachableSince = time.Time{}
+	s.mu.Unlock()
+	if !since.IsZero() {
+		a.log.Info("API server reachable again", "unreachableFor", a.clock.Since(since).Round(time.Millisecond).String())
+	}
 }
 
 // denied records a denial and reports whether the window of re-checks is
@@ -137,10 +168,14 @@ func (a *app) identify(ctx context.Context, kc *clients) (subject rbac.Subject, 
 		switch {
 		case ctx.Err() != nil:
 			return subject, ExitOK, false
+		case errors.As(err, &ue):
+			r.unreachable(ctx, err)
+			continue
+		}
+		a.reachable()
+		switch {
 		case err == nil:
 			return subject, ExitOK, true
-		case errors.As(err, &ue):
-			r.wait(ctx, "Waiting for the API server", err)
 		case errors.As(err, new(*rejectedError)):
 			if r.denied(ctx, "The API server rejected the credentials; re-checking", err) {
 				return subject, fail(a.stderr, err), false
@@ -167,8 +202,11 @@ func (a *app) checkPermissions(ctx context.Context, kc *clients, sets []permissi
 		case ctx.Err() != nil:
 			return ExitOK, false
 		case errors.As(err, &ue):
-			r.wait(ctx, "Waiting for the API server", err)
+			r.unreachable(ctx, err)
 			continue
+		}
+		a.reachable()
+		switch {
 		case err != nil:
 			a.log.Warn("Unable to check permissions; continuing", "error", err)
 			return ExitOK, true

@@ -177,12 +177,12 @@ func TestStartupWaitsForAnUnreachableAPIServer(t *testing.T) {
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- runWith(ctx, []string{"--kubeconfig=" + writeKubeconfig(t, "http://"+addr, "x"), "--election=my-app", "--http=" + httpAddr},
+		done <- runWith(ctx, []string{"--kubeconfig=" + writeKubeconfig(t, "http://"+addr, "x"), "--election=my-app", "--http=" + httpAddr, "--log-level=debug"},
 			&stdout, &stderr, fakeEnv(nil), quickStartup)
 	}()
 
-	deadline := time.Now().Add(10 * time.Second)
-	for strings.Count(stderr.String(), `msg="Waiting for the API server"`) < 2 {
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(stderr.String(), `msg="API server still unreachable"`) < 2 {
 		select {
 		case code := <-done:
 			t.Fatalf("exited with %d while the API server was unreachable; stderr:\n%s", code, stderr.String())
@@ -208,6 +208,15 @@ func TestStartupWaitsForAnUnreachableAPIServer(t *testing.T) {
 	if code, body := get("/"); code != http.StatusOK || body != `{"name":""}` {
 		t.Errorf("GET / = %d %q, want 200 {\"name\":\"\"}", code, body)
 	}
+	// One warning for the outage, however many retries.
+	if n := strings.Count(stderr.String(), `level=WARN msg="API server unreachable; waiting for it" error="elector: unable to reach the API server at http://`+addr); n != 1 {
+		t.Errorf("%d warnings for one outage, want 1; stderr:\n%s", n, stderr.String())
+	}
+	for line := range strings.Lines(stderr.String()) {
+		if strings.Contains(line, "level=INFO") && strings.Contains(line, "unreachable") {
+			t.Errorf("an unreachable API server logged at info level: %s", line)
+		}
+	}
 	cancel()
 	select {
 	case code := <-done:
@@ -216,6 +225,69 @@ func TestStartupWaitsForAnUnreachableAPIServer(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("did not exit after SIGTERM")
+	}
+}
+
+// The end of an outage is one line, and the sidecar goes on to campaign.
+func TestStartupLogsTheAPIServersReturn(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runWith(ctx, []string{"--kubeconfig=" + writeKubeconfig(t, "http://"+addr, "x"), "--election=my-app", "--log-level=debug"},
+			&stdout, &stderr, fakeEnv(nil), quickStartup)
+	}()
+	waitForLog := func(what string, n int) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for strings.Count(stderr.String(), what) < n {
+			select {
+			case code := <-done:
+				t.Fatalf("exited with %d; stderr:\n%s", code, stderr.String())
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s in 30s; stderr:\n%s", what, stderr.String())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitForLog(`msg="API server still unreachable"`, 2)
+	// The API server comes back at the same address.
+	srv := fakeAPIServer(t, true, func(authorizationv1.ResourceAttributes) bool { return true })
+	srv.Close()
+	back, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("unable to listen on %s again: %v", addr, err)
+	}
+	up := &http.Server{Handler: srv.Config.Handler, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = up.Serve(back) }()
+	defer func() { _ = up.Close(); <-served }()
+	waitForLog(`msg=Campaigning`, 1)
+	logs := stderr.String()
+	for what, want := range map[string]int{
+		`level=WARN msg="API server unreachable; waiting for it"`:     1,
+		`level=INFO msg="API server reachable again" unreachableFor=`: 1,
+	} {
+		if n := strings.Count(logs, what); n != want {
+			t.Errorf("%d lines %s, want %d; stderr:\n%s", n, what, want, logs)
+		}
+	}
+	// The fake API server has no Leases: what happens next is not this
+	// test's business; elector only has to end.
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("did not exit 30s after SIGTERM")
 	}
 }
 

@@ -30,6 +30,8 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -190,6 +192,11 @@ type migration struct {
 	oldSA  *sidecar.Namespace // the 0.5 Pods' ServiceAccount, same namespace
 	lockNS string
 	admin  kubernetes.Interface // without the warnings for v1 Endpoints
+	// sameFlags: the elector Pods run with the 0.5 Pods' own flags,
+	// --election-namespace=lockNS, plus --migrate-from=endpoints and no
+	// --migrate-namespace: their Lease and the old lock are both in
+	// lockNS.
+	sameFlags bool
 
 	lockFile, record string
 	// wall and mono are one instant on the wall clock and on
@@ -212,12 +219,20 @@ type migration struct {
 // elector's ServiceAccount gets no Role in the lock's namespace.
 func newMigration(t *testing.T, grantOldLock bool) *migration {
 	t.Helper()
+	return newMigrationWith(t, grantOldLock, false)
+}
+
+// newMigrationWith is newMigration; with sameFlags the elector Pods keep
+// the 0.5 Pods' --election-namespace (see migration.sameFlags), and
+// their ServiceAccount also gets deploy/base's Role there.
+func newMigrationWith(t *testing.T, grantOldLock, sameFlags bool) *migration {
+	t.Helper()
 	migBinaries(t)
 	base := render(t, "base")
 	setElection(t, base, migElection) // as examples/nginx's replacement does
 	app := setup(t, base)
 	m := &migration{
-		t: t, app: app,
+		t: t, app: app, sameFlags: sameFlags,
 		lockNS:   fmt.Sprintf("e2e-%d-old-lock", nsCounter.Add(1)),
 		lags:     map[bool][]time.Duration{},
 		lockFile: filepath.Join(t.TempDir(), "lead"),
@@ -235,6 +250,15 @@ func newMigration(t *testing.T, grantOldLock bool) *migration {
 	}
 	if grantOldLock {
 		if err := app.GrantIn(c, m.lockNS, oldLockRBAC(t, app)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sameFlags {
+		// deploy/base applied in the lock's namespace, bound to
+		// elector's ServiceAccount in the app's namespace.
+		lease := &sidecar.Manifests{Role: base.Role.DeepCopy(), RoleBinding: base.RoleBinding.DeepCopy()}
+		lease.RoleBinding.Subjects[0].Namespace = app.Name
+		if err := app.GrantIn(c, m.lockNS, lease); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -376,7 +400,14 @@ func (m *migration) startOld(name string) *pod {
 func (m *migration) startNew(name string, migrate bool) *pod {
 	m.t.Helper()
 	extra := []string{"--ttl=" + migTTL.String()}
-	if migrate {
+	switch {
+	case migrate && m.sameFlags:
+		// The 0.5 Pods' flags plus --migrate-from only: elector must
+		// look for the old lock where 0.5 kept it.
+		extra = append(extra, "--election-namespace="+m.lockNS, "--migrate-from=endpoints")
+	case m.sameFlags:
+		extra = append(extra, "--election-namespace="+m.lockNS)
+	case migrate:
 		extra = append(extra, "--migrate-from=endpoints", "--migrate-namespace="+m.lockNS)
 	}
 	args := append(sidecar.LocalArgs([]string{"--election=" + migElection, "--http=0.0.0.0:4444"}, extra...), "--", actor)
@@ -716,7 +747,12 @@ func (m *migration) firstRecordOf(holder string, after time.Time) (legacy.Record
 // rollForward plays Rollout 1 from three 0.5 Pods to three elector Pods
 // in migration mode, replacing the old leader first or last.
 func rollForward(t *testing.T, leaderFirst bool) {
-	m := newMigration(t, true)
+	rollForwardWith(newMigration(t, true), leaderFirst)
+}
+
+// rollForwardWith is rollForward in the migration m.
+func rollForwardWith(m *migration, leaderFirst bool) {
+	t := m.t
 	var olds []*pod
 	for i := range 3 {
 		olds = append(olds, m.startOld(fmt.Sprintf("old-%d", i)))
@@ -776,6 +812,32 @@ func rollForward(t *testing.T, leaderFirst bool) {
 func TestMigrationOldLeaderReplacedLast(t *testing.T) {
 	t.Parallel()
 	rollForward(t, false)
+}
+
+// TestMigrationKeepsElectionNamespace (issue 19): a 0.5 user ran
+// leader-elector:0.5 with --election-namespace=X, so 0.5 kept its lock in
+// X. The elector Pods get the same flags plus --migrate-from=endpoints and
+// no --migrate-namespace: they must look for the old lock in X, where the
+// 0.5 Pods hold it (they used to look in "default", exit 4 and print a
+// Role for "default", which, once applied, made two leaders). Rollout 1
+// as above, the old leader last: 0 overlaps, the Lease and the old lock
+// both in X, and nothing in "default".
+func TestMigrationKeepsElectionNamespace(t *testing.T) {
+	t.Parallel()
+	m := newMigrationWith(t, true, true)
+	rollForwardWith(m, false)
+	c := ctx(t)
+	if _, err := m.admin.CoordinationV1().Leases(m.lockNS).Get(c, migElection, metav1.GetOptions{}); err != nil {
+		t.Errorf("the Lease is not in %s, the --election-namespace of both: %v", m.lockNS, err)
+	}
+	if _, err := m.admin.CoreV1().Endpoints("default").Get(c, migElection, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("an Endpoints lock default/%s exists (%v): elector took an old lock where the 0.5 Pods had none", migElection, err)
+	}
+	for _, p := range m.all() {
+		if p.new != nil && strings.Contains(p.new.Output(), "oldLock=endpoints/default/") {
+			t.Errorf("%s used the old lock in default:\n%s", p, p.new.Output())
+		}
+	}
 }
 
 // TestMigrationOldLeaderReplacedFirst: as above, the old leader first,
