@@ -36,14 +36,19 @@ limitations under the License.
 // returned (an empty holder: client-go's endpoints and configmaps locks
 // take it at their next poll; the 0.5 image, whose 2016 code treats an
 // empty holder like any other, one lease later). So the work runs only
-// while this replica holds both locks.
+// while this replica holds both locks. The release happens after the
+// guarded function has returned to the Elector, bounded by APITimeout on
+// its own, so a slow or hanging API server cannot use up the StopGrace
+// the Elector gives the work (the tenure ends when the work returns);
+// Lock.Wait waits for it, the next tenure of the same Lock too.
 //
 // # What old candidates require
 //
 // Old candidates poll the lock every RetryPeriod of theirs and judge
 // expiry with their own lease duration (the 0.5 image's --ttl), not with
-// the record's. Guard renews the record at least once a second and
-// changes it on every renewal, and cancels work at RenewDeadline −
+// the record's. Guard renews the record every RetryPeriod but at most
+// once a second (the record stores whole seconds) and changes it on every
+// renewal, and cancels work at RenewDeadline −
 // StopGrace after its last successful write, with StopGrace to return:
 // safe as long as the old candidates' lease duration is longer than
 // RenewDeadline by the clock-rate margin, i.e. run elector with a lease
