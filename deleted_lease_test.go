@@ -129,7 +129,21 @@ func TestDeletedLeaseIsWaitedOutFromTheDeletionByAFollowerThatMissedRenewals(t *
 				t.Fatal(err)
 			}
 			deleted := w.clock.Now()
-			wait(t, a.cancelled, "a to see the deletion and stop its work")
+			// a learns from its watch or, at the latest, from its next
+			// renewal.
+			deadline := time.After(guard)
+			for seen := false; !seen; {
+				select {
+				case <-a.cancelled:
+					seen = true
+				case <-deadline:
+					t.Fatal("timed out waiting for a to see the deletion and stop its work")
+				case <-time.After(20 * time.Millisecond):
+					if w.clock.Since(deleted) < elector.DefaultRetryPeriod {
+						w.clock.Step(elector.DefaultRetryPeriod / 4)
+					}
+				}
+			}
 			bl.down.Store(false)
 
 			// Step until b leads. a's work returns at the latest moment it
@@ -137,7 +151,7 @@ func TestDeletedLeaseIsWaitedOutFromTheDeletionByAFollowerThatMissedRenewals(t *
 			aDeadline := lastRenewal.Add(elector.DefaultRenewDeadline)
 			var aStopped time.Time
 			var term elector.Term
-			deadline := time.After(guard)
+			deadline = time.After(guard)
 			for led := false; !led; {
 				// b sees the deletion once its watch retries (within
 				// 1.2 RetryPeriod of the heal), or a few steps later if

@@ -71,24 +71,28 @@ func TestHungWatchIsRestartedAndTakeoverStaysWithinALease(t *testing.T) {
 	}
 	before := w.followerRequests("b")
 	watches := w.count("", "watch")
-	restarted := false
-	for w.clock.Since(epoch) < 8*elector.DefaultRetryPeriod {
+	renew := func() {
 		w.clock.Step(elector.DefaultRetryPeriod)
 		w.updateBy("a")
-		if !restarted && w.clock.Since(epoch) > idleTimeout {
-			// Both watches were silent past the idle timeout: each is
-			// restarted once.
-			deadline := time.After(guard)
-			for w.count("", "watch") < watches+2 {
-				select {
-				case <-deadline:
-					t.Fatalf("%d watch restarts after the idle timeout, want 2", w.count("", "watch")-watches)
-				case <-time.After(time.Millisecond):
-				}
-			}
-			restarted, watches = true, watches+2
-		}
 		<-time.After(20 * time.Millisecond) // real time for b's loop to take the renewal
+	}
+	// Both watches are silent past the idle timeout: each is restarted
+	// once (a watch goroutine may arm its idle timer a step late).
+	deadline := time.After(guard)
+	for w.count("", "watch") < watches+2 {
+		if w.clock.Since(epoch) > 2*elector.DefaultLeaseDuration {
+			t.Fatalf("%d watch restarts within %v of silence, want 2", w.count("", "watch")-watches, 2*elector.DefaultLeaseDuration)
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("%d watch restarts after the idle timeout, want 2", w.count("", "watch")-watches)
+		default:
+		}
+		renew()
+	}
+	watches = w.count("", "watch")
+	for range 4 {
+		renew()
 	}
 	if got := w.followerRequests("b") - before; got != 0 {
 		t.Fatalf("follower b sent %d requests other than watches while the leader renewed", got)
@@ -101,7 +105,7 @@ func TestHungWatchIsRestartedAndTakeoverStaysWithinALease(t *testing.T) {
 	w.setFail("a", apierrors.NewServiceUnavailable("a is gone"))
 	limit := crash.Add(elector.DefaultLeaseDuration + idleTimeout + elector.DefaultRetryPeriod)
 	var term elector.Term
-	deadline := time.After(guard)
+	deadline = time.After(guard)
 	for got := false; !got; {
 		if w.clock.Now().After(limit) {
 			t.Fatalf("b did not take over within %v of a's last renewal", limit.Sub(crash))
