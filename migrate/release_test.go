@@ -129,8 +129,10 @@ func TestGuardEndsTheTenureBeforeReleasingTheOldLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An APITimeout far beyond the test: only unsticking ends the release.
-	lock := &migrate.Lock{Client: objs, Kind: migrate.Endpoints, Namespace: "default", Name: "elect",
-		Identity: "new-0", Clock: clk, Logger: log, APITimeout: time.Hour}
+	lock := &migrate.Lock{
+		Client: objs, Kind: migrate.Endpoints, Namespace: "default", Name: "elect",
+		Identity: "new-0", Clock: clk, Logger: log, APITimeout: time.Hour,
+	}
 	started, workReturned, guardReturned := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	guarded := lock.Guard(func(ctx context.Context, _ elector.Term) error {
 		close(started)
