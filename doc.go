@@ -111,9 +111,13 @@ limitations under the License.
 //
 //  1. cancels the leader function's context (context.Cause is
 //     ErrHandedOff) and waits for it to return, renewing meanwhile as at
-//     shutdown: StopGrace at most, after which renewals stop and the
-//     ordinary overrun rule applies (ErrStopOverrun at the renew
-//     deadline; the Lease is never handed on, it expires);
+//     shutdown: StopGrace at most, after which renewals stop. A function
+//     that returns after StopGrace but before the renew deadline of the
+//     last renewal is still followed by the transfer (step 2); one that
+//     has not returned by then falls under the ordinary overrun rule
+//     (ErrStopOverrun at the renew deadline; the Lease is never handed
+//     on, it expires), and so does a tenure whose renewals fail until
+//     the stop point (no transfer either);
 //  2. only after the function has returned, writes the Lease with the
 //     resourceVersion it holds, removing the request: to a named target
 //     (holderIdentity = target, leaseTransitions + 1), or, for anyone
@@ -121,6 +125,10 @@ limitations under the License.
 //     aside (does not take the Lease) for one LeaseDuration unless
 //     another candidate takes it first;
 //  3. campaigns again as a follower: Run does not return.
+//
+// A transfer to the Lease's spec.preferredHolder clears that field (and
+// keeps spec.strategy): a Coordinated client-go candidate treats a Lease
+// that names it and carries a preferredHolder as the end of its term.
 //
 // The named target sees a Lease that names it, handed to it (the marker
 // says by whom), and writes it itself — a renewal with the resourceVersion
@@ -130,8 +138,10 @@ limitations under the License.
 // the lease duration, as after a crash, with the next token.
 //
 // Why this keeps the guarantee, under the same assumptions: the transfer
-// is written after the old leader's function returned (assumption 3 bounds
-// how long that takes; if it is broken, no transfer is written at all),
+// is written after the old leader's function returned, whenever that is
+// before the renew deadline (assumption 3 bounds how long that takes; if
+// the function has not returned by the renew deadline, no transfer is
+// written at all),
 // and the target starts only after its own write, which is conditional on
 // the transferred version and so comes after the transfer. Between the two
 // nobody can act: the Lease names the target, which has not started, and
@@ -151,9 +161,11 @@ limitations under the License.
 // Lease from a dead target writes + 2.
 //
 // Every write by elector carries the marker elector.dev/holder (JSON:
-// identity, token, version, "handoff": true). A client-go holder keeps the
-// metadata it read, so its Lease carries either no marker or a stale one
-// (another identity or token): such a holder ignores requests, and
+// identity, token, renewTime, version, "handoff": true). A client-go holder
+// keeps the metadata it read, so its Lease carries either no marker or a
+// stale one (another identity, token or renewTime — every client-go
+// renewal writes a new renewTime, so a holder with the transfer's
+// identity and token is caught too): such a holder ignores requests, and
 // RequestHandoff refuses with ErrHolderCannotHandOff. See docs/handoff.md.
 //
 // # Deleting the Lease
@@ -161,8 +173,15 @@ limitations under the License.
 // Deleting a Lease in use ends the tenure: the leader sees the deletion on
 // its watch (or at its next renewal) and cancels its work at once, with
 // StopGrace to return. Candidates that saw the Lease before it was deleted
-// wait out the last holder's lease on their own clock before re-creating
-// it, with a token above the last one. A candidate that never saw the
+// (this Elector, in this Run or an earlier one) wait out the last holder's
+// lease on their own clock before re-creating it — at least their own
+// LeaseDuration, measured from when they saw the Lease gone, which is the
+// last change they saw: a candidate whose watch was down while the holder
+// went on renewing, and that missed the deletion event too, learns of the
+// deletion only when it reads the Lease again, and waits from then — and
+// re-create it with a token above every one they saw
+// (TestDeletedLeaseIsWaitedOutFromTheDeletionByAFollowerThatMissedRenewals,
+// TestTokenNeverGoesBackwardsAcrossRunsAfterADeletion). A candidate that never saw the
 // Lease — one that starts after the deletion — cannot know there was a
 // holder: it creates the Lease at once, with token 0. Its work may then
 // overlap the old leader's for as long as the old leader takes to notice
@@ -197,7 +216,18 @@ limitations under the License.
 //
 // # API cost
 //
-// A follower sends no requests in steady state. A leader writes once per
+// A follower sends no requests in steady state: it only watches. Its watch
+// asks for bookmarks and is restarted (from its last resourceVersion, one
+// request) when it delivered neither an event nor a bookmark for
+// max(2 RetryPeriod, LeaseDuration/3) (5s with the defaults), as a watch
+// over a connection that died unnoticed would: a live holder renews more
+// often than that, so this happens only after a fault, and a follower's
+// takeover after the holder crashed stays within LeaseDuration plus that
+// timeout of the holder's last renewal even if its watch hung
+// (TestHungWatchIsRestartedAndTakeoverStaysWithinALease,
+// TestBookmarksKeepAQuietWatchAlive). A holder that renews less often than
+// that timeout makes its followers restart their watch at that pace. A
+// leader writes once per
 // RetryPeriod, as client-go does with the same timing (the defaults,
 // 15s/10s/2s, are one write per 2/15 of the lease); a failed write is
 // retried at twice that pace until the stop point. Elections that share a

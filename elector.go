@@ -104,6 +104,12 @@ type Elector struct {
 	// has seen, so that tokens grow across Runs. Only the running Run
 	// uses it.
 	maxToken int32
+	// sawLease: some Run of this Elector saw the Lease exist, and lastRec
+	// is the last record it saw. A later Run that finds the Lease gone
+	// treats that as a deletion seen now (see round.update). Only the
+	// running Run uses them.
+	sawLease bool
+	lastRec  record
 
 	mu        sync.Mutex
 	view      Leader
@@ -233,8 +239,11 @@ func (e *Elector) Run(ctx context.Context, fn LeaderFunc) error {
 	}
 	defer stop()
 
-	r := &round{e: e, mb: mb, maxToken: e.maxToken}
-	defer func() { e.maxToken = max(e.maxToken, r.maxToken) }()
+	r := &round{e: e, mb: mb, maxToken: e.maxToken, seen: e.sawLease, rec: e.lastRec}
+	defer func() {
+		e.maxToken = max(e.maxToken, r.maxToken)
+		e.sawLease, e.lastRec = r.seen, r.rec
+	}()
 	defer r.stopTimers()
 	return r.run(ctx, fn)
 }
@@ -247,9 +256,14 @@ type round struct {
 	known      bool                  // an observation arrived
 	lease      *coordinationv1.Lease // latest known Lease; nil if absent
 	rec        record                // its record (the last one seen, even after deletion)
-	observedAt time.Time             // local time rec last changed
-	maxToken   int32                 // highest leaseTransitions seen
-	lastWrite  time.Time             // local time our last successful write was sent
+	observedAt time.Time             // local time rec last changed, or the Lease was seen gone
+	// seen: this Elector has seen the Lease exist (in this Run or an
+	// earlier one), so a Lease found missing was deleted, and is
+	// re-created only after the last holder's lease and with a higher
+	// token.
+	seen      bool
+	maxToken  int32     // highest leaseTransitions seen
+	lastWrite time.Time // local time our last successful write was sent
 	// asideUntil: after a handoff this candidate does not take the Lease
 	// before this local time, unless another holder took it meanwhile.
 	asideUntil time.Time
@@ -314,11 +328,22 @@ func (r *round) update(l *coordinationv1.Lease) {
 		r.e.synced = true
 		r.e.mu.Unlock()
 	}
+	first := !r.known
 	r.known = true
+	prev := r.lease
 	r.lease = l
 	if l == nil {
-		return // keep rec and observedAt: a deleted Lease is waited out
+		// Keep rec: a deleted Lease is waited out. Its deletion is a change
+		// seen now: whoever held the Lease may have renewed it until just
+		// before the deletion, unseen if this candidate's watch was down
+		// meanwhile, so its lease is measured from this moment, not from
+		// the last record seen.
+		if prev != nil || first && r.seen {
+			r.observedAt = r.e.clk.Now()
+		}
+		return
 	}
+	r.seen = true
 	rec := recordOf(l)
 	if rec.holder != "" && rec.holder != r.e.cfg.Identity {
 		r.asideUntil = time.Time{} // someone else took it: the usual rules apply
@@ -425,6 +450,9 @@ func (r *round) mayAcquire() (time.Duration, bool) {
 	if r.observedAt.IsZero() {
 		return 0, true // never existed as far as we know
 	}
+	// Held, or deleted (r.lease == nil): wait out the lease of the last
+	// record seen, measured from the last change seen (the deletion
+	// included), with at least this candidate's own LeaseDuration.
 	wait := r.expiry().Sub(r.e.clk.Now())
 	return wait, wait <= 0
 }
@@ -462,7 +490,9 @@ func (r *round) tryAcquire(ctx context.Context) (bool, error) {
 	switch {
 	case handed:
 		rec.transitions = r.rec.transitions
-	case r.known && (r.lease != nil || !r.observedAt.IsZero()):
+	case r.seen || r.lease != nil || !r.observedAt.IsZero() || r.maxToken > 0:
+		// A Lease re-created after a deletion carries the token on:
+		// tokens never go backwards for a candidate that saw the Lease.
 		highest := max(r.maxToken, r.rec.transitions)
 		if highest == math.MaxInt32 {
 			return false, e.tokensExhausted()

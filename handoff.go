@@ -44,8 +44,9 @@ const (
 	AnnotationHandoffRequestedAt = "elector.dev/handoff-requested-at"
 	// AnnotationHolder is the marker an elector holder writes on each of
 	// its writes: a JSON [HolderMarker]. A client-go holder keeps metadata
-	// it read, so a marker that names another holder or token than the
-	// Lease's spec is stale: the holder does not understand handoffs.
+	// it read, so a marker that names another holder, token or renewTime
+	// than the Lease's spec is stale: someone else wrote the spec last,
+	// and its holder may not understand handoffs.
 	AnnotationHolder = "elector.dev/holder"
 )
 
@@ -97,11 +98,17 @@ type HolderMarker struct {
 	// the target keeps the token written (it renews, without a new
 	// transition) only when HandedBy is set.
 	HandedBy string `json:"handedBy,omitempty"`
+	// RenewTime is the spec.renewTime written, to the microsecond. Every
+	// renewal writes a new one, so a renewal by anyone else — a client-go
+	// holder with the same identity and token, which keeps the metadata
+	// it read — makes the marker stale. Markers written before it
+	// existed (elector v0.x before issue 18) are never current.
+	RenewTime time.Time `json:"renewTime,omitzero"`
 }
 
 // MarkerOf reads the holder marker of l. current reports whether it
-// describes the Lease's present holder and tenure (identity and token match
-// the spec), i.e. whether an elector wrote the Lease last: only then does
+// describes the Lease's present spec (identity, token and renewTime match
+// it), i.e. whether an elector wrote the spec last: only then does
 // Handoff say whether the holder understands handoff requests.
 func MarkerOf(l *coordinationv1.Lease) (m HolderMarker, current bool) {
 	raw, ok := l.Annotations[AnnotationHolder]
@@ -109,7 +116,8 @@ func MarkerOf(l *coordinationv1.Lease) (m HolderMarker, current bool) {
 		return HolderMarker{}, false
 	}
 	rec := recordOf(l)
-	return m, m.Identity == rec.holder && m.Token == int64(rec.transitions)
+	return m, m.Identity == rec.holder && m.Token == int64(rec.transitions) &&
+		!m.RenewTime.IsZero() && m.RenewTime.Equal(rec.renewTime)
 }
 
 // HandoffRequest is a pending planned handoff.
@@ -160,7 +168,9 @@ const handoffRetries = 20
 //
 // It refuses with ErrNoHolder when the Lease is free and with
 // ErrHolderCannotHandOff when its holder did not write a current marker
-// (AnnotationHolder). Requests naming a candidate that is not running are
+// (AnnotationHolder): someone else — a client-go candidate, say, even one
+// with the holder's identity — wrote the spec last, and nobody would
+// serve the request. Requests naming a candidate that is not running are
 // accepted: the holder stops and hands the Lease to it, and after the
 // lease duration any candidate may take it.
 func RequestHandoff(ctx context.Context, leases LeaseClient, name, to string) (*coordinationv1.Lease, error) {
@@ -181,11 +191,14 @@ func requestHandoff(ctx context.Context, leases LeaseClient, name, to string, no
 		if err != nil {
 			return nil, fmt.Errorf("unable to get Lease %s: %w", name, err)
 		}
-		if recordOf(l).holder == "" {
+		holder := recordOf(l).holder
+		if holder == "" {
 			return nil, ErrNoHolder
 		}
 		if m, current := MarkerOf(l); !current || !m.Handoff {
-			return nil, ErrHolderCannotHandOff
+			return nil, fmt.Errorf("%w: holder %q of Lease %s did not write the Lease last as an elector candidate (%s): "+
+				"it would ignore the request; stop it or delete its Pod to move leadership",
+				ErrHolderCannotHandOff, holder, name, markerProblem(m, current))
 		}
 		if l.Annotations == nil {
 			l.Annotations = map[string]string{}
@@ -204,15 +217,28 @@ func requestHandoff(ctx context.Context, leases LeaseClient, name, to string, no
 	}
 }
 
+// markerProblem says why a marker does not let a holder hand off.
+func markerProblem(m HolderMarker, current bool) string {
+	switch {
+	case !current && m.Identity == "":
+		return "no " + AnnotationHolder + " marker; client-go or an elector older than handoffs"
+	case !current:
+		return "the " + AnnotationHolder + " marker is stale: client-go or another writer renewed the Lease since"
+	default:
+		return "its marker says it does not act on handoff requests"
+	}
+}
+
 // marker is the AnnotationHolder value for a write of rec by this
 // candidate; handedBy is set on a transfer to a named target.
 func (e *Elector) marker(rec record, handedBy string) string {
 	b, _ := json.Marshal(HolderMarker{
-		Identity: rec.holder,
-		Token:    int64(rec.transitions),
-		Version:  e.version(),
-		Handoff:  true,
-		HandedBy: handedBy,
+		Identity:  rec.holder,
+		Token:     int64(rec.transitions),
+		Version:   e.version(),
+		Handoff:   true,
+		HandedBy:  handedBy,
+		RenewTime: rec.renewTime,
 	})
 	return string(b)
 }

@@ -533,6 +533,13 @@ func (t *tenure) transfer(ctx context.Context) {
 		l := t.lease.DeepCopy()
 		rec.apply(l)
 		clearRequest(l)
+		if named && ptrDeref(l.Spec.PreferredHolder) == req.To {
+			// A Coordinated client-go candidate that holds a Lease whose
+			// spec.preferredHolder is set treats it as the end of its
+			// term and never renews it: hand it over with the request
+			// fulfilled (spec.strategy stays).
+			l.Spec.PreferredHolder = nil
+		}
 		e.setMarker(l, rec, handedBy)
 		got, err := e.leases.Update(rctx, l, metav1.UpdateOptions{})
 		switch {
@@ -565,4 +572,11 @@ func (t *tenure) transfer(ctx context.Context) {
 		}
 	}
 	e.log.Info("Unable to hand off lease after repeated conflicts; it will expire")
+}
+
+func ptrDeref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

@@ -90,7 +90,10 @@ type watchSpec struct {
 	clock         clock.Clock
 	timeout       time.Duration // per GET/LIST request
 	backoff       time.Duration // after a failed request
-	log           *slog.Logger
+	// idle restarts a watch that delivered nothing — no event, no
+	// bookmark — for this long (0: never); see watchIdleTimeout.
+	idle time.Duration
+	log  *slog.Logger
 
 	// snapshot receives the full state after every (re)list: all Leases
 	// that exist. event receives each change (lease nil = deleted, with
@@ -185,14 +188,29 @@ func (s *watchSpec) watchOnce(ctx context.Context, rv string) (string, bool, err
 		return rv, true, fmt.Errorf("unable to watch Leases: %w", err)
 	}
 	defer w.Stop()
+	var idle clock.Timer
+	if s.idle > 0 {
+		idle = s.clock.NewTimer(s.idle)
+		defer func() { idle.Stop() }()
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return rv, false, nil
+		case <-timerC(idle):
+			// Neither an event nor a bookmark for longer than any live
+			// holder renews or the API server bookmarks: the connection
+			// may have died unnoticed. Resume from rv on a new watch.
+			s.log.Info("Lease watch silent, restarting", "lease", s.name, "idle", s.idle.String())
+			return rv, rv == "", nil
 		case ev, ok := <-w.ResultChan():
 			if !ok {
 				// The server ended the watch (timeout); resume from rv.
 				return rv, rv == "", nil
+			}
+			if idle != nil {
+				idle.Stop()
+				idle = s.clock.NewTimer(s.idle) // events and bookmarks alike prove the watch alive
 			}
 			switch ev.Type {
 			case watch.Added, watch.Modified:
@@ -229,6 +247,21 @@ func metaAccessor(obj any) (string, error) {
 		return m.GetResourceVersion(), nil
 	}
 	return "", errors.New("object has no metadata")
+}
+
+// watchIdleTimeout is how long a watch may deliver nothing — no event, no
+// bookmark — before it is restarted from its last resourceVersion. A live
+// holder renews every RetryPeriod, and every renewal is an event, so a
+// follower's watch is silent for two RetryPeriods only when the
+// connection died unnoticed or the holder stopped renewing; restarting it
+// then costs one watch request and keeps a follower's takeover after a
+// holder's crash within its lease plus this timeout. It is at least a
+// third of the lease, so that a holder renewing at a slower pace than ours
+// (client-go's defaults renew every 2s of a 15s lease) does not make
+// followers restart in steady state. The API server's bookmarks (asked
+// for with allowWatchBookmarks, about once a minute) count as events.
+func watchIdleTimeout(leaseDuration, retryPeriod time.Duration) time.Duration {
+	return max(2*retryPeriod, leaseDuration/3)
 }
 
 // jitter returns d stretched by up to 20%, so that candidates that failed
@@ -285,6 +318,12 @@ type SharedWatchOptions struct {
 	// electors that share it must label their Leases (Config.Labels).
 	// RBAC still needs list and watch on Leases in the namespace.
 	LabelSelector string
+	// IdleTimeout restarts the watch (from its last resourceVersion) when
+	// it delivered neither an event nor a bookmark for this long, as over
+	// a connection that died unnoticed. Default: two Backoff periods, at
+	// least a third of DefaultLeaseDuration (5s with the defaults); set it
+	// to at least twice the slowest renewal pace of the Leases watched.
+	IdleTimeout time.Duration
 }
 
 // DefaultMaxConcurrentAcquires keeps a mass start (a thousand shards)
@@ -310,6 +349,9 @@ func NewSharedWatch(leases LeaseClient, namespace string, opts SharedWatchOption
 	}
 	if opts.MaxConcurrentAcquires <= 0 {
 		opts.MaxConcurrentAcquires = DefaultMaxConcurrentAcquires
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = watchIdleTimeout(DefaultLeaseDuration, opts.Backoff)
 	}
 	return &SharedWatch{
 		acquiring: make(chan struct{}, opts.MaxConcurrentAcquires),
@@ -337,7 +379,7 @@ func (s *SharedWatch) subscribe(name string, mb *mailbox) func() {
 		spec := &watchSpec{
 			leases: s.leases, labelSelector: s.opts.LabelSelector,
 			clock: s.opts.Clock, timeout: s.opts.APITimeout,
-			backoff: s.opts.Backoff, log: s.opts.Logger,
+			backoff: s.opts.Backoff, idle: s.opts.IdleTimeout, log: s.opts.Logger,
 			snapshot: func(items []coordinationv1.Lease) { s.onSnapshot(gen, items) },
 			event:    func(l *coordinationv1.Lease, deleted string) { s.onEvent(gen, l, deleted) },
 			failed:   func(err error) { s.onFailed(gen, err) },
@@ -476,7 +518,7 @@ func watchOwn(leases LeaseClient, name string, cfg *Config, mb *mailbox) func() 
 	ctx, cancel := context.WithCancel(context.Background())
 	spec := &watchSpec{
 		leases: leases, name: name, clock: cfg.Clock, timeout: cfg.APITimeout,
-		backoff: cfg.RetryPeriod, log: cfg.Logger,
+		backoff: cfg.RetryPeriod, idle: watchIdleTimeout(cfg.LeaseDuration, cfg.RetryPeriod), log: cfg.Logger,
 		snapshot: func(items []coordinationv1.Lease) {
 			if len(items) == 0 {
 				mb.put(observation{})

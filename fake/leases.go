@@ -23,6 +23,13 @@ limitations under the License.
 // selectors and resumption — and lets a test inject faults and count
 // requests. Use it with a fake clock (k8s.io/utils/clock/testing) for
 // deterministic tests.
+//
+// Watches that ask for bookmarks (allowWatchBookmarks) receive one on
+// every call of Bookmark, as a real API server sends them now and then
+// (about once a minute) to watches that see no changes. HangWatches makes
+// the open watches go silent without ending, as over a connection that
+// died unnoticed: only a client that treats silence as a failure (an idle
+// timeout, with bookmarks as proof of life) recovers from it.
 package fake
 
 import (
@@ -261,6 +268,7 @@ func (n *namespaced) Watch(ctx context.Context, opts metav1.ListOptions) (watch.
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	w := newWatcher(f, n.ns, sel)
+	w.bookmarks = opts.AllowWatchBookmarks
 	switch {
 	case opts.ResourceVersion == "" || opts.ResourceVersion == "0":
 		for _, l := range f.objs {
@@ -337,15 +345,17 @@ func matches(sel filter, l *coordinationv1.Lease) bool {
 // watcher queues events without bounds, so a slow reader never blocks
 // writers, and pumps them to its result channel.
 type watcher struct {
-	f      *Leases
-	ns     string
-	sel    filter
-	mu     sync.Mutex
-	queue  []watch.Event
-	wake   chan struct{}
-	result chan watch.Event
-	stop   chan struct{}
-	once   sync.Once
+	f         *Leases
+	ns        string
+	sel       filter
+	bookmarks bool // the client asked for bookmarks
+	mu        sync.Mutex
+	hung      bool // deliver nothing more (HangWatches)
+	queue     []watch.Event
+	wake      chan struct{}
+	result    chan watch.Event
+	stop      chan struct{}
+	once      sync.Once
 }
 
 func newWatcher(f *Leases, ns string, sel filter) *watcher {
@@ -394,7 +404,7 @@ func (w *watcher) pump() {
 	for {
 		w.mu.Lock()
 		var next *watch.Event
-		if len(w.queue) > 0 {
+		if len(w.queue) > 0 && !w.hung {
 			ev := w.queue[0]
 			w.queue = w.queue[1:]
 			next = &ev
@@ -440,4 +450,42 @@ func (f *Leases) CloseAll() {
 	for _, w := range ws {
 		w.Stop()
 	}
+}
+
+// Bookmark sends a BOOKMARK event, carrying the current resourceVersion,
+// to every open watch that asked for bookmarks (allowWatchBookmarks), as a
+// real API server does periodically. A hung watch (HangWatches) stays
+// silent.
+func (f *Leases) Bookmark() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rv := strconv.FormatInt(f.rv, 10)
+	for w := range f.watchers {
+		if !w.bookmarks {
+			continue
+		}
+		obj := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{ResourceVersion: rv}}
+		w.mu.Lock()
+		w.queue = append(w.queue, watch.Event{Type: watch.Bookmark, Object: obj})
+		w.mu.Unlock()
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// HangWatches makes every open watch go silent: it stays open but
+// delivers no more events or bookmarks, as a watch over a connection that
+// died without being closed. Watches opened later work. It returns the
+// number of watches hung.
+func (f *Leases) HangWatches() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for w := range f.watchers {
+		w.mu.Lock()
+		w.hung = true
+		w.mu.Unlock()
+	}
+	return len(f.watchers)
 }

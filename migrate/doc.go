@@ -36,7 +36,11 @@ limitations under the License.
 // returned (an empty holder: client-go's endpoints and configmaps locks
 // take it at their next poll; the 0.5 image, whose 2016 code treats an
 // empty holder like any other, one lease later). So the work runs only
-// while this replica holds both locks.
+// while this replica holds both locks. The release happens after the
+// guarded function has returned to the Elector, bounded by APITimeout on
+// its own, so a slow or hanging API server cannot use up the StopGrace
+// the Elector gives the work (the tenure ends when the work returns);
+// Lock.Wait waits for it, the next tenure of the same Lock too.
 //
 // # What old candidates require
 //

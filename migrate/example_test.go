@@ -49,8 +49,9 @@ func ExampleLock_Guard() {
 	}
 	err = e.Run(context.Background(), old.Guard(func(ctx context.Context, term elector.Term) error {
 		fmt.Printf("leading with the Lease and the old lock; old lock held by %s\n", old.Holder())
-		return nil // done: the old lock is released, then the Lease
+		return nil // done: the Lease is released, and the old lock in the background
 	}))
+	_ = old.Wait(context.Background()) // the old lock's release, bounded by its APITimeout
 	fmt.Println("Run:", err, "; old lock held by", fmt.Sprintf("%q", old.Holder()))
 	// Output:
 	// leading with the Lease and the old lock; old lock held by pod-1

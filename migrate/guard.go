@@ -38,6 +38,12 @@ func (l *Lock) Guard(fn elector.LeaderFunc) elector.LeaderFunc {
 		if err := l.Validate(); err != nil {
 			return err
 		}
+		// A release from the previous tenure still in flight ends first
+		// (it is bounded by APITimeout), so that it cannot empty the
+		// record this tenure writes.
+		if err := l.Wait(ctx); err != nil {
+			return nil //nolint:nilerr // ctx ended: no tenure, as after acquire
+		}
 		o, rec, sent, err := l.acquire(ctx)
 		if o == nil {
 			return err // ctx ended (nil) or a final error
@@ -172,7 +178,12 @@ func (l *Lock) hold(ctx context.Context, term elector.Term, fn elector.LeaderFun
 			if lost != nil {
 				return errors.Join(lost, err)
 			}
-			l.release(ctx, o, rec)
+			// The work has returned: report the end of the tenure at once
+			// and release the old lock in the background. Its release
+			// must not use up the StopGrace the Elector gives the work
+			// (an API server that hangs would turn a timely stop into
+			// ErrStopOverrun); it is bounded by APITimeout on its own.
+			l.releaseAsync(ctx, o, rec)
 			return err
 		case <-ctxDone:
 			ctxDone = nil
@@ -231,11 +242,45 @@ func (l *Lock) hold(ctx context.Context, term elector.Term, fn elector.LeaderFun
 	}
 }
 
+// releaseAsync starts release; Wait waits for it.
+func (l *Lock) releaseAsync(ctx context.Context, o *object, rec record) {
+	done := make(chan struct{})
+	l.mu.Lock()
+	l.releasing = done
+	l.mu.Unlock()
+	go func() {
+		defer close(done)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.APITimeout)
+		defer cancel()
+		l.release(rctx, o, rec)
+	}()
+}
+
+// Wait waits until the release of the old lock that Guard started after
+// its last tenure's work returned has ended, or ctx ends (its error is
+// returned then). Guard releases the old lock after reporting the end of
+// the tenure, within APITimeout; call Wait before the process exits so
+// that old candidates can take the lock at once instead of after its
+// lease.
+func (l *Lock) Wait(ctx context.Context) error {
+	l.mu.Lock()
+	done := l.releasing
+	l.mu.Unlock()
+	if done == nil {
+		return nil
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // release empties the holder after the work has returned, so that an old
 // candidate takes the lock at its next poll. Best effort: otherwise the
-// record expires.
+// record expires. ctx bounds it.
 func (l *Lock) release(ctx context.Context, o *object, rec record) {
-	ctx = context.WithoutCancel(ctx)
 	next := rec
 	next.HolderIdentity = ""
 	next.RenewTime = l.now()

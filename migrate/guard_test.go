@@ -109,6 +109,11 @@ func (f *fixture) run() {
 		case <-time.After(guard):
 			f.t.Error("Guard did not return")
 		}
+		wctx, wcancel := context.WithTimeout(context.Background(), guard)
+		defer wcancel()
+		if err := f.lock.Wait(wctx); err != nil { // the old lock's release, after Guard returned
+			f.t.Errorf("the old lock's release did not end: %v", err)
+		}
 	})
 }
 
@@ -235,6 +240,11 @@ func TestGuardWaitsOutASilentOldHolder(t *testing.T) {
 	f.cancel()
 	if err := wait(t, f.result, "Guard to return"); err != nil {
 		t.Fatalf("Guard = %v", err)
+	}
+	wctx, wcancel := context.WithTimeout(context.Background(), guard)
+	defer wcancel()
+	if err := f.lock.Wait(wctx); err != nil { // the release follows Guard's return
+		t.Fatal(err)
 	}
 	if r := f.record(); r.HolderIdentity != "" || r.LeaderTransitions != 4 {
 		t.Fatalf("record after the work returned = %+v, want released", r)

@@ -80,6 +80,9 @@ type Lock struct {
 	acting    bool
 	validated bool
 	warnedTTL bool
+	// releasing is closed when the last release started by Guard has
+	// ended; nil before the first.
+	releasing chan struct{}
 }
 
 // record is the old lock's record, as client-go's LeaderElectionRecord

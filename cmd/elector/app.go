@@ -222,7 +222,13 @@ func (a *app) run(ctx context.Context) int {
 			log:       a.log,
 		}
 	}
-	return a.campaign(ctx, e)
+	exit := a.campaign(ctx, e)
+	if a.old != nil {
+		// Guard releases the old lock after the tenure ended, within its
+		// APITimeout: let it finish, so old replicas need not wait a lease.
+		_ = a.old.Wait(context.Background())
+	}
+	return exit
 }
 
 // campaign runs tenures until one ends in a way that ends elector.

@@ -129,6 +129,9 @@ func refusal(l *coordinationv1.Lease, serverNow time.Time) string {
 	case !present:
 		return fmt.Sprintf("%s is held by %s, which does not act on handoff requests: the Lease has no elector marker (annotation %s), so its holder is a client-go (or other non-elector) candidate. Refusing instead of waiting. %s",
 			id, v.Holder, annotationHolder, how)
+	case !current && m.Identity == v.Holder && m.Token == int64(v.Token):
+		return fmt.Sprintf("%s is held by %s, which does not act on handoff requests: the elector marker names %s with token %d, but the Lease was renewed since the marker was written (renewTime), so the last write was not an elector candidate's (a client-go holder keeps the annotations it read). Refusing instead of waiting. %s",
+			id, v.Holder, orNone(m.Identity), m.Token, how)
 	case !current:
 		return fmt.Sprintf("%s is held by %s, which does not act on handoff requests: the elector marker names %s with token %d, but the Lease names %s with token %d, so the last write was not an elector candidate's (a client-go holder keeps the annotations it read). Refusing instead of waiting. %s",
 			id, v.Holder, orNone(m.Identity), m.Token, v.Holder, v.Token, how)

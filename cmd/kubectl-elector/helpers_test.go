@@ -49,6 +49,13 @@ func newLease(ns, name, holder string, token int32, opts ...leaseOpt) *coordinat
 	for _, o := range opts {
 		o(l)
 	}
+	// A marker from withMarker was written with the spec's last write.
+	var m marker
+	if raw, ok := l.Annotations[annotationHolder]; ok && json.Unmarshal([]byte(raw), &m) == nil && m.RenewTime.IsZero() && l.Spec.RenewTime != nil {
+		m.RenewTime = l.Spec.RenewTime.Time
+		b, _ := json.Marshal(m)
+		l.Annotations[annotationHolder] = string(b)
+	}
 	return l
 }
 
@@ -75,6 +82,8 @@ func withRenew(at time.Time) leaseOpt {
 // withMarker writes an elector marker for identity and token.
 func withMarker(identity string, token int64, handoff bool, handedBy string) leaseOpt {
 	return func(l *coordinationv1.Lease) {
+		// newLease stamps the spec's final renewTime into it: the marker
+		// of the spec's last write.
 		b, _ := json.Marshal(marker{Identity: identity, Token: token, Version: "v0.2.0", Handoff: handoff, HandedBy: handedBy})
 		annotate(annotationHolder, string(b))(l)
 	}

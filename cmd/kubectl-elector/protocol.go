@@ -18,6 +18,7 @@ package main
 
 import (
 	"encoding/json"
+	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 )
@@ -58,18 +59,27 @@ type marker struct {
 	// HandedBy names the previous holder on a transfer to a named target,
 	// until the target has written the Lease itself.
 	HandedBy string `json:"handedBy,omitempty"`
+	// RenewTime is the spec.renewTime written; every renewal by anyone
+	// else (a client-go holder with the same identity and token) changes
+	// it. Markers without it (older electors) are never current.
+	RenewTime time.Time `json:"renewTime,omitzero"`
 }
 
 // markerOf reads the marker of l. current is true when it describes the
-// Lease's present holder and token, i.e. an elector candidate wrote the
-// Lease last; a client-go holder keeps the annotations it read, so its
-// marker names an older holder or token.
+// Lease's present holder, token and renewTime, i.e. an elector candidate
+// wrote the Lease's spec last; a client-go holder keeps the annotations it
+// read, so its marker names an older holder, token or renewTime.
 func markerOf(l *coordinationv1.Lease) (m marker, present, current bool) {
 	raw, ok := l.Annotations[annotationHolder]
 	if !ok || json.Unmarshal([]byte(raw), &m) != nil {
 		return marker{}, false, false
 	}
-	return m, true, m.Identity == holderOf(l) && m.Token == int64(tokenOf(l))
+	var renew time.Time
+	if l.Spec.RenewTime != nil {
+		renew = l.Spec.RenewTime.Time
+	}
+	return m, true, m.Identity == holderOf(l) && m.Token == int64(tokenOf(l)) &&
+		!m.RenewTime.IsZero() && m.RenewTime.Equal(renew)
 }
 
 // holderOf is spec.holderIdentity, "" when unset.

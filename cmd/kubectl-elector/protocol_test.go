@@ -20,6 +20,9 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/elector-dev/elector"
 )
@@ -41,7 +44,8 @@ func TestProtocolMatchesLibrary(t *testing.T) {
 			t.Errorf("plugin has %q, library has %q", p[0], p[1])
 		}
 	}
-	lib := elector.HolderMarker{Identity: "pod-2", Token: 8, Version: "v0.2.0", Handoff: true, HandedBy: "pod-1"}
+	at := time.Date(2026, 12, 7, 10, 0, 0, 123456000, time.UTC)
+	lib := elector.HolderMarker{Identity: "pod-2", Token: 8, Version: "v0.2.0", Handoff: true, HandedBy: "pod-1", RenewTime: at}
 	b, err := json.Marshal(lib)
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +54,7 @@ func TestProtocolMatchesLibrary(t *testing.T) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	want := marker{Identity: "pod-2", Token: 8, Version: "v0.2.0", Handoff: true, HandedBy: "pod-1"}
+	want := marker{Identity: "pod-2", Token: 8, Version: "v0.2.0", Handoff: true, HandedBy: "pod-1", RenewTime: at}
 	if !reflect.DeepEqual(m, want) {
 		t.Errorf("library marker %s read as %+v, want %+v", b, m, want)
 	}
@@ -58,7 +62,16 @@ func TestProtocolMatchesLibrary(t *testing.T) {
 	l := newLease("team-a", "l", "pod-2", 8, withMarker("pod-2", 8, true, "pod-1"))
 	lm, current := elector.MarkerOf(l)
 	pm, _, pcurrent := markerOf(l)
-	if current != pcurrent || lm.Identity != pm.Identity || lm.Token != pm.Token || lm.HandedBy != pm.HandedBy {
+	if current != pcurrent || !current || lm.Identity != pm.Identity || lm.Token != pm.Token || lm.HandedBy != pm.HandedBy {
 		t.Errorf("library reads %+v (current %t), plugin %+v (current %t)", lm, current, pm, pcurrent)
+	}
+	// A renewal by someone else (client-go keeps the annotations) makes
+	// the marker stale for both.
+	renewed := metav1.NewMicroTime(l.Spec.RenewTime.Add(time.Second))
+	l.Spec.RenewTime = &renewed
+	_, current = elector.MarkerOf(l)
+	_, _, pcurrent = markerOf(l)
+	if current || pcurrent {
+		t.Errorf("after another writer's renewal: library current %t, plugin current %t; want both stale", current, pcurrent)
 	}
 }

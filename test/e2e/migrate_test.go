@@ -68,7 +68,8 @@ import (
 const (
 	// migTTL is --ttl of both: elector's must not exceed 0.5's. The
 	// stand-in then renews every 1s and polls every 1s; elector renews
-	// the Lease every 533ms and the old lock at least once a second.
+	// the Lease every 533ms and the old lock every 1s (its renewals are at
+	// most once a second).
 	migTTL = 4 * time.Second
 	// migElection is the seed's election: the Lease and the Endpoints
 	// object, and the name deploy/migrate-from-0.5 grants.
