@@ -14,7 +14,6 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-
 // Package sim is a deterministic simulator of the whole system, in the
 // spirit of FoundationDB's simulation and TigerBeetle's VOPR: real
 // elector candidates, migration guards, shard replicas and client-go
