@@ -283,7 +283,7 @@ func (n *node) loop(ctx context.Context) {
 		}
 		if !inst.dead() {
 			s.trace(inst, "process exits: %v", err)
-			if errors.Is(err, elector.ErrStopOverrun) {
+			if errors.Is(err, elector.ErrStopOverrun) && (n.kind == kindElector || n.kind == kindGuarded) {
 				if took, bad := inst.falseOverrun(); bad {
 					s.violate("%s: Run reported ErrStopOverrun though the leader function returned %v after its context ended (StopGrace %v): %v",
 						inst.name(), took, stopGrace, err)

@@ -53,6 +53,14 @@ const (
 // Injects lists the injected bugs.
 var Injects = []Inject{InjectShortExpiry, InjectNoVersionCheck, InjectEarlyTransfer}
 
+// KeepGoing makes a run go on after a violation (except a loop without
+// backoff, which would burn the run's CPU), so that one run reports every
+// kind of violation it meets (once each), not just the first.
+var KeepGoing bool
+
+// OnlyShards makes every run the shard scenario.
+var OnlyShards bool
+
 // Timings of every candidate: elector's defaults, which client-go users
 // run with too.
 const (
@@ -125,7 +133,7 @@ func draw(seed uint64, inject Inject) config {
 	switch {
 	case inject != InjectNone:
 		// The injected bugs are bugs of elections.
-	case r.IntN(3) == 0:
+	case r.IntN(3) == 0 || OnlyShards:
 		c.shards = 1 + r.IntN(6)
 		c.replicas = 2 + r.IntN(3)
 		c.garbage = r.IntN(4) == 0
@@ -250,8 +258,19 @@ func (s *Sim) violate(format string, args ...any) {
 	msg := fmt.Sprintf("%v: ", s.now().Round(time.Microsecond)) + fmt.Sprintf(format, args...)
 	s.trace(nil, "VIOLATION %s", msg)
 	s.mu.Lock()
-	s.violations = append(s.violations, msg)
 	abort := s.abort
+	if KeepGoing {
+		if !strings.Contains(msg, "without backoff") {
+			abort = nil // a loop without backoff would burn the run's CPU
+		}
+		for _, v := range s.violations {
+			if Classify(v) == Classify(msg) {
+				s.mu.Unlock()
+				return // one of each kind is enough
+			}
+		}
+	}
+	s.violations = append(s.violations, msg)
 	s.mu.Unlock()
 	if abort != nil {
 		abort()
