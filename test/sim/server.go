@@ -19,7 +19,6 @@ package sim
 import (
 	"context"
 	"errors"
-	"strconv"
 	"sync"
 	"time"
 
@@ -51,24 +50,11 @@ type server struct {
 	sim   *Sim
 	store *fake.Leases
 	base  coordinationv1client.LeaseInterface
-
-	mu sync.Mutex
-	rv int64 // the newest resourceVersion the store handed out, for bookmarks
 }
 
 func newServer(s *Sim) *server {
 	st := fake.NewLeases()
 	return &server{sim: s, store: st, base: st.Leases(namespace)}
-}
-
-func (s *server) noteRV(v string) {
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return
-	}
-	s.mu.Lock()
-	s.rv = max(s.rv, n)
-	s.mu.Unlock()
 }
 
 // client is one node instance's connection to the server. Everything the
@@ -161,7 +147,6 @@ func (c *client) Create(ctx context.Context, l *coordinationv1.Lease, opts metav
 	}
 	got, err := c.srv.base.Create(ctx, l, opts)
 	if err == nil {
-		c.srv.noteRV(got.ResourceVersion)
 		c.srv.sim.wrote(c.inst, "create", got)
 	}
 	if aerr := c.after(ctx, err == nil); aerr != nil {
@@ -186,7 +171,6 @@ func (c *client) Update(ctx context.Context, l *coordinationv1.Lease, opts metav
 	}
 	got, err := c.srv.base.Update(ctx, l, opts)
 	if err == nil {
-		c.srv.noteRV(got.ResourceVersion)
 		c.srv.sim.wrote(c.inst, "update", got)
 	} else {
 		c.srv.sim.trace(c.inst, "update %s rv=%s failed: %v", l.Name, l.ResourceVersion, err)
@@ -223,7 +207,6 @@ func (c *client) List(ctx context.Context, opts metav1.ListOptions) (*coordinati
 		return nil, aerr
 	}
 	if err == nil {
-		c.srv.noteRV(l.ResourceVersion)
 		for i := range l.Items {
 			c.inst.saw(&l.Items[i])
 		}

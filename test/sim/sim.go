@@ -277,12 +277,6 @@ func (s *Sim) violate(format string, args ...any) {
 	}
 }
 
-func (s *Sim) failed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.violations) > 0
-}
-
 // traceTail formats the last n trace entries.
 func (s *Sim) traceTail(n int) string {
 	s.mu.Lock()
