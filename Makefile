@@ -55,7 +55,7 @@ image-push: image ## Push the image to REGISTRY (e.g. make image-push REGISTRY=g
 	cd tools/image && $(GO) run ./cmd/elector-image push --out=$(CURDIR)/$(IMAGE_OUT) --registry='$(REGISTRY)'
 
 .PHONY: test
-test: test-unit test-integration test-e2e test-chaos ## Run every tier with -race: the README's test command, and CI's
+test: test-unit test-sim test-integration test-e2e test-chaos ## Run every tier with -race: the README's test command, and CI's
 
 .PHONY: test-unit
 test-unit: ## Unit tests, no control plane: library, sidecar, rbac, bench tools, image tool, ctrl
@@ -66,6 +66,10 @@ test-unit: ## Unit tests, no control plane: library, sidecar, rbac, bench tools,
 	cd cmd/kubectl-elector && $(GO) test -race -count=1 ./...
 	cd ctrl && $(GO) test -race -count=1 ./...
 	cd tools/release && $(GO) test -race -count=1 ./...
+
+.PHONY: test-sim
+test-sim: ## Simulator tier, no control plane: 60 s of fresh seeds, the three injected bugs found, the corpus of seeds that once failed
+	cd test && $(GO) test -race -count=1 -timeout=30m -run 'TestSimRandomSeeds|TestSimFindsInjectedBugs|TestSimRegressionCorpus' ./sim/
 
 .PHONY: test-integration
 test-integration: controlplane ## The harness and the library against a real kube-apiserver + etcd, and deploy/ (dry runs, admission policy, FlowSchema)
@@ -232,3 +236,10 @@ N ?= 200
 .PHONY: chaos
 chaos: controlplane ## Long chaos run: N seeded fault schedules (default 200, about 75 min), then 10 sharded ones (about 12 min); prints the table of CHAOS.md
 	cd test && $(GO) run ./chaos/cmd/chaos -n $(N)
+
+# SEEDS is the number of fresh seeds `make sim` runs.
+SEEDS ?= 10000
+
+.PHONY: sim
+sim: ## Deterministic simulation of the whole system in virtual time: SEEDS fresh seeds (default 10000, no -race); prints seeds/minute and every violation with its seed and trace
+	cd test && $(GO) test -count=1 -timeout=0 -run 'TestSimRandomSeeds$$' ./sim/ -sim.seeds=$(SEEDS) -v

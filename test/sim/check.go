@@ -1,0 +1,162 @@
+/*
+Copyright 2026 The elector Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package sim
+
+import (
+	"sync"
+	"time"
+)
+
+// history records tenures (a leader function, or one shard's function,
+// from its start to its return) in virtual time and checks them as they
+// happen:
+//
+//   - no two tenures of one key (the election, or one shard) overlap at
+//     any instant: a start while another tenure of the key is active is
+//     a violation;
+//   - tokens strictly increase per key, in the order tenures start;
+//
+// except where doc.go says the guarantee does not hold: a candidate that
+// never saw a Lease before it was deleted by hand may overlap the old
+// leader and start again at token 0.
+type history struct {
+	sim *Sim
+
+	mu        sync.Mutex
+	active    map[string][]*tenureRec
+	lastToken map[string]int64
+	lastStart map[string]*tenureRec
+	deletions map[string][]time.Duration
+	excused   bool // shard safety is not checked after a hand edit of the table
+}
+
+type tenureRec struct {
+	inst  *instance
+	key   string
+	token int64 // -1: unknown (client-go)
+	start time.Duration
+}
+
+func newHistory(s *Sim) *history {
+	return &history{
+		sim:       s,
+		active:    map[string][]*tenureRec{},
+		lastToken: map[string]int64{},
+		lastStart: map[string]*tenureRec{},
+		deletions: map[string][]time.Duration{},
+	}
+}
+
+func (h *history) deleted(name string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.deletions[name] = append(h.deletions[name], h.sim.now())
+}
+
+// excusedByDeletion reports whether a tenure of inst that starts now may
+// follow or overlap one that started at since: the Lease was deleted in
+// between and inst never saw it before that deletion.
+func (h *history) excusedByDeletion(key string, inst *instance, since time.Duration) bool {
+	first, ok := inst.firstSeen(key)
+	for _, d := range h.deletions[key] {
+		if d >= since && (!ok || first >= d) {
+			return true
+		}
+	}
+	return false
+}
+
+// start records that inst began a tenure of key with token. It returns
+// the record to pass to end, or nil if inst is dead (a crashed process
+// does nothing).
+func (h *history) start(inst *instance, key string, token int64) *tenureRec {
+	if inst.dead() {
+		return nil
+	}
+	s := h.sim
+	now := s.now()
+	s.trace(inst, "START %s token=%d", key, token)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	shard := key != election
+	for _, o := range h.active[key] {
+		if shard && h.excused || !shard && h.excusedByDeletion(key, inst, o.start) {
+			s.trace(inst, "overlap with %s excused (see doc.go, Deleting the Lease)", o.inst.name())
+			continue
+		}
+		s.violate("two tenures of %s at once: %s (token %d, since %v) and %s (token %d)",
+			key, o.inst.name(), o.token, o.start.Round(time.Microsecond), inst.name(), token)
+	}
+	if token >= 0 {
+		// A shard's owner that restarts the shard's function (it
+		// returned on its own) in the same tenure keeps its token.
+		same := shard && h.lastStart[key] != nil && h.lastStart[key].inst == inst
+		if last, ok := h.lastToken[key]; ok && (token < last || token == last && !same) &&
+			!(shard && h.excused) && !(!shard && h.excusedByDeletion(key, inst, 0)) {
+			prev := "?"
+			if p := h.lastStart[key]; p != nil {
+				prev = p.inst.name()
+			}
+			s.violate("token of %s did not increase: %s started with %d after %d (%s)", key, inst.name(), token, last, prev)
+		}
+		h.lastToken[key] = max(h.lastToken[key], token)
+		if !shard && h.excusedByDeletion(key, inst, 0) {
+			h.lastToken[key] = token
+		}
+	}
+	r := &tenureRec{inst: inst, key: key, token: token, start: now}
+	h.lastStart[key] = r
+	h.active[key] = append(h.active[key], r)
+	inst.began(r)
+	return r
+}
+
+// end records that a tenure ended (its function returned, or its process
+// died).
+func (h *history) end(r *tenureRec) {
+	if r == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	rs := h.active[r.key]
+	for i, o := range rs {
+		if o == r {
+			h.active[r.key] = append(rs[:i:i], rs[i+1:]...)
+			h.sim.trace(r.inst, "END %s token=%d", r.key, r.token)
+			r.inst.ended(r)
+			return
+		}
+	}
+}
+
+// leading returns the instances with an active tenure of key.
+func (h *history) leading(key string) []*instance {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []*instance
+	for _, r := range h.active[key] {
+		out = append(out, r.inst)
+	}
+	return out
+}
+
+func (h *history) excuse() {
+	h.mu.Lock()
+	h.excused = true
+	h.mu.Unlock()
+}
