@@ -21,8 +21,8 @@ COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.buildVersion=$(VERSION) -X main.buildCommit=$(COMMIT)
 # The sidecar leaves out net/http's bundled copy of HTTP/2: client-go speaks
 # HTTP/2 through golang.org/x/net/http2, which it configures on its own
-# transports, and the sidecar's HTTP server is plain HTTP/1.1. 0.5 MiB less
-# binary, 0.3-0.4 MiB less RSS (BENCHMARKS.md); tools/image and the
+# transports, and the sidecar's HTTP server is plain HTTP/1.1. Less binary
+# and less RSS (before and after: BENCHMARKS.md, Footprint); tools/image and the
 # Dockerfile build with the same tag.
 TAGS := nethttpomithttp2
 
@@ -57,15 +57,34 @@ image-push: image ## Push the image to REGISTRY (e.g. make image-push REGISTRY=g
 .PHONY: test
 test: test-unit test-sim test-integration test-e2e test-chaos ## Run every tier with -race: the README's test command, and CI's
 
+# go test -timeout per tier: how long one package's test binary may run
+# before go test kills it with every goroutine's stack. A wait in a test
+# fails on its own after 30 seconds (internal/testwait), so these catch
+# only what no wait bounds; they are set so that a hang costs minutes of
+# CI's 90, not all of them, yet stay far above a tier's normal run on 2
+# loaded cores (whole make test: about 13 minutes).
+# Unit packages run in seconds; cmd/elector's longest test builds the
+# binary (a minute or two on a cold cache).
+UNIT_TIMEOUT ?= 5m
+# The slowest integration packages run a few minutes against the control
+# plane.
+INTEGRATION_TIMEOUT ?= 10m
+# On a cold Go build cache the image test (test/e2e/image_test.go)
+# cross-compiles the sidecar for four platforms, 3 to 4 minutes on 2 cores,
+# on top of the rest of the e2e package.
+E2E_TIMEOUT ?= 20m
+CHAOS_TIMEOUT ?= 10m
+
+# The modules whose tests need no control plane: make test-unit and make
+# stress run these.
+UNIT_MODULES := . bench test/leaderelector05 tools/image cmd/kubectl-elector ctrl tools/release
+
 .PHONY: test-unit
 test-unit: ## Unit tests, no control plane: library, sidecar, rbac, bench tools, image tool, ctrl
-	$(GO) test -race -count=1 ./...
-	cd bench && $(GO) test -race -count=1 ./...
-	cd test/leaderelector05 && $(GO) test -race -count=1 ./...
-	cd tools/image && $(GO) test -race -count=1 ./...
-	cd cmd/kubectl-elector && $(GO) test -race -count=1 ./...
-	cd ctrl && $(GO) test -race -count=1 ./...
-	cd tools/release && $(GO) test -race -count=1 ./...
+	@set -e; for m in $(UNIT_MODULES); do \
+		echo "cd $$m && $(GO) test -race -count=1 -timeout=$(UNIT_TIMEOUT) ./..."; \
+		(cd $$m && $(GO) test -race -count=1 -timeout=$(UNIT_TIMEOUT) ./...); \
+	done
 
 .PHONY: test-sim
 test-sim: ## Simulator tier, no control plane: 60 s of fresh seeds, the three injected bugs found, the corpus of seeds that once failed
@@ -73,18 +92,22 @@ test-sim: ## Simulator tier, no control plane: 60 s of fresh seeds, the three in
 
 .PHONY: test-integration
 test-integration: controlplane ## The harness and the library against a real kube-apiserver + etcd, and deploy/ (dry runs, admission policy, FlowSchema)
-	cd test && $(GO) test -race -count=1 ./controlplane/... ./integration/... ./election/... ./handoff/... ./shard/... ./internal/... ./cmd/... ./deploy/...
+	cd test && $(GO) test -race -count=1 -timeout=$(INTEGRATION_TIMEOUT) ./controlplane/... ./integration/... ./election/... ./handoff/... ./shard/... ./internal/... ./cmd/... ./deploy/...
 
 .PHONY: test-e2e
-# -timeout: on a cold Go build cache the image test (test/e2e/image_test.go)
-# cross-compiles the sidecar for four platforms, 3 to 4 minutes on 2 cores,
-# which with the rest of the tier can pass go test's default of 10 minutes.
 test-e2e: controlplane ## The sidecar, kubectl-elector and the ctrl example operator as processes, with real ServiceAccount tokens
-	cd test && $(GO) test -race -count=1 -timeout=30m ./e2e/... ./kubectlelector/...
+	cd test && $(GO) test -race -count=1 -timeout=$(E2E_TIMEOUT) ./e2e/... ./kubectlelector/...
 
 .PHONY: test-chaos
 test-chaos: controlplane ## Short seeded fault schedules and the overlap checker (the long run is make chaos)
-	cd test && $(GO) test -race -count=1 ./chaos/...
+	cd test && $(GO) test -race -count=1 -timeout=$(CHAOS_TIMEOUT) ./chaos/...
+
+# STRESS_COUNT is how many times make stress runs each unit test.
+STRESS_COUNT ?= 10
+
+.PHONY: stress
+stress: ## Unit tests with -race -count=STRESS_COUNT (10) -shuffle=on while busy loops load every core (not in make test); log in _output/stress.log
+	UNIT_MODULES="$(UNIT_MODULES)" GO=$(GO) hack/stress.sh $(STRESS_COUNT)
 
 .PHONY: controlplane
 controlplane: ## Build kube-apiserver and etcd for the tests (first run only)

@@ -38,6 +38,7 @@ import (
 
 	"github.com/elector-dev/elector"
 	"github.com/elector-dev/elector/fake"
+	"github.com/elector-dev/elector/internal/testwait"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -47,7 +48,7 @@ const (
 	lease = "lock"
 	// guard bounds every wait for something that must happen; it is a
 	// failure deadline, never a timing assertion.
-	guard = 10 * time.Second
+	guard = testwait.DefaultTimeout
 )
 
 var epoch = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
@@ -229,14 +230,7 @@ func (c *candidate) result(t *testing.T) error {
 
 func wait[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(guard):
-		t.Fatalf("timed out waiting for %s", what)
-	}
-	var zero T
-	return zero
+	return testwait.Recv(t, ch, what)
 }
 
 // updateBy waits until candidate id sends an update request.
@@ -676,8 +670,8 @@ func TestSubscribeDeliversCurrentStateThenChanges(t *testing.T) {
 		t.Fatalf("first = %+v, want leader a", v)
 	}
 	a.cancel()
-	for v := range ch {
-		if v.Self {
+	for {
+		if v := wait(t, ch, "b to lead"); v.Self {
 			if v.Identity != "b" || v.Token != 1 {
 				t.Fatalf("view = %+v, want b with token 1", v)
 			}
@@ -685,7 +679,10 @@ func TestSubscribeDeliversCurrentStateThenChanges(t *testing.T) {
 		}
 	}
 	cancel()
-	for range ch {
+	for {
+		if _, ok := testwait.RecvOK(t, ch, "the subscription to close"); !ok {
+			break
+		}
 	}
 }
 

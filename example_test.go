@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/elector-dev/elector"
 	"github.com/elector-dev/elector/fake"
@@ -108,7 +109,8 @@ func Example_fencing() {
 func ExampleElector_Subscribe() {
 	leases := fake.NewLeases()
 	e, _ := elector.New(elector.Config{Leases: leases.Leases("team-a"), Namespace: "team-a", Name: "lock", Identity: "pod-1", Logger: quiet})
-	ctx, cancel := context.WithCancel(context.Background())
+	// The subscription ends with ctx: bounded, the example cannot hang.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	changes := e.Subscribe(ctx)
 	fmt.Printf("before: %q\n", (<-changes).Identity)

@@ -50,7 +50,7 @@ func TestLabelsAndLabelSelectorWatch(t *testing.T) {
 		t.Fatalf("labels %v, want group=g", l.Labels)
 	}
 	for {
-		<-changed
+		wait(t, changed, "the shared watch to change")
 		snap, synced := shared.Snapshot()
 		if !synced {
 			continue

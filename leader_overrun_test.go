@@ -81,7 +81,7 @@ func TestReturnedLeaderFunctionIsNotAnOverrun(t *testing.T) {
 		// Frozen past the renew deadline; the function returns meanwhile.
 		w.clock.Step(elector.DefaultRenewDeadline)
 		close(quit)
-		<-returned
+		wait(t, returned, "the leader function to return")
 		close(unblock)
 
 		err = wait(t, result, "Run to return")
@@ -113,7 +113,7 @@ func TestPausedPastTheStopPointIsALossWhateverTheOrder(t *testing.T) {
 				return errors.New("killed by the watchdog")
 			})
 		}()
-		<-started
+		wait(t, started, "a to lead")
 		// The process was frozen: the clock is past the stop point when
 		// the function returns, and the loop sees both at once.
 		w.clock.Step(elector.DefaultRenewDeadline)

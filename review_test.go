@@ -275,7 +275,7 @@ func TestSelfIsNeverPublishedWithAnOldToken(t *testing.T) {
 			return nil
 		})
 	}()
-	<-first
+	wait(t, first, "a to lead")
 	// The tenure is lost with the Lease still naming a: renewals fail
 	// until the stop point.
 	w.setFail("a", apierrors.NewServiceUnavailable("etcd is down"))
@@ -290,7 +290,7 @@ func TestSelfIsNeverPublishedWithAnOldToken(t *testing.T) {
 	sctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	views := e.Subscribe(sctx)
-	<-views // the current view: a, token 0, not Self
+	wait(t, views, "the current view") // a, token 0, not Self
 	// Read every view as it is sent (a parked reader gets each one).
 	selfViews := make(chan elector.Leader, 16)
 	go func() {

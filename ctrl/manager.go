@@ -125,9 +125,11 @@ var errTermEnded = errors.New("elector ctrl: unable to add a leader-only runnabl
 // LeaderElectionNamespace (default: the Pod's namespace, read from the
 // ServiceAccount mount as controller-runtime does), LeaseDuration,
 // RenewDeadline, RetryPeriod (defaults 15s, 10s, 2s, as controller-runtime
-// and elector), LeaderElectionReleaseOnCancel (false keeps the Lease at
-// shutdown, so the next leader waits for it to expire; true releases it
-// after every leader-only runnable has returned) and LeaderElectionConfig
+// and elector), LeaderElectionReleaseOnCancel (false, controller-runtime's
+// default, keeps the Lease at shutdown, so the next leader waits for it to
+// expire, and is logged at start; true releases it after every leader-only
+// runnable has returned, which makes a SIGTERM hand over in milliseconds and
+// is safe whether or not the process exits at once) and LeaderElectionConfig
 // (the rest.Config for the Lease requests). GracefulShutdownTimeout and
 // BaseContext keep their meaning: the context of leader-only runnables
 // derives from BaseContext. It rejects LeaderElectionLabels,
@@ -151,6 +153,19 @@ func NewManager(cfg *rest.Config, opts manager.Options, options ...Option) (mana
 	el, err := elector.New(ecfg)
 	if err != nil {
 		return nil, fmt.Errorf("elector ctrl: unable to create the elector: %w", err)
+	}
+	if ecfg.KeepLease && ecfg.Logger != nil {
+		// controller-runtime's default, and a slow handoff: say so once.
+		// Releasing is safe here, unlike with controller-runtime's own
+		// election: the Lease is released only after every leader-only
+		// runnable has returned.
+		d := ecfg.LeaseDuration
+		if d == 0 {
+			d = elector.DefaultLeaseDuration
+		}
+		ecfg.Logger.Info("LeaderElectionReleaseOnCancel is off: at shutdown the Lease is kept and the next leader waits for it to expire",
+			"lease", ecfg.Namespace+"/"+ecfg.Name, "leaseDuration", d.String(),
+			"fix", "set LeaderElectionReleaseOnCancel: true to hand over in milliseconds; elector releases the Lease only after every leader-only runnable has returned")
 	}
 
 	inner := opts

@@ -17,11 +17,14 @@ limitations under the License.
 package ctrl
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,6 +41,7 @@ import (
 
 	"github.com/elector-dev/elector"
 	"github.com/elector-dev/elector/fake"
+	"github.com/elector-dev/elector/internal/testwait"
 )
 
 func TestMain(m *testing.M) {
@@ -115,9 +119,18 @@ func startManager(t *testing.T, mgr manager.Manager) (context.CancelFunc, <-chan
 	}()
 	t.Cleanup(func() {
 		cancel()
-		<-finished
+		testwait.Recv(t, finished, "Start to return after its context ended")
 	})
 	return cancel, done
+}
+
+// watching waits until the elector's watch of the Lease is open. A
+// change made before that is seen only at the next renewal, which the
+// fake clock never reaches: the watch's first read may come after a
+// deletion, and a watch from "" then has nothing to report.
+func watching(t *testing.T, leases *fake.Leases) {
+	t.Helper()
+	testwait.Until(t, "the elector's watch of the Lease to open", func() bool { return leases.Watchers() > 0 })
 }
 
 func holdLease(t *testing.T, leases *fake.Leases, holder string) {
@@ -179,7 +192,7 @@ func TestLeaderOnlyRunnablesWaitForTheTerm(t *testing.T) {
 
 	// A runnable that needs no election starts while another replica
 	// leads; the others wait.
-	if _, ok := TermFrom(<-everywhere.ch); ok {
+	if _, ok := TermFrom(testwait.Recv(t, everywhere.ch, "the runnable that needs no election to start")); ok {
 		t.Error("a runnable that needs no election has a term in its context")
 	}
 	select {
@@ -193,16 +206,16 @@ func TestLeaderOnlyRunnablesWaitForTheTerm(t *testing.T) {
 	}
 
 	releaseLease(t, leases)
-	<-mgr.Elected()
+	testwait.Recv(t, mgr.Elected(), "this replica to lead once the Lease was released")
 	for _, ch := range []chan context.Context{leader.ch, plain} {
-		term, ok := TermFrom(<-ch)
+		term, ok := TermFrom(testwait.Recv(t, ch, "a leader-only runnable to start"))
 		if !ok || term.Identity != testID || term.Token != 7 {
 			t.Errorf("TermFrom = %+v, %v; want identity %q and token 7", term, ok, testID)
 		}
 	}
 
 	cancel()
-	if err := <-done; err != nil {
+	if err := testwait.Recv(t, done, "Start to return"); err != nil {
 		t.Fatalf("Start = %v, want nil after the context ended", err)
 	}
 	if !stillHeld {
@@ -219,13 +232,34 @@ func TestKeepLeaseWithoutReleaseOnCancel(t *testing.T) {
 	opts.LeaderElectionReleaseOnCancel = false
 	mgr := newTestManager(t, leases, opts)
 	cancel, done := startManager(t, mgr)
-	<-mgr.Elected()
+	testwait.Recv(t, mgr.Elected(), "this replica to lead")
 	cancel()
-	if err := <-done; err != nil {
+	if err := testwait.Recv(t, done, "Start to return"); err != nil {
 		t.Fatal(err)
 	}
 	if h := holder(t, leases); h != testID {
 		t.Errorf("holder after shutdown = %q, want %q kept (LeaderElectionReleaseOnCancel is false)", h, testID)
+	}
+}
+
+// Without LeaderElectionReleaseOnCancel (controller-runtime's default) the
+// next leader waits for the Lease to expire: NewManager says so once.
+func TestReleaseOnCancelOffIsLogged(t *testing.T) {
+	for _, release := range []bool{false, true} {
+		var logs bytes.Buffer
+		opts := testOptions()
+		opts.LeaderElectionReleaseOnCancel = release
+		if _, err := NewManager(unreachable, opts, WithConfig(func(c *elector.Config) {
+			c.Leases = fake.NewLeases().Leases(testNS)
+			c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			c.Registerer = nil
+		})); err != nil {
+			t.Fatal(err)
+		}
+		logged := strings.Contains(logs.String(), `msg="LeaderElectionReleaseOnCancel is off: at shutdown the Lease is kept and the next leader waits for it to expire" lease=team-a/my-operator leaseDuration=15s fix="set LeaderElectionReleaseOnCancel: true`)
+		if logged == release {
+			t.Errorf("LeaderElectionReleaseOnCancel %v: logged the hint = %v, want %v; log:\n%s", release, logged, !release, logs.String())
+		}
 	}
 }
 
@@ -237,12 +271,13 @@ func TestLostLeaseEndsStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, done := startManager(t, mgr)
-	ctx := <-leader.ch
+	ctx := testwait.Recv(t, leader.ch, "the leader-only runnable to start")
+	watching(t, leases)
 	if err := leases.Leases(testNS).Delete(t.Context(), testLease, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	<-ctx.Done()
-	err := <-done
+	testwait.Done(t, ctx, "the runnable's context to end after the Lease was deleted")
+	err := testwait.Recv(t, done, "Start to return")
 	if !errors.Is(err, elector.ErrLeadershipLost) {
 		t.Fatalf("Start = %v, want an error wrapping elector.ErrLeadershipLost", err)
 	}
@@ -265,7 +300,7 @@ func TestFailedRunnableEndsTheTerm(t *testing.T) {
 		}
 	}
 	_, done := startManager(t, mgr)
-	err := <-done
+	err := testwait.Recv(t, done, "Start to return")
 	if !errors.Is(err, boom) {
 		t.Fatalf("Start = %v, want the runnable's error", err)
 	}
@@ -287,15 +322,15 @@ func TestPlannedHandoffEndsStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, done := startManager(t, mgr)
-	ctx := <-leader.ch
+	ctx := testwait.Recv(t, leader.ch, "the leader-only runnable to start")
 	if _, err := elector.RequestHandoff(t.Context(), leases.Leases(testNS), testLease, "next"); err != nil {
 		t.Fatal(err)
 	}
-	<-ctx.Done()
+	testwait.Done(t, ctx, "the runnable's context to end after the handoff request")
 	if cause := context.Cause(ctx); !errors.Is(cause, elector.ErrHandedOff) {
 		t.Errorf("the runnable's context ended with %v, want elector.ErrHandedOff", cause)
 	}
-	if err := <-done; !errors.Is(err, elector.ErrHandedOff) {
+	if err := testwait.Recv(t, done, "Start to return"); !errors.Is(err, elector.ErrHandedOff) {
 		t.Fatalf("Start = %v, want an error wrapping elector.ErrHandedOff", err)
 	}
 	if !heldAtStop {
@@ -310,16 +345,16 @@ func TestAddWhileLeadingStartsAtOnce(t *testing.T) {
 	leases := fake.NewLeases()
 	mgr := newTestManager(t, leases, testOptions())
 	cancel, done := startManager(t, mgr)
-	<-mgr.Elected()
+	testwait.Recv(t, mgr.Elected(), "this replica to lead")
 	late := newStarted(true)
 	if err := mgr.Add(late); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := TermFrom(<-late.ch); !ok {
+	if _, ok := TermFrom(testwait.Recv(t, late.ch, "the late runnable to start")); !ok {
 		t.Error("a runnable added while leading has no term")
 	}
 	cancel()
-	if err := <-done; err != nil {
+	if err := testwait.Recv(t, done, "Start to return"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -345,7 +380,7 @@ func TestWarmupRunsBeforeLeading(t *testing.T) {
 		t.Fatal(err)
 	}
 	startManager(t, mgr)
-	<-w.warm
+	testwait.Recv(t, w.warm, "the warm-up to run")
 	select {
 	case <-w.ch:
 		t.Fatal("the runnable started while another replica leads")
@@ -382,14 +417,15 @@ func TestWarmupContextEndsWithTheTerm(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, done := startManager(t, mgr)
-	<-q.started
+	testwait.Recv(t, q.started, "the runnable to start")
+	watching(t, leases)
 	if err := leases.Leases(testNS).Delete(t.Context(), testLease, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// Without the warm-up context ending with the term, the runnable
 	// would not return and Start would hang (until the renew deadline,
 	// which the fake clock never reaches).
-	if err := <-done; !errors.Is(err, elector.ErrLeadershipLost) {
+	if err := testwait.Recv(t, done, "Start to return"); !errors.Is(err, elector.ErrLeadershipLost) {
 		t.Fatalf("Start = %v, want an error wrapping elector.ErrLeadershipLost", err)
 	}
 }
@@ -487,12 +523,12 @@ func TestLeaderElectionOffWrapsOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel, done := startManager(t, mgr)
-	<-mgr.Elected()
-	if _, ok := TermFrom(<-r.ch); ok {
+	testwait.Recv(t, mgr.Elected(), "this replica to lead")
+	if _, ok := TermFrom(testwait.Recv(t, r.ch, "the runnable to start")); ok {
 		t.Error("a term without leader election")
 	}
 	cancel()
-	if err := <-done; err != nil {
+	if err := testwait.Recv(t, done, "Start to return"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -512,7 +548,7 @@ func TestAddHealthChecksNeedsThisManager(t *testing.T) {
 func TestStartTwice(t *testing.T) {
 	mgr := newTestManager(t, fake.NewLeases(), testOptions())
 	startManager(t, mgr)
-	<-mgr.Elected()
+	testwait.Recv(t, mgr.Elected(), "this replica to lead")
 	if err := mgr.Start(t.Context()); err == nil || !strings.Contains(err.Error(), "already started") {
 		t.Errorf("second Start = %v, want already started", err)
 	}
@@ -529,7 +565,7 @@ func TestBaseContextReachesLeaderOnlyRunnables(t *testing.T) {
 		t.Fatal(err)
 	}
 	startManager(t, mgr)
-	ctx := <-r.ch
+	ctx := testwait.Recv(t, r.ch, "the leader-only runnable to start")
 	if v, _ := ctx.Value(baseKey{}).(string); v != "base" {
 		t.Errorf("a leader-only runnable's context has %q under the BaseContext key, want %q", v, "base")
 	}
@@ -554,9 +590,11 @@ func TestGracefulShutdownTimeoutLeavesTheLeaseHeld(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	<-mgr.Elected()
+	unblock := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(unblock) // a failed test's runnable returns too
+	testwait.Recv(t, mgr.Elected(), "this replica to lead")
 	cancel()
-	if err := <-done; err != nil {
+	if err := testwait.Recv(t, done, "Start to return"); err != nil {
 		t.Fatalf("Start = %v, want nil", err)
 	}
 	if h := holder(t, leases); h != testID {
@@ -565,8 +603,12 @@ func TestGracefulShutdownTimeoutLeavesTheLeaseHeld(t *testing.T) {
 	// The campaign goes on in the background and releases the Lease once
 	// the runnable has returned.
 	view := mgr.Elector().Subscribe(t.Context())
-	close(release)
-	for v := range view {
+	unblock()
+	for {
+		v, ok := testwait.RecvOK(t, view, "the Lease to be released")
+		if !ok {
+			t.Fatal("the elector's view ended before the Lease was released")
+		}
 		if v.Identity == "" {
 			break
 		}

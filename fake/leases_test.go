@@ -19,32 +19,22 @@ package fake_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/elector-dev/elector/fake"
+	"github.com/elector-dev/elector/internal/testwait"
 )
 
 func lease(name string, labels map[string]string) *coordinationv1.Lease {
 	return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
 }
 
-// guard bounds a wait for an event that must arrive; a failure deadline,
-// not a timing assertion.
-const guard = 10 * time.Second
-
 func next(t *testing.T, w watch.Interface) watch.Event {
 	t.Helper()
-	select {
-	case ev := <-w.ResultChan():
-		return ev
-	case <-time.After(guard):
-		t.Fatal("no watch event")
-		return watch.Event{}
-	}
+	return testwait.Recv(t, w.ResultChan(), "a watch event")
 }
 
 func TestLabelSelector(t *testing.T) {

@@ -36,6 +36,7 @@ import (
 	testclock "k8s.io/utils/clock/testing"
 
 	"github.com/elector-dev/elector"
+	"github.com/elector-dev/elector/internal/testwait"
 	"github.com/elector-dev/elector/migrate"
 )
 
@@ -43,7 +44,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var epoch = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 
-const guard = 10 * time.Second // failure deadline of waits, not a timing assertion
+const guard = testwait.DefaultTimeout // failure deadline of waits, not a timing assertion
 
 // oldRecord is the annotation a 0.5 replica writes.
 type oldRecord struct {
@@ -204,14 +205,7 @@ func (f *fixture) notStarted(what string) {
 
 func wait[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(guard):
-		t.Fatalf("timed out waiting for %s", what)
-	}
-	var zero T
-	return zero
+	return testwait.Recv(t, ch, what)
 }
 
 // TestGuardWaitsOutASilentOldHolder: a 0.5 replica that stopped renewing

@@ -40,6 +40,7 @@ import (
 
 	"github.com/elector-dev/elector"
 	"github.com/elector-dev/elector/fake"
+	"github.com/elector-dev/elector/internal/testwait"
 	"github.com/elector-dev/elector/shard"
 )
 
@@ -212,7 +213,7 @@ func (c *cluster) stop(id string) {
 	c.mu.Unlock()
 	r.cancel()
 	synctest.Wait()
-	if err := <-r.done; err != nil {
+	if err := testwait.Recv(c.t, r.done, id+"'s Run to return"); err != nil {
 		c.t.Errorf("Run of %s: %v", id, err)
 	}
 }
@@ -227,7 +228,7 @@ func (c *cluster) kill(id string) {
 	c.mu.Unlock()
 	r.cancel()
 	synctest.Wait()
-	<-r.done
+	testwait.Recv(c.t, r.done, id+"'s Run to return")
 }
 
 func (c *cluster) partition(id string, on bool) {

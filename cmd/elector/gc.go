@@ -26,8 +26,8 @@ import "runtime/debug"
 // stay resident, so a leader's anonymous memory climbs to 6.9-7.4 MiB
 // within five idle minutes and a follower's to 5 MiB within six. At 25 (a
 // 1 MiB minimum) they stay near 5.0 and 4.4 MiB, with no CPU difference
-// measurable at the kernel's 10 ms resolution (0.07 s per idle minute as
-// leader either way); in its first minutes a follower holds about 1 MiB
+// measurable at the kernel's 10 ms resolution over five idle minutes (the
+// CPU seconds per idle minute are in BENCHMARKS.md, Footprint); in its first minutes a follower holds about 1 MiB
 // more than with the default, which has not collected yet (measured with
 // two replicas on 2 CPUs; the footprint in BENCHMARKS.md). GOGC and
 // GOMEMLIMIT in the environment still decide, as in any Go program.

@@ -37,6 +37,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/elector-dev/elector"
+	"github.com/elector-dev/elector/internal/testwait"
 )
 
 // fakeView is a controllable leaderView. Subscribe behaves like the
@@ -222,14 +223,24 @@ type sseReader struct{ r *bufio.Reader }
 func (s sseReader) next(t *testing.T) []string {
 	t.Helper()
 	var lines []string
+	var err error
+	testwait.Call(t, "the next event of the stream", func() { lines, err = s.read() })
+	if err != nil {
+		t.Fatalf("reading stream after %q: %v", lines, err)
+	}
+	return lines
+}
+
+func (s sseReader) read() ([]string, error) {
+	var lines []string
 	for {
 		line, err := s.r.ReadString('\n')
 		if err != nil {
-			t.Fatalf("reading stream after %q: %v", lines, err)
+			return lines, err
 		}
 		line = strings.TrimSuffix(line, "\n")
 		if line == "" {
-			return lines
+			return lines, nil
 		}
 		lines = append(lines, line)
 	}

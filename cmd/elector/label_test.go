@@ -20,7 +20,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	goruntime "runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -36,6 +35,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/elector-dev/elector"
+	"github.com/elector-dev/elector/internal/testwait"
 )
 
 const labelKey = "elector.dev/leader"
@@ -139,9 +139,9 @@ func TestLabelerHold(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { l.hold(ctx); close(done) }()
-	<-labeled
+	testwait.Recv(t, labeled, "pod-a to be labeled")
 	cancel()
-	<-done
+	testwait.Recv(t, done, "the labeler to return")
 	wantLabels(t, cs, map[string]string{"pod-a": "-", "pod-b": "-"})
 }
 
@@ -165,12 +165,10 @@ func TestLabelerRetries(t *testing.T) {
 	}
 	fc.Step(l.retry)
 	// The second attempt succeeds; hold then waits for ctx.
-	for labelsOf(t, cs)["pod-a"] != "true" {
-		goruntime.Gosched()
-	}
+	waitForLabel(t, cs, "pod-a")
 	wantLabels(t, cs, map[string]string{"pod-b": "-"})
 	cancel()
-	<-done
+	testwait.Recv(t, done, "the labeler to return")
 	wantLabels(t, cs, map[string]string{"pod-a": "-"})
 }
 
@@ -207,19 +205,13 @@ func TestLabelerRetriesADenial(t *testing.T) {
 	fc.Step(l.retry)
 	waitForLabel(t, cs, "pod-a")
 	cancel()
-	<-done
+	testwait.Recv(t, done, "the labeler to return")
 }
 
 // waitForWaiter spins until the code under test waits on the fake clock.
 func waitForWaiter(t *testing.T, fc *clocktesting.FakeClock) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !fc.HasWaiters() {
-		if time.Now().After(deadline) {
-			t.Fatal("nothing waits on the clock")
-		}
-		goruntime.Gosched()
-	}
+	testwait.Until(t, "the code under test to wait on the clock", fc.HasWaiters)
 }
 
 // lead labels the Pod for the tenure and unlabels it before returning.
@@ -237,9 +229,9 @@ func TestLeadWithLabel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.lead(ctx, elector.Term{Token: 4, Identity: "pod-a"}) }()
-	<-labeled
+	testwait.Recv(t, labeled, "pod-a to be labeled")
 	cancel()
-	if err := <-done; err != nil {
+	if err := testwait.Recv(t, done, "lead to return"); err != nil {
 		t.Fatal(err)
 	}
 	wantLabels(t, cs, map[string]string{"pod-a": "-", "pod-b": "-"})
@@ -248,11 +240,5 @@ func TestLeadWithLabel(t *testing.T) {
 // waitForLabel waits until pod carries the leader label.
 func waitForLabel(t *testing.T, cs *fake.Clientset, pod string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for labelsOf(t, cs)[pod] != "true" {
-		if time.Now().After(deadline) {
-			t.Fatalf("pod %s was not labeled (all: %v)", pod, labelsOf(t, cs))
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.Until(t, "pod "+pod+" to be labeled", func() bool { return labelsOf(t, cs)[pod] == "true" })
 }

@@ -55,8 +55,8 @@ import (
 //
 // The defaults keep the sidecar under 32 MiB of RSS while 10,000
 // connections are opened at it as fast as it accepts them (test/e2e
-// TestHTTPUnderAbuse); idle, it takes about 26 MiB, 22 of them the
-// binary's pages. Under such a flood each connection slot costs 60 to 90
+// TestHTTPUnderAbuse); its idle RSS, mostly the binary's pages, is
+// measured in BENCHMARKS.md (Footprint). Under such a flood each connection slot costs 60 to 90
 // KiB of RSS (connection, goroutines, buffers and the garbage collector's
 // slack): peaks measured on 2 cores were about 38 MiB with 100 streams and
 // 256 connections, 34 MiB with 100 and 128, 31.5 MiB with 32 and 64, 30.3

@@ -20,6 +20,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -28,12 +29,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/elector-dev/elector"
+	"github.com/elector-dev/elector/internal/testwait"
 )
 
 // guard is a failure deadline for waits, not a timing assertion.
@@ -56,6 +59,43 @@ func serveTest(t *testing.T, h *handlers, ln net.Listener) (addr string) {
 		}
 	})
 	return ln.Addr().String()
+}
+
+// firstReadListener reports on reads the server's first read of each
+// connection it accepts. The connection limiter, which wraps it, has
+// judged the connection idle or not by then.
+type firstReadListener struct {
+	net.Listener
+	reads chan<- struct{}
+}
+
+func (l firstReadListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &firstReadConn{Conn: c, reads: l.reads}, nil
+}
+
+type firstReadConn struct {
+	net.Conn
+	reads chan<- struct{}
+	once  sync.Once
+}
+
+func (c *firstReadConn) Read(b []byte) (int, error) {
+	c.once.Do(func() {
+		select {
+		case c.reads <- struct{}{}:
+		default:
+		}
+	})
+	return c.Conn.Read(b)
+}
+
+// SyscallConn keeps the limiter's check for unread input working.
+func (c *firstReadConn) SyscallConn() (syscall.RawConn, error) {
+	return c.Conn.(syscall.Conn).SyscallConn()
 }
 
 // noKeepAlive is a client that leaves no idle connection behind.
@@ -257,7 +297,12 @@ func TestConnCapClosesIdle(t *testing.T) {
 	v := &fakeView{leader: elector.Leader{Identity: "pod-a"}}
 	h, _ := newTestHandlers(v)
 	h.maxConns = 3
-	addr := serveTest(t, h, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := make(chan struct{}, 8)
+	addr := serveTest(t, h, firstReadListener{ln, reads})
 
 	var idle []net.Conn // connected, no request sent
 	for range 3 {
@@ -267,6 +312,13 @@ func TestConnCapClosesIdle(t *testing.T) {
 		}
 		defer c.Close() //nolint:revive,gocritic // open until the test ends
 		idle = append(idle, c)
+	}
+	// A connection is idle only once the server has read it and found
+	// nothing: until then the probe would be the one closed (rule 3 of
+	// connLimiter). On a loaded machine the server's goroutines may not
+	// have run yet when the probe connects (make stress found it).
+	for i := range idle {
+		testwait.Recv(t, reads, fmt.Sprintf("the server to read idle connection %d", i+1))
 	}
 	resp, err := noKeepAlive().Get("http://" + addr + "/")
 	if err != nil {

@@ -33,6 +33,7 @@ import (
 
 	"github.com/elector-dev/elector"
 	"github.com/elector-dev/elector/fake"
+	"github.com/elector-dev/elector/internal/testwait"
 	"github.com/elector-dev/elector/shard"
 )
 
@@ -113,7 +114,7 @@ func TestShardHandlers(t *testing.T) {
 	}()
 	defer func() {
 		cancel()
-		if err := <-done; err != nil {
+		if err := testwait.Recv(t, done, "Run to return"); err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	}()

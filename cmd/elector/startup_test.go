@@ -34,6 +34,8 @@ import (
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/elector-dev/elector/internal/testwait"
 )
 
 // writeKubeconfig points a kubeconfig at server with a bearer token
@@ -325,7 +327,7 @@ func TestStartupRechecksDeniedPermissions(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	cancel()
-	code := <-done
+	code := testwait.Recv(t, done, "run to return")
 	if code != ExitOK || strings.Contains(stderr.String(), "kind: Role") {
 		t.Fatalf("exit %d, stderr:\n%s\nwant 0 and no Role printed: the permissions came within the window", code, stderr.String())
 	}

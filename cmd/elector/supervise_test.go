@@ -30,6 +30,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/elector-dev/elector"
+	"github.com/elector-dev/elector/internal/testwait"
 )
 
 // syncBuffer is a bytes.Buffer safe for concurrent use that signals when
@@ -115,9 +116,9 @@ func TestSupervisorStop(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- s.run(ctx, term7) }()
-			<-out.seen
+			testwait.Recv(t, out.seen, "the command to start")
 			cancel()
-			if err := <-done; err != nil {
+			if err := testwait.Recv(t, done, "run to return"); err != nil {
 				t.Fatalf("run = %v; logs:\n%s", err, logs)
 			}
 			if got := strings.Contains(logs.String(), "Command did not stop within grace"); got != tc.killed {

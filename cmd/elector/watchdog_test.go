@@ -18,6 +18,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -30,6 +31,8 @@ import (
 	"time"
 
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/elector-dev/elector/internal/testwait"
 )
 
 func TestFormatBeat(t *testing.T) {
@@ -65,16 +68,16 @@ func TestReadBeats(t *testing.T) {
 	beats := readBeats(pr, fc, slog.New(slog.DiscardHandler))
 
 	go func() { _, _ = io.WriteString(pw, "1500\n") }()
-	if b := <-beats; b.remaining != 1500*time.Millisecond || !b.at.Equal(t0) {
+	if b := testwait.Recv(t, beats, "the first beat"); b.remaining != 1500*time.Millisecond || !b.at.Equal(t0) {
 		t.Errorf("beat = %+v", b)
 	}
 	fc.Step(2 * time.Second)
 	go func() { _, _ = io.WriteString(pw, "-3\n") }()
-	if b := <-beats; b.remaining != -3*time.Millisecond || !b.at.Equal(t0.Add(2*time.Second)) {
+	if b := testwait.Recv(t, beats, "the second beat"); b.remaining != -3*time.Millisecond || !b.at.Equal(t0.Add(2*time.Second)) {
 		t.Errorf("beat = %+v", b)
 	}
 	go func() { _, _ = io.WriteString(pw, "soon\n") }()
-	if b, ok := <-beats; ok {
+	if b, ok := testwait.RecvOK(t, beats, "the end of the beats"); ok {
 		t.Errorf("malformed line gave %+v", b)
 	}
 	pw.Close()
@@ -90,7 +93,7 @@ func (g group) next(t *testing.T) syscall.Signal {
 	select {
 	case s := <-g:
 		return s
-	case <-time.After(10 * time.Second):
+	case <-time.After(testwait.Timeout):
 		t.Fatal("no signal sent")
 		return 0
 	}
@@ -123,7 +126,7 @@ func startWatchdog(t *testing.T, first beat, fc *clocktesting.FakeClock) *watchd
 // handles one event at a time, and forwards SIGTERM.
 func (f *watchdogFixture) sync(t *testing.T) {
 	t.Helper()
-	f.sigs <- syscall.SIGTERM
+	testwait.Send(t, f.sigs, os.Signal(syscall.SIGTERM), "the watchdog to take SIGTERM")
 	if s := f.g.next(t); s != syscall.SIGTERM {
 		t.Fatalf("signal = %v, want SIGTERM (killed too early?)", s)
 	}
@@ -131,8 +134,8 @@ func (f *watchdogFixture) sync(t *testing.T) {
 
 func (f *watchdogFixture) exit(t *testing.T, code, want int) {
 	t.Helper()
-	f.exited <- code
-	if got := <-f.done; got != want {
+	testwait.Send(t, f.exited, code, "the watchdog to take the exit")
+	if got := testwait.Recv(t, f.done, "the watchdog to return"); got != want {
 		t.Errorf("watchdog exit code = %d, want %d", got, want)
 	}
 	if s := f.g.next(t); s != syscall.SIGKILL {
@@ -146,7 +149,7 @@ func TestWatchdogDeadline(t *testing.T) {
 	fc := clocktesting.NewFakeClock(t0)
 	f := startWatchdog(t, beat{remaining: 5 * time.Second, at: t0}, fc)
 	fc.Step(time.Second)
-	f.beats <- beat{remaining: 5 * time.Second, at: fc.Now()} // deadline t0+6s
+	testwait.Send(t, f.beats, beat{remaining: 5 * time.Second, at: fc.Now()}, "the watchdog to take a beat") // deadline t0+6s
 	f.sync(t)
 	fc.Step(4999 * time.Millisecond) // past the first deadline, before the second
 	f.sync(t)
@@ -155,7 +158,7 @@ func TestWatchdogDeadline(t *testing.T) {
 		t.Fatalf("at the deadline: %v, want SIGKILL", s)
 	}
 	// Heartbeats after the kill change nothing.
-	f.beats <- beat{remaining: time.Hour, at: fc.Now()}
+	testwait.Send(t, f.beats, beat{remaining: time.Hour, at: fc.Now()}, "the watchdog to take a beat")
 	f.exit(t, 137, ExitLost)
 }
 
@@ -174,7 +177,7 @@ func TestWatchdogDeadlineFromReceipt(t *testing.T) {
 func TestWatchdogExpiredBeatKillsAtOnce(t *testing.T) {
 	fc := clocktesting.NewFakeClock(t0)
 	f := startWatchdog(t, beat{remaining: 10 * time.Second, at: t0}, fc)
-	f.beats <- beat{remaining: 0, at: t0}
+	testwait.Send(t, f.beats, beat{remaining: 0, at: t0}, "the watchdog to take a beat")
 	if s := f.g.next(t); s != syscall.SIGKILL {
 		t.Fatalf("%v, want SIGKILL", s)
 	}
@@ -227,6 +230,7 @@ func startWatchdogProcess(t *testing.T, first string, argv ...string) *watchdogP
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() }) // after a failed wait; a no-op once it has exited
 	p := &watchdogProcess{cmd: cmd, stdin: stdin, logs: make(chan string, 100)}
 	go func() {
 		defer close(p.logs)
@@ -238,7 +242,11 @@ func startWatchdogProcess(t *testing.T, first string, argv ...string) *watchdogP
 	if _, err := io.WriteString(stdin, first); err != nil {
 		t.Fatal(err)
 	}
-	for line := range p.logs {
+	for {
+		line, ok := testwait.RecvOK(t, p.logs, "the watchdog to start the command")
+		if !ok {
+			break
+		}
 		if m := pidRE.FindStringSubmatch(line); m != nil {
 			p.pid, _ = strconv.Atoi(m[1])
 			return p
@@ -252,7 +260,11 @@ func startWatchdogProcess(t *testing.T, first string, argv ...string) *watchdogP
 func (p *watchdogProcess) wait(t *testing.T) (int, []string) {
 	t.Helper()
 	var logs []string
-	for line := range p.logs {
+	for {
+		line, ok := testwait.RecvOK(t, p.logs, "the watchdog to exit")
+		if !ok {
+			break
+		}
 		logs = append(logs, line)
 	}
 	err := p.cmd.Wait()
@@ -337,7 +349,9 @@ func TestWatchdogProcessDeathKillsCommand(t *testing.T) {
 
 // Without a first heartbeat the command never starts.
 func TestWatchdogProcessNeedsAHeartbeat(t *testing.T) {
-	cmd := exec.Command(os.Args[0], watchdogCommand, "--", "sleep", "100")
+	ctx, cancel := context.WithTimeout(t.Context(), testwait.Timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], watchdogCommand, "--", "sleep", "100")
 	cmd.Stdin = nil // /dev/null: EOF at once
 	err := cmd.Run()
 	var ee *exec.ExitError

@@ -37,6 +37,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/elector-dev/elector/internal/testwait"
 	"github.com/elector-dev/elector/test/internal/sidecar"
 )
 
@@ -217,7 +218,7 @@ func TestHTTPUnderAbuse(t *testing.T) {
 	time.Sleep(20 * probeEvery) // probes while everything is held
 	after := procStatus(t, a.PID())
 	stopAttack()
-	r := <-probes
+	r := testwait.Recv(t, probes, "the probes to end")
 	close(held)
 	for c := range held {
 		c.Close() // ends the streams too

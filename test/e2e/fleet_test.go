@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/elector-dev/elector/internal/testwait"
 	"github.com/elector-dev/elector/test/internal/sidecar"
 )
 
@@ -148,7 +149,7 @@ func (f *fleet) close() {
 	for _, r := range all {
 		r.Kill()
 	}
-	f.wg.Wait()
+	testwait.Call(f.t, f.label+": the monitors to see every replica exit", f.wg.Wait)
 	for _, r := range all {
 		if strings.Contains(r.Output(), "WARNING: DATA RACE") {
 			f.t.Errorf("%s %s: the race detector found a data race in elector; see its output above", f.label, r.Name)

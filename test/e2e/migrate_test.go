@@ -36,6 +36,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/elector-dev/elector/internal/rbac"
+	"github.com/elector-dev/elector/internal/testwait"
 	"github.com/elector-dev/elector/test/chaos/history"
 	"github.com/elector-dev/elector/test/internal/legacy"
 	"github.com/elector-dev/elector/test/internal/proc"
@@ -337,7 +338,7 @@ func (m *migration) watchRecords() {
 	}()
 	m.t.Cleanup(func() {
 		cancel()
-		<-done
+		testwait.Recv(m.t, done, "the watch of the old lock to stop")
 		for {
 			select {
 			case err := <-errs:

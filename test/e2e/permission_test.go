@@ -27,6 +27,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/elector-dev/elector/internal/testwait"
 	"github.com/elector-dev/elector/test/internal/sidecar"
 )
 
@@ -249,7 +250,7 @@ func recordEvents(t *testing.T, r *sidecar.Replica) *eventLog {
 	}
 	e := &eventLog{changed: make(chan struct{})}
 	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	t.Cleanup(func() { cancel(); testwait.Call(t, "the event log to stop", wg.Wait) })
 	wg.Go(func() {
 		for l := range ch {
 			e.mu.Lock()
@@ -342,7 +343,7 @@ type httpProber struct {
 func probeHTTP(t *testing.T, rs []*sidecar.Replica) *httpProber {
 	c, cancel := context.WithCancel(context.Background())
 	p := &httpProber{cancel: cancel, rs: rs, ready: map[string]bool{}}
-	t.Cleanup(func() { cancel(); p.wg.Wait() })
+	t.Cleanup(func() { cancel(); testwait.Call(t, "the HTTP probes to stop", p.wg.Wait) })
 	for _, r := range rs {
 		p.wg.Go(func() {
 			for c.Err() == nil {

@@ -33,6 +33,7 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"github.com/elector-dev/elector/internal/testwait"
 	"github.com/elector-dev/elector/test/internal/sidecar"
 )
 
@@ -167,7 +168,7 @@ func TestAPIServerRestarts(t *testing.T) {
 
 		if err := cp.StartAPIServer(ctx(t)); err != nil {
 			stopPolling()
-			<-agreedC
+			testwait.Recv(t, agreedC, "the agreement poll to stop")
 			t.Fatalf("restart %d: %v", i, err)
 		}
 		apiDown = false
@@ -178,7 +179,7 @@ func TestAPIServerRestarts(t *testing.T) {
 		case res = <-agreedC:
 		case <-time.After(time.Until(ready.Add(agreeGuard))):
 			stopPolling()
-			res = <-agreedC
+			res = testwait.Recv(t, agreedC, "the agreement poll to stop")
 		}
 		stopPolling()
 		if res.err != nil {

@@ -43,6 +43,7 @@ import (
 
 	"github.com/elector-dev/elector"
 	"github.com/elector-dev/elector/internal/rbac"
+	"github.com/elector-dev/elector/internal/testwait"
 	"github.com/elector-dev/elector/test/controlplane"
 )
 
@@ -58,7 +59,7 @@ const (
 	leaseDuration = 3 * time.Second
 	renewDeadline = 2 * time.Second
 	retryPeriod   = 500 * time.Millisecond
-	guard         = 30 * time.Second // failure deadline for waits, not a timing assertion
+	guard         = testwait.DefaultTimeout // failure deadline for waits, not a timing assertion
 )
 
 var nsCounter atomic.Int32
@@ -212,14 +213,7 @@ func (e *env) start(id string, mod func(*elector.Config)) *candidate {
 
 func wait[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(guard):
-		t.Fatalf("timed out waiting for %s", what)
-	}
-	var zero T
-	return zero
+	return testwait.Recv(t, ch, what)
 }
 
 func (c *candidate) result(t *testing.T) error {

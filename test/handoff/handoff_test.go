@@ -48,6 +48,7 @@ import (
 
 	"github.com/elector-dev/elector"
 	"github.com/elector-dev/elector/internal/rbac"
+	"github.com/elector-dev/elector/internal/testwait"
 	"github.com/elector-dev/elector/test/controlplane"
 )
 
@@ -67,7 +68,7 @@ const (
 	leaseDuration = 3 * time.Second
 	renewDeadline = 2 * time.Second
 	retryPeriod   = 500 * time.Millisecond
-	guard         = 30 * time.Second // failure deadline for waits, not a timing assertion
+	guard         = testwait.DefaultTimeout // failure deadline for waits, not a timing assertion
 )
 
 var nsCounter atomic.Int32
@@ -311,14 +312,7 @@ func (e *env) start(id string, tenures chan<- tenure, mod func(*candidate)) *can
 
 func wait[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(guard):
-		t.Fatalf("timed out waiting for %s", what)
-	}
-	var zero T
-	return zero
+	return testwait.Recv(t, ch, what)
 }
 
 // three starts a, b and c and returns them with the first tenure.
@@ -496,7 +490,7 @@ func TestConcurrentHandoffRequests(t *testing.T) {
 			}
 		}()
 	}
-	wg.Wait()
+	testwait.Call(t, "the handoff requests to return", wg.Wait)
 	// Tenures follow each other with growing tokens until no request is
 	// left; then leadership stays put.
 	token := cur.term.Token

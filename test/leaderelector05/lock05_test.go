@@ -148,7 +148,11 @@ func TestElectorWaitsOutAnEmptyHolder(t *testing.T) {
 		t.Fatal("not leading and renewing after 30s")
 	}
 	cancel()
-	<-done
+	select { // bounded, like every wait (this module cannot share the root's internal/testwait: it pins the old client-go)
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return within 30s of its context ending")
+	}
 	mu.Lock()
 	waited := started.Sub(begin)
 	mu.Unlock()

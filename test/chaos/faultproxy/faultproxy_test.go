@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/elector-dev/elector/internal/testwait"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -55,7 +57,7 @@ func echo(t *testing.T) string {
 	}()
 	t.Cleanup(func() {
 		ln.Close()
-		<-done
+		testwait.Recv(t, done, "the echo server to stop")
 		close(conns)
 		for c := range conns {
 			c.Close()

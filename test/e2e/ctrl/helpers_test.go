@@ -47,6 +47,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/elector-dev/elector/internal/testwait"
 	"github.com/elector-dev/elector/test/controlplane"
 	"github.com/elector-dev/elector/test/internal/proc"
 	"github.com/elector-dev/elector/test/internal/sidecar"
@@ -299,7 +300,7 @@ func (p *prober) roundsDone() int {
 func (p *prober) stop(t *testing.T) int {
 	t.Helper()
 	p.cancel()
-	<-p.done
+	testwait.Recv(t, p.done, "the prober to stop")
 	if len(p.fails) > 0 {
 		t.Errorf("%d failed probe or webhook calls, e.g. %s", len(p.fails), p.fails[0])
 	}

@@ -34,6 +34,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/elector-dev/elector/internal/testwait"
 	"github.com/elector-dev/elector/test/controlplane"
 	"github.com/elector-dev/elector/test/internal/legacy"
 	"github.com/elector-dev/elector/test/internal/sidecar"
@@ -258,7 +259,10 @@ func watchRecords(t *testing.T, n *sidecar.Namespace, election string) <-chan le
 	}
 	t.Cleanup(func() {
 		cancel()
-		for range recs { // until the watch has stopped
+		for { // until the watch has stopped
+			if _, ok := testwait.RecvOK(t, recs, "the watch of the records to stop"); !ok {
+				break
+			}
 		}
 		for {
 			select {
