@@ -18,6 +18,7 @@ package elector_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -168,5 +169,65 @@ func TestBookmarksKeepAQuietWatchAlive(t *testing.T) {
 	}
 	if got := w.followerRequests("b"); got != 0 {
 		t.Fatalf("follower b's election sent %d requests, want none (its watch reads and watches)", got)
+	}
+}
+
+// TestWatchRequestWithoutAnswerIsRetried: a watch request that gets no
+// answer at all (a connection the network black-holed while it was being
+// opened, as during a partition) is abandoned after APITimeout, like every
+// other request, and the watch resumes: a change made meanwhile arrives
+// within APITimeout plus one (jittered) backoff. Before, the request waited
+// on the watch loop's context, which never ends: the SharedWatch of a
+// shard replica stayed stale for good after a partition, its coordinator
+// fenced member Leases with resourceVersions long gone (conflicts every
+// RetryPeriod) and its shards stayed unowned (simulator seed 148).
+func TestWatchRequestWithoutAnswerIsRetried(t *testing.T) {
+	w := newWorld(t)
+	hung := make(chan struct{}, 1)
+	var mu sync.Mutex
+	watches := 0
+	w.leases.SetReactor(func(ctx context.Context, verb, _, _ string) error {
+		if verb != "watch" {
+			return nil
+		}
+		mu.Lock()
+		watches++
+		first := watches == 1
+		mu.Unlock()
+		if !first {
+			return nil
+		}
+		hung <- struct{}{}
+		<-ctx.Done() // no answer until the client gives up
+		return ctx.Err()
+	})
+	shared := elector.NewSharedWatch(w.leases.Leases(ns), ns, elector.SharedWatchOptions{Clock: w.clock})
+	_, stop := shared.Notify()
+	defer stop()
+	wait(t, hung, "the first watch request")
+	if _, err := w.leases.Leases(ns).Create(context.Background(), &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: "other", Namespace: ns},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	limit := elector.DefaultRenewDeadline/4 + elector.DefaultRetryPeriod*6/5
+	deadline := time.After(guard)
+	start := w.clock.Now()
+	for {
+		if snap, _ := shared.Snapshot(); snap["other"] != nil {
+			break
+		}
+		if w.clock.Since(start) > limit {
+			mu.Lock()
+			n := watches
+			mu.Unlock()
+			t.Fatalf("the Lease created while the watch request hung is not seen %v later (%d watch requests)", w.clock.Since(start), n)
+		}
+		select {
+		case <-deadline:
+			t.Fatal("timed out stepping the clock")
+		case <-time.After(20 * time.Millisecond): // real time for the watch loop to run
+		}
+		w.clock.Step(limit / 20)
 	}
 }

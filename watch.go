@@ -88,7 +88,7 @@ type watchSpec struct {
 	// with these labels.
 	labelSelector string
 	clock         clock.Clock
-	timeout       time.Duration // per GET/LIST request
+	timeout       time.Duration // per GET/LIST request, and for a watch request's answer
 	backoff       time.Duration // after a failed request
 	// idle restarts a watch that delivered nothing — no event, no
 	// bookmark — for this long (0: never); see watchIdleTimeout.
@@ -180,7 +180,7 @@ func (s *watchSpec) watchOnce(ctx context.Context, rv string) (string, bool, err
 	} else {
 		opts.LabelSelector = s.labelSelector
 	}
-	w, err := s.leases.Watch(ctx, opts)
+	w, err := s.open(ctx, opts)
 	if err != nil {
 		if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
 			return rv, true, nil
@@ -240,6 +240,56 @@ func (s *watchSpec) watchOnce(ctx context.Context, rv string) (string, bool, err
 			}
 		}
 	}
+}
+
+// open sends the watch request. Its answer (the response headers, which
+// the API server sends as the watch starts) is bounded by the request
+// timeout like every other request; the stream that follows lives on ctx.
+// Without the bound, a request the network black-holed (a partition while
+// it was sent) would wait on ctx, which lives as long as the watch loop:
+// the watch would never resume, and everything built on it would stay
+// stale for good (no idle timer runs before the stream opens).
+func (s *watchSpec) open(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+	wctx, cancel := context.WithCancel(ctx)
+	answered := make(chan struct{})
+	timedOut := make(chan struct{})
+	t := s.clock.NewTimer(s.timeout)
+	go func() {
+		defer t.Stop()
+		select {
+		case <-t.C():
+			close(timedOut)
+			cancel()
+		case <-answered:
+		}
+	}()
+	w, err := s.leases.Watch(wctx, opts)
+	close(answered)
+	select {
+	case <-timedOut:
+		if err == nil {
+			w.Stop()
+		}
+		cancel()
+		return nil, fmt.Errorf("no answer within %v", s.timeout)
+	default:
+	}
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return &cancelOnStop{Interface: w, cancel: cancel}, nil
+}
+
+// cancelOnStop ends the request's context when the watch is stopped.
+type cancelOnStop struct {
+	watch.Interface
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnStop) Stop() {
+	c.Interface.Stop()
+	c.cancel()
 }
 
 func metaAccessor(obj any) (string, error) {
