@@ -201,7 +201,9 @@ func (l *Lock) hold(ctx context.Context, term elector.Term, fn elector.LeaderFun
 			next := rec
 			next.RenewTime = l.now()
 			sent := l.Clock.Now()
-			rctx, rcancel := context.WithDeadline(context.WithoutCancel(ctx), stopPoint())
+			// Bounded by the stop point on Lock.Clock (a context deadline
+			// is on the wall clock, which Lock.Clock need not follow).
+			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), max(stopPoint().Sub(l.Clock.Now()), time.Millisecond))
 			got, err := l.write(rctx, o, next)
 			rcancel()
 			switch {

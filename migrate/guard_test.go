@@ -320,3 +320,31 @@ func TestGuardOnAConfigMapLock(t *testing.T) {
 		t.Fatalf("an Endpoints lock was written too (%v)", err)
 	}
 }
+
+// TestGuardRenewsOnAClockBehindTheWallClock: the old lock's renewals are
+// bounded by Guard's stop point measured on Lock.Clock, not by a wall-clock
+// deadline taken from it. A context deadline at the stop point read on
+// Lock.Clock had already passed for a clock behind the wall clock (every
+// renewal failed at once and the work was stopped at the stop point
+// although the API answered), and was far away for one ahead (the renewal
+// was bounded by APITimeout alone). The simulator's clocks run from an
+// offset of up to an hour.
+func TestGuardRenewsOnAClockBehindTheWallClock(t *testing.T) {
+	f := newFixture(t)
+	behind := time.Now().Add(-time.Hour)
+	f.clock = testclock.NewFakeClock(behind)
+	f.lock.Clock = f.clock
+	f.run()
+	wait(t, f.started, "the work to start on a free lock")
+	for f.clock.Since(behind) < 2*elector.DefaultRenewDeadline {
+		f.step(elector.DefaultRetryPeriod / 2)
+		select {
+		case at := <-f.stopped:
+			t.Fatalf("the work stopped %v after it started while the API answered every renewal", at.Sub(behind))
+		case <-time.After(20 * time.Millisecond): // real time for Guard's loop to renew
+		}
+	}
+	if r := f.record(); r.HolderIdentity != "new-0" || !r.RenewTime.Time.After(behind.Add(elector.DefaultRenewDeadline).Truncate(time.Second)) {
+		t.Fatalf("old lock record %+v: want held by new-0 and renewed in the last %v", r, elector.DefaultRenewDeadline)
+	}
+}
