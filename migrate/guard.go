@@ -157,6 +157,12 @@ func (l *Lock) checkOldTTL(rec record) {
 }
 
 // hold runs fn while renewing the old lock; see Guard.
+//
+// Renewals run beside the loop (one at a time), so that the loop notices
+// the work's return at once: a renewal the API server does not answer
+// lasts up to APITimeout, and a conflict adds a read; waiting for it would
+// use up the StopGrace the Elector gives the work and turn a timely stop
+// into ErrStopOverrun.
 func (l *Lock) hold(ctx context.Context, term elector.Term, fn elector.LeaderFunc, o *object, rec record, lastWrite time.Time) error {
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -167,6 +173,15 @@ func (l *Lock) hold(ctx context.Context, term elector.Term, fn elector.LeaderFun
 	renewT := timerAt(l.Clock, lastWrite.Add(l.renewInterval()))
 	stopT := timerAt(l.Clock, stopPoint())
 	defer func() { renewT.Stop(); stopT.Stop() }()
+	var (
+		renewed   chan renewal // the renewal in flight, nil if none
+		stopRenew context.CancelFunc
+	)
+	defer func() {
+		if stopRenew != nil {
+			stopRenew()
+		}
+	}()
 	done := make(chan error, 1)
 	go func() { done <- fn(wctx, term) }()
 
@@ -183,7 +198,12 @@ func (l *Lock) hold(ctx context.Context, term elector.Term, fn elector.LeaderFun
 			// must not use up the StopGrace the Elector gives the work
 			// (an API server that hangs would turn a timely stop into
 			// ErrStopOverrun); it is bounded by APITimeout on its own.
-			l.releaseAsync(ctx, o, rec)
+			// A renewal in flight is abandoned; the release waits for it
+			// to end and writes over its result.
+			if stopRenew != nil {
+				stopRenew()
+			}
+			l.releaseAsync(ctx, o, rec, renewed)
 			return err
 		case <-ctxDone:
 			ctxDone = nil
@@ -195,38 +215,43 @@ func (l *Lock) hold(ctx context.Context, term elector.Term, fn elector.LeaderFun
 				cancel(lost)
 			}
 		case <-renewT.C():
-			if lost != nil {
+			if lost != nil || renewed != nil {
 				continue
 			}
 			next := rec
 			next.RenewTime = l.now()
-			sent := l.Clock.Now()
 			// Bounded by the stop point on Lock.Clock (a context deadline
 			// is on the wall clock, which Lock.Clock need not follow).
 			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), max(stopPoint().Sub(l.Clock.Now()), time.Millisecond))
-			got, err := l.write(rctx, o, next)
-			rcancel()
+			renewed, stopRenew = make(chan renewal, 1), rcancel
+			go l.renew(rctx, o, next, renewed)
+		case r := <-renewed:
+			renewed = nil
+			stopRenew()
+			stopRenew = nil
+			if lost != nil {
+				continue
+			}
 			switch {
-			case err == nil:
-				o, rec, lastWrite = got, next, sent
+			case r.err == nil:
+				o, rec, lastWrite = r.got, r.next, r.sent
 				l.setDeadline(lastWrite.Add(l.RenewDeadline), true)
 				stopT.Stop()
 				stopT = timerAt(l.Clock, stopPoint())
-				renewT = timerAt(l.Clock, sent.Add(l.renewInterval()))
-			case apierrors.IsConflict(err), apierrors.IsNotFound(err):
+				renewT = timerAt(l.Clock, r.sent.Add(l.renewInterval()))
+			case apierrors.IsConflict(r.err), apierrors.IsNotFound(r.err):
 				// Someone else wrote it (or deleted it): ours only if the
 				// record still names us in the same tenure.
-				cur, gerr := l.get(context.WithoutCancel(ctx))
-				if gerr == nil {
-					if r, ok := recordOf(cur); ok && r.HolderIdentity == l.Identity && r.LeaderTransitions == rec.LeaderTransitions {
-						o, rec = cur, r
+				if r.gerr == nil {
+					if cur, ok := recordOf(r.cur); ok && cur.HolderIdentity == l.Identity && cur.LeaderTransitions == rec.LeaderTransitions {
+						o, rec = r.cur, cur
 						renewT = timerAt(l.Clock, l.Clock.Now())
 						continue
 					}
-					r, _ := recordOf(cur)
-					l.setHolder(r.HolderIdentity)
-					lost = fmt.Errorf("%w: now held by %q", ErrLockLost, r.HolderIdentity)
-				} else if apierrors.IsNotFound(gerr) {
+					cur, _ := recordOf(r.cur)
+					l.setHolder(cur.HolderIdentity)
+					lost = fmt.Errorf("%w: now held by %q", ErrLockLost, cur.HolderIdentity)
+				} else if apierrors.IsNotFound(r.gerr) {
 					l.setHolder("")
 					lost = fmt.Errorf("%w: it was deleted", ErrLockLost)
 				}
@@ -235,23 +260,53 @@ func (l *Lock) hold(ctx context.Context, term elector.Term, fn elector.LeaderFun
 					cancel(lost)
 					continue
 				}
-				renewT = timerAt(l.Clock, minTime(sent.Add(l.renewInterval()/2), stopPoint()))
+				renewT = timerAt(l.Clock, minTime(r.sent.Add(l.renewInterval()/2), stopPoint()))
 			default:
-				l.Logger.Info("Unable to renew the old lock, retrying", "error", err)
-				renewT = timerAt(l.Clock, minTime(sent.Add(l.renewInterval()/2), stopPoint()))
+				l.Logger.Info("Unable to renew the old lock, retrying", "error", r.err)
+				renewT = timerAt(l.Clock, minTime(r.sent.Add(l.renewInterval()/2), stopPoint()))
 			}
 		}
 	}
 }
 
-// releaseAsync starts release; Wait waits for it.
-func (l *Lock) releaseAsync(ctx context.Context, o *object, rec record) {
+// renewal is the outcome of one renewal of the old lock.
+type renewal struct {
+	next record    // the record written
+	sent time.Time // when the write was sent, on Lock.Clock
+	got  *object   // the object written
+	err  error
+	// After a conflict or NotFound: the object read again (cur), or why
+	// it could not be read (gerr).
+	cur  *object
+	gerr error
+}
+
+// renew writes next into o, reads the object again if the write conflicts
+// or finds it gone, and sends the outcome on out. ctx bounds both.
+func (l *Lock) renew(ctx context.Context, o *object, next record, out chan<- renewal) {
+	r := renewal{next: next, sent: l.Clock.Now()}
+	r.got, r.err = l.write(ctx, o, next)
+	if apierrors.IsConflict(r.err) || apierrors.IsNotFound(r.err) {
+		r.cur, r.gerr = l.get(ctx)
+	}
+	out <- r
+}
+
+// releaseAsync starts release, after the renewal in flight (if any) has
+// ended; Wait waits for it.
+func (l *Lock) releaseAsync(ctx context.Context, o *object, rec record, renewing <-chan renewal) {
 	done := make(chan struct{})
 	l.mu.Lock()
 	l.releasing = done
 	l.mu.Unlock()
 	go func() {
 		defer close(done)
+		if renewing != nil {
+			// It was cancelled: it ends within moments.
+			if r := <-renewing; r.err == nil {
+				o = r.got
+			}
+		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.APITimeout)
 		defer cancel()
 		l.release(rctx, o, rec)

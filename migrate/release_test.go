@@ -47,6 +47,9 @@ type stuckObjects struct {
 	unstick chan struct{}
 	hanging chan struct{} // closed when a release write started to hang
 	once    sync.Once
+	// hangOn is what a write that hangs contains (default: an empty
+	// holder, a release).
+	hangOn string
 }
 
 var endpointsGR = schema.GroupResource{Resource: "endpoints"}
@@ -73,7 +76,11 @@ func (m *stuckObjects) Create(_ context.Context, _ migrate.Kind, meta *metav1.Ob
 }
 
 func (m *stuckObjects) SetAnnotation(ctx context.Context, _ migrate.Kind, meta *metav1.ObjectMeta, k, v string) (*metav1.ObjectMeta, error) {
-	if strings.Contains(v, `"holderIdentity":""`) {
+	hangOn := m.hangOn
+	if hangOn == "" {
+		hangOn = `"holderIdentity":""`
+	}
+	if strings.Contains(v, hangOn) {
 		m.once.Do(func() { close(m.hanging) })
 		select {
 		case <-ctx.Done():
@@ -185,6 +192,100 @@ func TestGuardEndsTheTenureBeforeReleasingTheOldLock(t *testing.T) {
 	defer wcancel()
 	if err := lock.Wait(wctx); err != nil {
 		t.Fatalf("Wait = %v after the release could proceed", err)
+	}
+	if h := objs.holder(t); h != "" {
+		t.Fatalf("old lock holder = %q after the release, want empty", h)
+	}
+}
+
+// TestGuardNoticesTheWorkReturnWhileARenewalHangs: the old lock's renewal
+// hangs (the API server stopped answering; the request ends at APITimeout
+// or Guard's stop point, seconds away) when the Elector stops the work,
+// which returns at once. Guard must return when the work does: it renewed
+// in its own loop, which noticed the return only after the renewal ended,
+// after the Elector's renew deadline, so Run reported ErrStopOverrun for
+// work that stopped on time (simulator seed 453457495386, class
+// false-overrun). The renewal in flight is abandoned and the old lock is
+// still released, in the background.
+func TestGuardNoticesTheWorkReturnWhileARenewalHangs(t *testing.T) {
+	clk := testclock.NewFakeClock(epoch)
+	log := slog.New(slog.NewTextHandler(t.Output(), nil))
+	objs := &stuckObjects{unstick: make(chan struct{}), hanging: make(chan struct{}), hangOn: `"holderIdentity":"new-0"`}
+	t.Cleanup(func() {
+		select {
+		case <-objs.unstick:
+		default:
+			close(objs.unstick)
+		}
+	})
+	e, err := elector.New(elector.Config{
+		Leases: leasefake.NewLeases().Leases("default"), Namespace: "default", Name: "elect", Identity: "new-0",
+		Clock: clk, Logger: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An APITimeout and a stop point far beyond the test: the renewal
+	// ends only when Guard cancels it.
+	lock := &migrate.Lock{
+		Client: objs, Kind: migrate.Endpoints, Namespace: "default", Name: "elect",
+		Identity: "new-0", Clock: clk, Logger: log, APITimeout: time.Hour,
+		LeaseDuration: 3 * time.Hour, RenewDeadline: 2 * time.Hour,
+	}
+	started, workReturned, guardReturned := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	guarded := lock.Guard(func(ctx context.Context, _ elector.Term) error {
+		close(started)
+		<-ctx.Done()
+		close(workReturned)
+		return nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	res, runDone := make(chan error, 1), make(chan struct{})
+	go func() {
+		defer close(runDone)
+		res <- e.Run(ctx, func(ctx context.Context, term elector.Term) error {
+			err := guarded(ctx, term)
+			close(guardReturned)
+			return err
+		})
+	}()
+	defer func() {
+		cancel()
+		select {
+		case <-runDone:
+		case <-time.After(guard):
+			t.Error("Run did not return")
+		}
+	}()
+	wait(t, started, "the guarded work to start")
+	// The old lock's first renewal is due a RetryPeriod after it was
+	// taken; it hangs.
+	deadline := time.After(guard)
+	for hanging := false; !hanging; {
+		clk.Step(elector.DefaultRetryPeriod / 4)
+		select {
+		case <-objs.hanging:
+			hanging = true
+		case <-deadline:
+			t.Fatal("timed out waiting for the old lock's renewal")
+		case <-time.After(20 * time.Millisecond): // real time for the loops to run
+		}
+	}
+	cancel() // shutdown: the Elector gives the work StopGrace
+	wait(t, workReturned, "the work to return")
+	select {
+	case <-guardReturned:
+	case <-time.After(guard):
+		close(objs.unstick)
+		t.Fatal("Guard did not return while the old lock's renewal hung: at the Elector's renew deadline, Run reports ErrStopOverrun")
+	}
+	if err := wait(t, res, "Run to return"); err != nil {
+		t.Fatalf("Run = %v, want nil: the work stopped on time", err)
+	}
+	wctx, wcancel := context.WithTimeout(context.Background(), guard)
+	defer wcancel()
+	if err := lock.Wait(wctx); err != nil {
+		t.Fatalf("Wait = %v: the release did not end", err)
 	}
 	if h := objs.holder(t); h != "" {
 		t.Fatalf("old lock holder = %q after the release, want empty", h)
