@@ -225,9 +225,11 @@ limitations under the License.
 // takeover after the holder crashed stays within LeaseDuration plus that
 // timeout of the holder's last renewal even if its watch hung
 // (TestHungWatchIsRestartedAndTakeoverStaysWithinALease,
-// TestBookmarksKeepAQuietWatchAlive). A holder that renews less often than
-// that timeout makes its followers restart their watch at that pace. A
-// leader writes once per
+// TestBookmarksKeepAQuietWatchAlive). A watch request that gets no answer
+// at all is abandoned after APITimeout and retried after a backoff, like
+// every other request (TestWatchRequestWithoutAnswerIsRetried). A holder
+// that renews less often than that timeout makes its followers restart
+// their watch at that pace. A leader writes once per
 // RetryPeriod, as client-go does with the same timing (the defaults,
 // 15s/10s/2s, are one write per 2/15 of the lease); a failed write is
 // retried at twice that pace until the stop point. Elections that share a

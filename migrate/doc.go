@@ -40,7 +40,10 @@ limitations under the License.
 // guarded function has returned to the Elector, bounded by APITimeout on
 // its own, so a slow or hanging API server cannot use up the StopGrace
 // the Elector gives the work (the tenure ends when the work returns);
-// Lock.Wait waits for it, the next tenure of the same Lock too.
+// Lock.Wait waits for it, the next tenure of the same Lock too. Renewals
+// run beside the loop that waits for the work, so a renewal the API server
+// does not answer does not delay noticing the return either
+// (TestGuardNoticesTheWorkReturnWhileARenewalHangs).
 //
 // # What old candidates require
 //
