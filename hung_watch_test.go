@@ -223,11 +223,20 @@ func TestWatchRequestWithoutAnswerIsRetried(t *testing.T) {
 			mu.Unlock()
 			t.Fatalf("the Lease created while the watch request hung is not seen %v later (%d watch requests)", w.clock.Since(start), n)
 		}
+		// Step only once the watch loop waits on the clock (the request's
+		// timer, or the backoff after it), so that no step is lost.
+		for !w.clock.HasWaiters() {
+			select {
+			case <-deadline:
+				t.Fatal("the watch loop waits on no timer: nothing ends the hung watch request")
+			case <-time.After(time.Millisecond):
+			}
+		}
+		w.clock.Step(limit / 20)
 		select {
 		case <-deadline:
 			t.Fatal("timed out stepping the clock")
-		case <-time.After(20 * time.Millisecond): // real time for the watch loop to run
+		case <-time.After(5 * time.Millisecond): // real time for the watch loop to run
 		}
-		w.clock.Step(limit / 20)
 	}
 }

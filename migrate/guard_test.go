@@ -336,8 +336,21 @@ func TestGuardRenewsOnAClockBehindTheWallClock(t *testing.T) {
 	f.lock.Clock = f.clock
 	f.run()
 	wait(t, f.started, "the work to start on a free lock")
+	deadline := time.After(guard)
 	for f.clock.Since(behind) < 2*elector.DefaultRenewDeadline {
-		f.step(elector.DefaultRetryPeriod / 2)
+		// Step once Guard waits for both its next renewal and its stop
+		// point (no renewal in flight), so that a slow machine does not
+		// step past renewals that have not happened yet.
+		for f.clock.Waiters() < 2 {
+			select {
+			case at := <-f.stopped:
+				t.Fatalf("the work stopped %v after it started while the API answered every renewal", at.Sub(behind))
+			case <-deadline:
+				t.Fatal("timed out waiting for Guard to wait for its next renewal")
+			case <-time.After(time.Millisecond):
+			}
+		}
+		f.clock.Step(elector.DefaultRetryPeriod / 2)
 		select {
 		case at := <-f.stopped:
 			t.Fatalf("the work stopped %v after it started while the API answered every renewal", at.Sub(behind))
