@@ -243,10 +243,24 @@ HTTP endpoints (with --http):
   /healthz   200 unless leader work overran its deadline
   /readyz    200 once the Lease has been read, and from then on (not gated on
              leadership); before that 503 with the reason
-  /metrics   Prometheus metrics: elector_is_leader, elector_leader_changes_total,
-             elector_renew_duration_seconds, elector_renew_failures_total,
+  /metrics   Prometheus metrics, labelled {lease_namespace,lease} (not namespace,
+             which Prometheus Operator sets to the Pod's): elector_is_leader,
+             elector_leader_changes_total, elector_renew_duration_seconds,
+             elector_renew_failures_total, elector_last_renew_timestamp_seconds,
              elector_permission_denied, elector_stop_overruns_total,
-             elector_http_refused_total{reason="watchers|connections"}
+             elector_handoffs_total{role}, elector_handoff_pending,
+             elector_expired_takeovers_total (unplanned leader changes);
+             from every replica: elector_leader_known,
+             elector_lease_expiry_timestamp_seconds; the standard
+             leader_election_master_status{name} (client-go, controller-runtime);
+             elector_api_requests_total{verb,code}, elector_build_info{version,
+             revision,goversion}, elector_http_refused_total{reason="watchers|
+             connections"}; with --shards, labelled {lease_namespace,group}:
+             elector_shards, elector_shards_owned, elector_shard_moves_total{kind},
+             elector_shard_table_writes_total{result},
+             elector_shard_member_fences_total
+             Monitoring kit (alerts, recording rules, Grafana dashboard,
+             PodMonitor): deploy/monitoring/, docs/monitoring.md
   The port answers anyone who can reach it; what a client can hold is
   bounded (--max-watchers streams, a connection cap shared fairly among
   client addresses, timeouts), so no Pod can make elector run out of memory.
