@@ -53,7 +53,7 @@ image-push: image ## Push the image to REGISTRY (e.g. make image-push REGISTRY=g
 	cd tools/image && $(GO) run ./cmd/elector-image push --out=$(CURDIR)/$(IMAGE_OUT) --registry='$(REGISTRY)'
 
 .PHONY: test
-test: test-unit test-integration test-e2e test-chaos ## Run every tier with -race: the README's test command, and CI's
+test: test-unit test-rules test-integration test-e2e test-chaos ## Run every tier with -race: the README's test command, and CI's
 
 .PHONY: test-unit
 test-unit: ## Unit tests, no control plane: library, sidecar, rbac, bench tools, image tool, ctrl
@@ -63,6 +63,7 @@ test-unit: ## Unit tests, no control plane: library, sidecar, rbac, bench tools,
 	cd tools/image && $(GO) test -race -count=1 ./...
 	cd cmd/kubectl-elector && $(GO) test -race -count=1 ./...
 	cd ctrl && $(GO) test -race -count=1 ./...
+	cd tools/monitoring && $(GO) test -race -count=1 ./...
 
 .PHONY: test-integration
 test-integration: controlplane ## The harness and the library against a real kube-apiserver + etcd
@@ -94,7 +95,7 @@ demo: controlplane ## Run the demo against a local control plane
 # The Go modules, one word each: a new module is added here. make lint runs
 # golangci-lint and go mod tidy -diff in each; make tidy tidies each.
 # test/kube only pins k8s.io/kubernetes: it is tidied, not linted.
-MODULES := . test bench test/leaderelector05 tools/image cmd/kubectl-elector ctrl
+MODULES := . test bench test/leaderelector05 tools/image cmd/kubectl-elector ctrl tools/monitoring
 TIDY_ONLY := test/kube
 
 # Tools pinned by version and built from source on first use, like the
@@ -128,8 +129,25 @@ $(ACTIONLINT):
 $(GORELEASER):
 	$(call go-install,$@,github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION))
 
+# promtool, for the alerting rules' unit tests (make test-rules), from the
+# Prometheus module (v0.316.0 is Prometheus 3.x).
+PROMETHEUS_VERSION := v0.316.0
+PROMTOOL := $(ELECTOR_TOOLS_DIR)/promtool-$(PROMETHEUS_VERSION)
+
+$(PROMTOOL):
+	$(call go-install,$@,github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION))
+
+.PHONY: test-rules
+test-rules: $(PROMTOOL) ## promtool check and unit-test the alerting and recording rules of deploy/monitoring
+	$(PROMTOOL) check rules deploy/monitoring/rules.yaml
+	cd deploy/monitoring/tests && $(PROMTOOL) test rules rules_test.yaml
+
+.PHONY: monitoring
+monitoring: ## Regenerate deploy/monitoring (rules, PrometheusRule, dashboard, rule tests) from tools/monitoring
+	cd tools/monitoring && $(GO) run ./cmd/gen-monitoring $(CURDIR)/deploy/monitoring
+
 .PHONY: tools
-tools: $(GOLANGCI_LINT) $(ACTIONLINT) $(GORELEASER) ## Build the pinned golangci-lint, actionlint and goreleaser (first run only)
+tools: $(GOLANGCI_LINT) $(ACTIONLINT) $(GORELEASER) $(PROMTOOL) ## Build the pinned golangci-lint, actionlint, goreleaser and promtool (first run only)
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) $(ACTIONLINT) ## golangci-lint (.golangci.yml) and go mod tidy -diff in every module; actionlint on .github/workflows; license headers
