@@ -24,6 +24,7 @@ package monitoring
 import (
 	"bytes"
 	"fmt"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -65,17 +66,7 @@ func alert(name, severity, forDur, expr, summary, description string) Rule {
 }
 
 // anchor is the GitHub heading anchor of the runbook section "### NAME".
-func anchor(name string) string { return toLower(name) }
-
-func toLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
-}
+func anchor(name string) string { return strings.ToLower(name) }
 
 // Groups are the rules, recording first.
 func Groups() []Group {
