@@ -142,6 +142,20 @@ test-rules: $(PROMTOOL) ## promtool check and unit-test the alerting and recordi
 	$(PROMTOOL) check rules deploy/monitoring/rules.yaml
 	cd deploy/monitoring/tests && $(PROMTOOL) test rules rules_test.yaml
 
+# The Prometheus server of the monitoring e2e test (test/e2e/prometheus_test.go).
+PROMETHEUS := $(ELECTOR_TOOLS_DIR)/prometheus-$(PROMETHEUS_VERSION)
+
+$(PROMETHEUS):
+	$(call go-install,$@,github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_VERSION))
+
+.PHONY: prometheus
+prometheus: $(PROMETHEUS) ## Build the Prometheus server of the monitoring e2e test (first run only)
+
+# Not in make test yet: the test has not run in CI (see its doc comment).
+.PHONY: test-prometheus
+test-prometheus: controlplane $(PROMETHEUS) ## The shipped rules and dashboard on a real Prometheus scraping sidecars on the real control plane
+	cd test && ELECTOR_PROMETHEUS=$(PROMETHEUS) $(GO) test -race -count=1 -tags=prometheus_e2e -run TestMonitoringKit ./e2e/
+
 .PHONY: monitoring
 monitoring: ## Regenerate deploy/monitoring (rules, PrometheusRule, dashboard, rule tests) from tools/monitoring
 	cd tools/monitoring && $(GO) run ./cmd/gen-monitoring $(CURDIR)/deploy/monitoring
