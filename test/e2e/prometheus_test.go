@@ -1,5 +1,3 @@
-//go:build prometheus_e2e
-
 /*
 Copyright 2026 The elector Authors.
 
@@ -19,9 +17,8 @@ limitations under the License.
 // The monitoring kit on real parts: a real Prometheus (built from
 // github.com/prometheus/prometheus v0.316.0 by make prometheus) scrapes
 // three sidecars and a sharded one on the real control plane, with
-// deploy/monitoring/rules.yaml loaded as shipped. Behind the build tag
-// prometheus_e2e until it has run in CI: go test -tags=prometheus_e2e
-// -run TestMonitoringKit ./e2e/
+// deploy/monitoring/rules.yaml loaded as shipped (make test-e2e builds it
+// first; make test-prometheus runs this test alone).
 
 package e2e
 
