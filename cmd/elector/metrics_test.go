@@ -55,7 +55,7 @@ func TestAPIRequestsCountsByVerbAndCode(t *testing.T) {
 		if r.Method == http.MethodPut {
 			return nil, http.ErrHandlerTimeout
 		}
-		return &http.Response{StatusCode: 403, Body: http.NoBody}, nil
+		return &http.Response{StatusCode: http.StatusForbidden, Body: http.NoBody}, nil
 	}))
 	for _, m := range []string{"GET", "GET", "PUT"} {
 		resp, err := rt.RoundTrip(httptest.NewRequest(m, "/apis/coordination.k8s.io/v1/namespaces/ns/leases/a", nil))

@@ -129,7 +129,7 @@ func TestTwoElectionsInOneNamespace(t *testing.T) {
 // container by position), a PodDisruptionBudget and topology spread cover
 // the Deployment's Pods, and the NetworkPolicy admits elector's port.
 func TestProductionExample(t *testing.T) {
-	objs := render(t, filepath.Join(deployDir(t), "examples/production"))
+	objs := render(t, filepath.Join(deployDir(t), "examples", "production"))
 	kinds := map[string]*unstructured.Unstructured{}
 	for _, o := range objs {
 		kinds[o.GetKind()] = o
