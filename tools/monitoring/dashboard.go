@@ -76,37 +76,53 @@ type panelSpec struct {
 
 // panels are the dashboard's panels, two per row.
 var panels = []panelSpec{
-	{"state-timeline", "Leader per election", "Which replica leads each election over time (elector_is_leader == 1).", "",
-		[][2]string{{`max by (lease_namespace, lease, instance) (elector_is_leader{lease_namespace=~"$lease_namespace"}) == 1`, "{{lease_namespace}}/{{lease}} {{instance}}"}}},
-	{"timeseries", "Leader transitions", "Changes of holder seen by the replicas (max over replicas) and unplanned ones: takeovers of an expired lease.", "short",
+	{
+		"state-timeline", "Leader per election", "Which replica leads each election over time (elector_is_leader == 1).", "",
+		[][2]string{{`max by (lease_namespace, lease, instance) (elector_is_leader{lease_namespace=~"$lease_namespace"}) == 1`, "{{lease_namespace}}/{{lease}} {{instance}}"}},
+	},
+	{
+		"timeseries", "Leader transitions", "Changes of holder seen by the replicas (max over replicas) and unplanned ones: takeovers of an expired lease.", "short",
 		[][2]string{
 			{`max by (lease_namespace, lease) (increase(elector_leader_changes_total{lease_namespace=~"$lease_namespace"}[5m]))`, "{{lease_namespace}}/{{lease}} changes"},
 			{`sum by (lease_namespace, lease) (increase(elector_expired_takeovers_total{lease_namespace=~"$lease_namespace"}[5m]))`, "{{lease_namespace}}/{{lease}} unplanned"},
-		}},
-	{"timeseries", "Renew latency", "Latency of the leaders' renewal requests, p50 and p99 over 5 minutes.", "s",
+		},
+	},
+	{
+		"timeseries", "Renew latency", "Latency of the leaders' renewal requests, p50 and p99 over 5 minutes.", "s",
 		[][2]string{
 			{`histogram_quantile(0.5, sum by (lease_namespace, lease, le) (rate(elector_renew_duration_seconds_bucket{lease_namespace=~"$lease_namespace"}[5m])))`, "{{lease_namespace}}/{{lease}} p50"},
 			{`histogram_quantile(0.99, sum by (lease_namespace, lease, le) (rate(elector_renew_duration_seconds_bucket{lease_namespace=~"$lease_namespace"}[5m])))`, "{{lease_namespace}}/{{lease}} p99"},
-		}},
-	{"timeseries", "API requests by verb", "Requests of the sidecars to the Kubernetes API server per second, by verb and status code.", "reqps",
-		[][2]string{{`sum by (verb, code) (rate(elector_api_requests_total[5m]))`, "{{verb}} {{code}}"}}},
-	{"timeseries", "Handoffs", "Planned handoffs: role=from by the replica that handed the Lease on (or released it on SIGTERM), role=to by the replica that took a Lease handed to it; pending requests.", "short",
+		},
+	},
+	{
+		"timeseries", "API requests by verb", "Requests of the sidecars to the Kubernetes API server per second, by verb and status code.", "reqps",
+		[][2]string{{`sum by (verb, code) (rate(elector_api_requests_total[5m]))`, "{{verb}} {{code}}"}},
+	},
+	{
+		"timeseries", "Handoffs", "Planned handoffs: role=from by the replica that handed the Lease on (or released it on SIGTERM), role=to by the replica that took a Lease handed to it; pending requests.", "short",
 		[][2]string{
 			{`sum by (lease_namespace, lease, role) (increase(elector_handoffs_total{lease_namespace=~"$lease_namespace"}[5m]))`, "{{lease_namespace}}/{{lease}} {{role}}"},
 			{`max by (lease_namespace, lease) (elector_handoff_pending{lease_namespace=~"$lease_namespace"})`, "{{lease_namespace}}/{{lease}} pending"},
-		}},
-	{"timeseries", "Shard ownership", "Shards whose function runs in each replica of a sharded group, and the group's shard count.", "short",
+		},
+	},
+	{
+		"timeseries", "Shard ownership", "Shards whose function runs in each replica of a sharded group, and the group's shard count.", "short",
 		[][2]string{
 			{`sum by (lease_namespace, group, instance) (elector_shards_owned{lease_namespace=~"$lease_namespace"})`, "{{lease_namespace}}/{{group}} {{instance}}"},
 			{`max by (lease_namespace, group) (elector_shards{lease_namespace=~"$lease_namespace"})`, "{{lease_namespace}}/{{group}} shards"},
-		}},
-	{"timeseries", "Leader known, from every replica", "Replicas that know an unexpired holder (elector_leader_known), per election: 0 means no leader.", "short",
-		[][2]string{{`sum by (lease_namespace, lease) (elector_leader_known{lease_namespace=~"$lease_namespace"})`, "{{lease_namespace}}/{{lease}}"}}},
-	{"timeseries", "Renewal failures and denials", "Failed renewals per second, and replicas denied by the API server (403/401).", "short",
+		},
+	},
+	{
+		"timeseries", "Leader known, from every replica", "Replicas that know an unexpired holder (elector_leader_known), per election: 0 means no leader.", "short",
+		[][2]string{{`sum by (lease_namespace, lease) (elector_leader_known{lease_namespace=~"$lease_namespace"})`, "{{lease_namespace}}/{{lease}}"}},
+	},
+	{
+		"timeseries", "Renewal failures and denials", "Failed renewals per second, and replicas denied by the API server (403/401).", "short",
 		[][2]string{
 			{`sum by (lease_namespace, lease) (rate(elector_renew_failures_total{lease_namespace=~"$lease_namespace"}[5m]))`, "{{lease_namespace}}/{{lease}} failures/s"},
 			{`sum by (lease_namespace, lease) (elector_permission_denied{lease_namespace=~"$lease_namespace"})`, "{{lease_namespace}}/{{lease}} denied"},
-		}},
+		},
+	},
 }
 
 // NewDashboard builds the Grafana dashboard.

@@ -65,8 +65,10 @@ const (
 	gb = `job="elector",instance="b:8080",lease_namespace="ns",group="jobs"`
 )
 
-var web = map[string]string{"lease_namespace": "ns", "lease": "web"}
-var jobs = map[string]string{"lease_namespace": "ns", "group": "jobs"}
+var (
+	web  = map[string]string{"lease_namespace": "ns", "lease": "web"}
+	jobs = map[string]string{"lease_namespace": "ns", "group": "jobs"}
+)
 
 func s(metric, labels, values string) series {
 	return series{Series: metric + "{" + labels + "}", Values: values}
