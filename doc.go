@@ -225,7 +225,9 @@ limitations under the License.
 // takeover after the holder crashed stays within LeaseDuration plus that
 // timeout of the holder's last renewal even if its watch hung
 // (TestHungWatchIsRestartedAndTakeoverStaysWithinALease,
-// TestBookmarksKeepAQuietWatchAlive). A holder that renews less often than
+// TestBookmarksKeepAQuietWatchAlive). A watch request that gets no answer
+// is given up after APITimeout, like every other request, and sent again
+// (TestUnansweredWatchRequestIsRetried). A holder that renews less often than
 // that timeout makes its followers restart their watch at that pace. A
 // leader writes once per
 // RetryPeriod, as client-go does with the same timing (the defaults,

@@ -170,3 +170,48 @@ func TestBookmarksKeepAQuietWatchAlive(t *testing.T) {
 		t.Fatalf("follower b's election sent %d requests, want none (its watch reads and watches)", got)
 	}
 }
+
+// TestUnansweredWatchRequestIsRetried: a follower's watch request that
+// gets no answer at all (sent on a connection that died unnoticed; the
+// API server answers a watch at once, with its headers) is given up after
+// APITimeout, like every other request, and sent again. Unbounded, it
+// left the follower without a watch for ever: blind to the renewals, it
+// judged the live leader expired every lease and sent an update with a
+// stale resourceVersion (409) and a GET each time, in steady state
+// (found by the simulator, class follower-requests).
+func TestUnansweredWatchRequestIsRetried(t *testing.T) {
+	w := newWorld(t)
+	a := w.start("a", nil)
+	wait(t, a.started, "a to lead")
+	w.watchersOpen(1)
+	w.mu.Lock()
+	w.hangWatches = 1
+	w.mu.Unlock()
+	watches := w.count("", "watch")
+	b := w.start("b", nil)
+	follows(t, b, "a") // from b's GET
+	deadline := time.After(guard)
+	for w.count("", "watch") == watches {
+		select {
+		case <-deadline:
+			t.Fatal("timed out waiting for b's watch request")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	before := w.followerRequests("b")
+	// Three leases of renewals by a: b must see them on a watch.
+	for w.clock.Since(epoch) < 3*elector.DefaultLeaseDuration {
+		w.clock.Step(elector.DefaultRetryPeriod)
+		w.updateBy("a")
+		select {
+		case <-deadline:
+			t.Fatal("timed out stepping")
+		case <-time.After(20 * time.Millisecond): // real time for b's loops to run
+		}
+	}
+	if got := w.followerRequests("b") - before; got != 0 {
+		t.Fatalf("follower b sent %d requests other than watches while the leader renewed (its watch request was never answered)", got)
+	}
+	w.watchersOpen(2)
+	w.checkNoOverlap()
+}

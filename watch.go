@@ -180,7 +180,9 @@ func (s *watchSpec) watchOnce(ctx context.Context, rv string) (string, bool, err
 	} else {
 		opts.LabelSelector = s.labelSelector
 	}
-	w, err := s.leases.Watch(ctx, opts)
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	w, err := s.open(wctx, cancel, opts)
 	if err != nil {
 		if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
 			return rv, true, nil
@@ -240,6 +242,43 @@ func (s *watchSpec) watchOnce(ctx context.Context, rv string) (string, bool, err
 			}
 		}
 	}
+}
+
+// errNoAnswer ends a watch request that was not answered within the
+// request timeout.
+var errNoAnswer = errors.New("no answer")
+
+// open sends the watch request on ctx, which cancel ends, and gives up on
+// it (cancel) when it is not answered within the request timeout, as every
+// other request is. The API server answers a watch at once (its headers;
+// the events follow), so a request without an answer went to a connection
+// that died unnoticed; waiting for it would leave the elector without a
+// watch until the connection is found dead, if ever: blind to renewals, a
+// follower would judge a live leader expired every lease (a GET and an
+// update with a stale resourceVersion each time), and a crashed holder
+// would be taken over a lease late.
+func (s *watchSpec) open(ctx context.Context, cancel context.CancelCauseFunc, opts metav1.ListOptions) (watch.Interface, error) {
+	t := s.clock.NewTimer(s.timeout)
+	answered, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-t.C():
+			cancel(errNoAnswer)
+		case <-answered:
+		}
+	}()
+	w, err := s.leases.Watch(ctx, opts)
+	close(answered)
+	<-done
+	t.Stop()
+	if errors.Is(context.Cause(ctx), errNoAnswer) {
+		if w != nil && err == nil {
+			w.Stop() // answered just too late
+		}
+		return nil, fmt.Errorf("%w within %v", errNoAnswer, s.timeout)
+	}
+	return w, err
 }
 
 func metaAccessor(obj any) (string, error) {

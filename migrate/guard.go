@@ -201,7 +201,11 @@ func (l *Lock) hold(ctx context.Context, term elector.Term, fn elector.LeaderFun
 			next := rec
 			next.RenewTime = l.now()
 			sent := l.Clock.Now()
-			rctx, rcancel := context.WithDeadline(context.WithoutCancel(ctx), stopPoint())
+			// Bounded by the stop point, as a duration on l.Clock: an
+			// instant of l.Clock given to a context would be compared
+			// with the wall clock, which the injected clock need not
+			// follow.
+			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), stopPoint().Sub(sent))
 			got, err := l.write(rctx, o, next)
 			rcancel()
 			switch {

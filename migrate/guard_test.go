@@ -320,3 +320,57 @@ func TestGuardOnAConfigMapLock(t *testing.T) {
 		t.Fatalf("an Endpoints lock was written too (%v)", err)
 	}
 }
+
+// ctxObjects fails a request whose context has ended, as a real client
+// does (client-go's fake clientset ignores contexts).
+type ctxObjects struct{ migrate.Objects }
+
+func (c ctxObjects) Get(ctx context.Context, kind migrate.Kind, ns, name string) (*metav1.ObjectMeta, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return c.Objects.Get(ctx, kind, ns, name)
+}
+
+func (c ctxObjects) Create(ctx context.Context, kind migrate.Kind, meta *metav1.ObjectMeta) (*metav1.ObjectMeta, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return c.Objects.Create(ctx, kind, meta)
+}
+
+func (c ctxObjects) SetAnnotation(ctx context.Context, kind migrate.Kind, meta *metav1.ObjectMeta, key, value string) (*metav1.ObjectMeta, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return c.Objects.SetAnnotation(ctx, kind, meta, key, value)
+}
+
+// TestGuardRenewsWhenItsClockIsBehindTheWallClock: the injected clock
+// (here a fake one, days behind the wall clock; in the simulator a node's
+// clock an hour off) times the renewals, and a renewal's request timeout
+// is a duration on it, never an instant of that clock handed to a context
+// (which measures the wall clock): such a deadline had passed before the
+// request was sent, every renewal failed, and the work was stopped with
+// ErrLockLost after RenewDeadline − StopGrace of every tenure, with the
+// API server healthy (found by the simulator, class liveness/election).
+func TestGuardRenewsWhenItsClockIsBehindTheWallClock(t *testing.T) {
+	f := newFixture(t)
+	f.lock.Client = ctxObjects{f.lock.Client}
+	f.run()
+	wait(t, f.started, "the work to start on a free lock")
+	for range 3 * elector.DefaultRenewDeadline / elector.DefaultRetryPeriod {
+		f.step(elector.DefaultRetryPeriod)
+		want := f.clock.Now().Truncate(time.Second)
+		deadline := time.After(guard)
+		for !f.record().RenewTime.Time.Equal(want) {
+			select {
+			case <-deadline:
+				t.Fatalf("no renewal at %v (record renewed at %v)", want.Sub(epoch), f.record().RenewTime.Sub(epoch))
+			case stopped := <-f.stopped:
+				t.Fatalf("the work stopped at %v with the API server healthy: %v", stopped.Sub(epoch), <-f.result)
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
+}

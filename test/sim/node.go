@@ -291,7 +291,7 @@ func (n *node) loop(ctx context.Context) {
 			}
 			inst.kill("exit")
 		}
-		if !sleep(ctx, s.dur(100*time.Millisecond, 2*time.Second)) {
+		if !sleep(ctx, s.dur(100*time.Millisecond, restartDelay)) {
 			return
 		}
 	}
