@@ -27,6 +27,7 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
@@ -80,7 +81,12 @@ type instance struct {
 	mu        sync.Mutex
 	isDead    bool
 	partUntil time.Duration
-	seen      map[string]time.Duration
+	seen      map[types.UID]bool // the incarnations of Leases it received
+	maxSeen   map[string]int32   // the highest leaseTransitions it received, by Lease
+	// maxBefore is maxSeen when its last acquisition of each Lease was
+	// sent: what it knew when it chose the token of its current tenure.
+	maxBefore map[string]int32
+	wroteUID  map[string]types.UID // the incarnation it last wrote, by Lease
 	active    map[*tenureRec]bool
 	lastEnd   time.Duration
 	sec       time.Duration
@@ -105,20 +111,81 @@ func (i *instance) partitioned() bool {
 	return now < i.partUntil
 }
 
+// saw records that the instance received l (a reply or a watch event):
+// it knows of that incarnation of the Lease.
 func (i *instance) saw(l *coordinationv1.Lease) {
-	now := i.node.sim.now()
 	i.mu.Lock()
-	defer i.mu.Unlock()
-	if _, ok := i.seen[l.Name]; !ok {
-		i.seen[l.Name] = now
+	first := !i.seen[l.UID]
+	i.seen[l.UID] = true
+	if tr := l.Spec.LeaseTransitions; tr != nil {
+		if m, ok := i.maxSeen[l.Name]; !ok || *tr > m {
+			i.maxSeen[l.Name] = *tr
+		}
+	}
+	i.mu.Unlock()
+	if first {
+		i.node.sim.trace(i, "first sight of %s %s (rv=%s)", l.Name, l.UID, l.ResourceVersion)
 	}
 }
 
-func (i *instance) firstSeen(name string) (time.Duration, bool) {
+// knowledge is the highest leaseTransitions of name the instance has
+// received, if any: what it knows when it sends a write.
+type knowledge struct {
+	max int32
+	ok  bool
+}
+
+func (i *instance) knowledge(name string) knowledge {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	d, ok := i.seen[name]
-	return d, ok
+	m, ok := i.maxSeen[name]
+	return knowledge{max: m, ok: ok}
+}
+
+// acquired records what the instance knew when it sent a successful
+// acquisition of name (a create, or an update that changed the holder or
+// the token).
+func (i *instance) acquired(name string, k knowledge) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if k.ok {
+		i.maxBefore[name] = k.max
+	} else {
+		delete(i.maxBefore, name)
+	}
+}
+
+// wroteTo records the incarnation of l, which the instance wrote.
+func (i *instance) wroteTo(l *coordinationv1.Lease) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.wroteUID[l.Name] = l.UID
+}
+
+// wroteIncarnation returns the incarnation of name the instance last
+// wrote: at a tenure's start, the one its token is written in.
+func (i *instance) wroteIncarnation(name string) types.UID {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.wroteUID[name]
+}
+
+// maxSeenToken returns the highest leaseTransitions (the token) of the
+// Lease name the instance had received when it sent its last acquisition
+// of it, if it had received any.
+func (i *instance) maxSeenToken(name string) (int32, bool) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	m, ok := i.maxBefore[name]
+	return m, ok
+}
+
+// sawIncarnation reports whether the instance received the incarnation
+// uid of a Lease.
+func (i *instance) sawIncarnation(uid types.UID) bool {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.seen[uid]
 }
 
 func (i *instance) began(r *tenureRec) {
@@ -223,7 +290,7 @@ func (n *node) newInstance(ctx context.Context) (*instance, context.Context) {
 	ictx, cancel := context.WithCancel(ctx)
 	inst := &instance{
 		node: n, gen: n.gen, cancel: cancel, born: n.sim.now(),
-		seen: map[string]time.Duration{}, active: map[*tenureRec]bool{},
+		seen: map[types.UID]bool{}, maxSeen: map[string]int32{}, maxBefore: map[string]int32{}, wroteUID: map[string]types.UID{}, active: map[*tenureRec]bool{},
 		cancelled: -1, returned: -1,
 	}
 	inst.client = &client{srv: n.sim.srv, inst: inst}

@@ -145,8 +145,11 @@ func (c *client) Create(ctx context.Context, l *coordinationv1.Lease, opts metav
 	if err := c.before(ctx, "create", l.Name); err != nil {
 		return nil, err
 	}
+	knew := c.inst.knowledge(l.Name)
 	got, err := c.srv.base.Create(ctx, l, opts)
 	if err == nil {
+		c.inst.acquired(l.Name, knew)
+		c.inst.wroteTo(got)
 		c.srv.sim.wrote(c.inst, "create", got)
 	}
 	if aerr := c.after(ctx, err == nil); aerr != nil {
@@ -169,8 +172,17 @@ func (c *client) Update(ctx context.Context, l *coordinationv1.Lease, opts metav
 			l.ResourceVersion = cur.ResourceVersion
 		}
 	}
+	// An update that changes the holder or the token is an acquisition
+	// (or a release), not a renewal.
+	cur, err := c.srv.base.Get(ctx, l.Name, metav1.GetOptions{})
+	acquisition := err == nil && !sameHolder(cur, l)
+	knew := c.inst.knowledge(l.Name)
 	got, err := c.srv.base.Update(ctx, l, opts)
 	if err == nil {
+		if acquisition {
+			c.inst.acquired(l.Name, knew)
+		}
+		c.inst.wroteTo(got)
 		c.srv.sim.wrote(c.inst, "update", got)
 	} else {
 		c.srv.sim.trace(c.inst, "update %s rv=%s failed: %v", l.Name, l.ResourceVersion, err)
@@ -188,9 +200,15 @@ func (c *client) Delete(ctx context.Context, name string, opts metav1.DeleteOpti
 	if err := c.before(ctx, "delete", name); err != nil {
 		return err
 	}
+	// Only the operator deletes, so the incarnation read here is the
+	// one deleted.
+	var uid types.UID
+	if cur, err := c.srv.base.Get(ctx, name, metav1.GetOptions{}); err == nil {
+		uid = cur.UID
+	}
 	err := c.srv.base.Delete(ctx, name, opts)
 	if err == nil {
-		c.srv.sim.deleted(c.inst, name)
+		c.srv.sim.deleted(c.inst, name, uid)
 	}
 	if aerr := c.after(ctx, err == nil); aerr != nil {
 		return aerr
@@ -224,6 +242,24 @@ func (c *client) Patch(ctx context.Context, name string, pt types.PatchType, dat
 
 func (c *client) Apply(ctx context.Context, l *applycoordinationv1.LeaseApplyConfiguration, opts metav1.ApplyOptions) (*coordinationv1.Lease, error) {
 	return c.srv.base.Apply(ctx, l, opts)
+}
+
+// sameHolder reports whether a and b name one holder and one token: a
+// write of b over a is a renewal.
+func sameHolder(a, b *coordinationv1.Lease) bool {
+	str := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	num := func(p *int32) int32 {
+		if p == nil {
+			return 0
+		}
+		return *p
+	}
+	return str(a.Spec.HolderIdentity) == str(b.Spec.HolderIdentity) && num(a.Spec.LeaseTransitions) == num(b.Spec.LeaseTransitions)
 }
 
 // Watch opens a stream through the fault layer: it may fail to open (5xx,
@@ -358,14 +394,17 @@ func (w *stream) pump() {
 			if w.c.inst.dead() || w.c.inst.partitioned() {
 				return // the connection broke
 			}
-			if l, ok := ev.Object.(*coordinationv1.Lease); ok {
+			l, _ := ev.Object.(*coordinationv1.Lease)
+			if l != nil {
 				w.rv = l.ResourceVersion
-				if ev.Type != watch.Deleted {
-					w.c.inst.saw(l)
-				}
 			}
 			if !w.send(ev) {
 				return
+			}
+			// Seen once the client took it, not before: a stream
+			// the client stopped delivered nothing.
+			if l != nil && ev.Type != watch.Deleted {
+				w.c.inst.saw(l)
 			}
 		}
 	}
