@@ -61,7 +61,8 @@ type deletion struct {
 type tenureRec struct {
 	inst  *instance
 	key   string
-	token int64 // -1: unknown (client-go)
+	token int64     // -1: unknown (client-go)
+	uid   types.UID // the incarnation of the Lease it holds (elections of library candidates)
 	start time.Duration
 }
 
@@ -83,23 +84,20 @@ func (h *history) deleted(name string, uid types.UID) {
 }
 
 // excusedByDeletion reports whether a tenure of inst that starts now may
-// follow or overlap one that started at since: an incarnation of the
-// Lease was deleted in between that inst never received. doc.go promises
-// a wait and a higher token only from a candidate that saw the Lease
-// before it was deleted; the incarnation is what it must have seen. A
-// candidate that saw an earlier incarnation, saw it deleted, and was
-// waiting that out while another candidate re-created the Lease and the
-// operator deleted it again, all unseen (its watch lagged, or failed and
-// read the Lease absent again), cannot know of the second holder either:
-// the old check, "saw any incarnation before the deletion", counted it
-// as a violation.
-func (h *history) excusedByDeletion(key string, inst *instance, since time.Duration) bool {
-	for _, d := range h.deletions[key] {
-		if d.at >= since && !inst.sawIncarnation(d.uid) {
-			return true
-		}
-	}
-	return false
+// overlap o: the incarnation of the Lease that o holds was deleted by
+// hand, and inst had not received it when it sent the acquisition of its
+// tenure. doc.go promises a wait only from a candidate that saw the Lease
+// before it was deleted; that incarnation is what it must have seen, and
+// before it chose to write. A candidate that saw an earlier incarnation,
+// saw it deleted, and was waiting that out while another candidate
+// re-created the Lease and the operator deleted it again, all unseen (its
+// watch lagged, or failed and read the Lease absent again), cannot know
+// of the second holder: the old check, "saw any incarnation before a
+// deletion since o started", counted it as a violation; it also counted a
+// sight that came after the candidate had sent its create, and missed a
+// deletion between o's acquisition and o's start.
+func (h *history) excusedByDeletion(key string, inst *instance, o *tenureRec) bool {
+	return o.uid != "" && h.deletedIncarnation(key, o.uid) && !inst.termOf(key).knew.seen[o.uid]
 }
 
 // deletedIncarnation reports whether the incarnation uid of the Lease key
@@ -127,7 +125,7 @@ func (h *history) start(inst *instance, key string, token int64) *tenureRec {
 	defer h.mu.Unlock()
 	shard := key != election
 	for _, o := range h.active[key] {
-		if shard && h.excused || !shard && h.excusedByDeletion(key, inst, o.start) {
+		if shard && h.excused || !shard && h.excusedByDeletion(key, inst, o) {
 			s.trace(inst, "overlap with %s excused (see doc.go, Deleting the Lease)", o.inst.name())
 			continue
 		}
@@ -155,9 +153,9 @@ func (h *history) start(inst *instance, key string, token int64) *tenureRec {
 			// no incarnation before the deletion, and flagged the
 			// second kind.
 			bad, restart = false, true
-			if seen, ok := inst.maxSeenToken(key); ok && token <= int64(seen) {
+			if knew := inst.termOf(key).knew; knew.ok && token <= int64(knew.max) {
 				s.violate("token of %s did not increase: %s started with %d after the Lease was deleted, though it had seen token %d",
-					key, inst.name(), token, seen)
+					key, inst.name(), token, knew.max)
 			}
 		}
 		if bad {
@@ -170,11 +168,14 @@ func (h *history) start(inst *instance, key string, token int64) *tenureRec {
 		if restart || !ok || token > last {
 			h.lastToken[key] = token
 			if !shard {
-				h.lastTokenUID[key] = inst.wroteIncarnation(key)
+				h.lastTokenUID[key] = inst.termOf(key).uid // as r.uid below
 			}
 		}
 	}
 	r := &tenureRec{inst: inst, key: key, token: token, start: now}
+	if !shard {
+		r.uid = inst.termOf(key).uid
+	}
 	h.lastStart[key] = r
 	h.active[key] = append(h.active[key], r)
 	inst.began(r)

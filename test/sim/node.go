@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -83,10 +84,11 @@ type instance struct {
 	partUntil time.Duration
 	seen      map[types.UID]bool // the incarnations of Leases it received
 	maxSeen   map[string]int32   // the highest leaseTransitions it received, by Lease
-	// maxBefore is maxSeen when its last acquisition of each Lease was
-	// sent: what it knew when it chose the token of its current tenure.
-	maxBefore map[string]int32
-	wroteUID  map[string]types.UID // the incarnation it last wrote, by Lease
+	// term is, by Lease, its last successful write and what it knew
+	// when it sent the first write of that holder, token and
+	// incarnation: for a tenure's start, its acquisition (or, for the
+	// target of a planned handoff, its first renewal).
+	term      map[string]termWrite
 	active    map[*tenureRec]bool
 	lastEnd   time.Duration
 	sec       time.Duration
@@ -128,64 +130,52 @@ func (i *instance) saw(l *coordinationv1.Lease) {
 	}
 }
 
-// knowledge is the highest leaseTransitions of name the instance has
-// received, if any: what it knows when it sends a write.
+// knowledge is what an instance knew of a Lease at one moment.
 type knowledge struct {
-	max int32
-	ok  bool
+	max  int32 // the highest leaseTransitions it had received
+	ok   bool  // it had received the Lease at all
+	seen map[types.UID]bool
+}
+
+// termWrite is a write of a Lease by an instance, and what the instance
+// knew when it began writing that holder, token and incarnation.
+type termWrite struct {
+	holder      string
+	transitions int32
+	uid         types.UID
+	knew        knowledge
 }
 
 func (i *instance) knowledge(name string) knowledge {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	m, ok := i.maxSeen[name]
-	return knowledge{max: m, ok: ok}
+	return knowledge{max: m, ok: ok, seen: maps.Clone(i.seen)}
 }
 
-// acquired records what the instance knew when it sent a successful
-// acquisition of name (a create, or an update that changed the holder or
-// the token).
-func (i *instance) acquired(name string, k knowledge) {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	if k.ok {
-		i.maxBefore[name] = k.max
-	} else {
-		delete(i.maxBefore, name)
+// wroteTo records a successful write of l, sent when the instance knew
+// knew.
+func (i *instance) wroteTo(l *coordinationv1.Lease, knew knowledge) {
+	w := termWrite{uid: l.UID, knew: knew}
+	if h := l.Spec.HolderIdentity; h != nil {
+		w.holder = *h
 	}
-}
-
-// wroteTo records the incarnation of l, which the instance wrote.
-func (i *instance) wroteTo(l *coordinationv1.Lease) {
+	if tr := l.Spec.LeaseTransitions; tr != nil {
+		w.transitions = *tr
+	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	i.wroteUID[l.Name] = l.UID
+	if last, ok := i.term[l.Name]; ok && last.holder == w.holder && last.transitions == w.transitions && last.uid == w.uid {
+		return // a renewal
+	}
+	i.term[l.Name] = w
 }
 
-// wroteIncarnation returns the incarnation of name the instance last
-// wrote: at a tenure's start, the one its token is written in.
-func (i *instance) wroteIncarnation(name string) types.UID {
+// termOf returns the instance's last term write of name.
+func (i *instance) termOf(name string) termWrite {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	return i.wroteUID[name]
-}
-
-// maxSeenToken returns the highest leaseTransitions (the token) of the
-// Lease name the instance had received when it sent its last acquisition
-// of it, if it had received any.
-func (i *instance) maxSeenToken(name string) (int32, bool) {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	m, ok := i.maxBefore[name]
-	return m, ok
-}
-
-// sawIncarnation reports whether the instance received the incarnation
-// uid of a Lease.
-func (i *instance) sawIncarnation(uid types.UID) bool {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	return i.seen[uid]
+	return i.term[name]
 }
 
 func (i *instance) began(r *tenureRec) {
@@ -290,7 +280,7 @@ func (n *node) newInstance(ctx context.Context) (*instance, context.Context) {
 	ictx, cancel := context.WithCancel(ctx)
 	inst := &instance{
 		node: n, gen: n.gen, cancel: cancel, born: n.sim.now(),
-		seen: map[types.UID]bool{}, maxSeen: map[string]int32{}, maxBefore: map[string]int32{}, wroteUID: map[string]types.UID{}, active: map[*tenureRec]bool{},
+		seen: map[types.UID]bool{}, maxSeen: map[string]int32{}, term: map[string]termWrite{}, active: map[*tenureRec]bool{},
 		cancelled: -1, returned: -1,
 	}
 	inst.client = &client{srv: n.sim.srv, inst: inst}

@@ -142,14 +142,13 @@ func (c *client) Get(ctx context.Context, name string, opts metav1.GetOptions) (
 }
 
 func (c *client) Create(ctx context.Context, l *coordinationv1.Lease, opts metav1.CreateOptions) (*coordinationv1.Lease, error) {
+	knew := c.inst.knowledge(l.Name) // what it knew when it chose to write
 	if err := c.before(ctx, "create", l.Name); err != nil {
 		return nil, err
 	}
-	knew := c.inst.knowledge(l.Name)
 	got, err := c.srv.base.Create(ctx, l, opts)
 	if err == nil {
-		c.inst.acquired(l.Name, knew)
-		c.inst.wroteTo(got)
+		c.inst.wroteTo(got, knew)
 		c.srv.sim.wrote(c.inst, "create", got)
 	}
 	if aerr := c.after(ctx, err == nil); aerr != nil {
@@ -162,6 +161,7 @@ func (c *client) Create(ctx context.Context, l *coordinationv1.Lease, opts metav
 }
 
 func (c *client) Update(ctx context.Context, l *coordinationv1.Lease, opts metav1.UpdateOptions) (*coordinationv1.Lease, error) {
+	knew := c.inst.knowledge(l.Name) // what it knew when it chose to write
 	if err := c.before(ctx, "update", l.Name); err != nil {
 		return nil, err
 	}
@@ -172,17 +172,9 @@ func (c *client) Update(ctx context.Context, l *coordinationv1.Lease, opts metav
 			l.ResourceVersion = cur.ResourceVersion
 		}
 	}
-	// An update that changes the holder or the token is an acquisition
-	// (or a release), not a renewal.
-	cur, err := c.srv.base.Get(ctx, l.Name, metav1.GetOptions{})
-	acquisition := err == nil && !sameHolder(cur, l)
-	knew := c.inst.knowledge(l.Name)
 	got, err := c.srv.base.Update(ctx, l, opts)
 	if err == nil {
-		if acquisition {
-			c.inst.acquired(l.Name, knew)
-		}
-		c.inst.wroteTo(got)
+		c.inst.wroteTo(got, knew)
 		c.srv.sim.wrote(c.inst, "update", got)
 	} else {
 		c.srv.sim.trace(c.inst, "update %s rv=%s failed: %v", l.Name, l.ResourceVersion, err)
@@ -242,24 +234,6 @@ func (c *client) Patch(ctx context.Context, name string, pt types.PatchType, dat
 
 func (c *client) Apply(ctx context.Context, l *applycoordinationv1.LeaseApplyConfiguration, opts metav1.ApplyOptions) (*coordinationv1.Lease, error) {
 	return c.srv.base.Apply(ctx, l, opts)
-}
-
-// sameHolder reports whether a and b name one holder and one token: a
-// write of b over a is a renewal.
-func sameHolder(a, b *coordinationv1.Lease) bool {
-	str := func(p *string) string {
-		if p == nil {
-			return ""
-		}
-		return *p
-	}
-	num := func(p *int32) int32 {
-		if p == nil {
-			return 0
-		}
-		return *p
-	}
-	return str(a.Spec.HolderIdentity) == str(b.Spec.HolderIdentity) && num(a.Spec.LeaseTransitions) == num(b.Spec.LeaseTransitions)
 }
 
 // Watch opens a stream through the fault layer: it may fail to open (5xx,
