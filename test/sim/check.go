@@ -153,9 +153,11 @@ func (h *history) start(inst *instance, key string, token int64) *tenureRec {
 			// no incarnation before the deletion, and flagged the
 			// second kind.
 			bad, restart = false, true
-			if knew := inst.termOf(key).knew; knew.ok && token <= int64(knew.max) {
+			// The target of a planned handoff did not choose its
+			// token: the previous holder did (its own token + 1).
+			if t := inst.termOf(key); !t.handed && t.knew.ok && token <= int64(t.knew.max) {
 				s.violate("token of %s did not increase: %s started with %d after the Lease was deleted, though it had seen token %d",
-					key, inst.name(), token, knew.max)
+					key, inst.name(), token, t.knew.max)
 			}
 		}
 		if bad {

@@ -83,6 +83,7 @@ type instance struct {
 	isDead    bool
 	partUntil time.Duration
 	seen      map[types.UID]bool // the incarnations of Leases it received
+	terms     map[termKey]bool   // the terms of Leases it received
 	maxSeen   map[string]int32   // the highest leaseTransitions it received, by Lease
 	// term is, by Lease, its last successful write and what it knew
 	// when it sent the first write of that holder, token and
@@ -119,6 +120,7 @@ func (i *instance) saw(l *coordinationv1.Lease) {
 	i.mu.Lock()
 	first := !i.seen[l.UID]
 	i.seen[l.UID] = true
+	i.terms[termOf(l)] = true
 	if tr := l.Spec.LeaseTransitions; tr != nil {
 		if m, ok := i.maxSeen[l.Name]; !ok || *tr > m {
 			i.maxSeen[l.Name] = *tr
@@ -135,40 +137,56 @@ type knowledge struct {
 	max  int32 // the highest leaseTransitions it had received
 	ok   bool  // it had received the Lease at all
 	seen map[types.UID]bool
+	// terms: the terms of Leases it had received
+	terms map[termKey]bool
+}
+
+// termKey names a term of a Lease: holder, token and incarnation.
+type termKey struct {
+	holder      string
+	transitions int32
+	uid         types.UID
+}
+
+func termOf(l *coordinationv1.Lease) termKey {
+	k := termKey{uid: l.UID}
+	if h := l.Spec.HolderIdentity; h != nil {
+		k.holder = *h
+	}
+	if tr := l.Spec.LeaseTransitions; tr != nil {
+		k.transitions = *tr
+	}
+	return k
 }
 
 // termWrite is a write of a Lease by an instance, and what the instance
 // knew when it began writing that holder, token and incarnation.
 type termWrite struct {
-	holder      string
-	transitions int32
-	uid         types.UID
-	knew        knowledge
+	termKey
+	knew knowledge
+	// handed: the instance had received this term before it wrote it,
+	// so it did not choose the token: a planned handoff's transfer,
+	// written by the previous holder.
+	handed bool
 }
 
 func (i *instance) knowledge(name string) knowledge {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	m, ok := i.maxSeen[name]
-	return knowledge{max: m, ok: ok, seen: maps.Clone(i.seen)}
+	return knowledge{max: m, ok: ok, seen: maps.Clone(i.seen), terms: maps.Clone(i.terms)}
 }
 
 // wroteTo records a successful write of l, sent when the instance knew
 // knew.
 func (i *instance) wroteTo(l *coordinationv1.Lease, knew knowledge) {
-	w := termWrite{uid: l.UID, knew: knew}
-	if h := l.Spec.HolderIdentity; h != nil {
-		w.holder = *h
-	}
-	if tr := l.Spec.LeaseTransitions; tr != nil {
-		w.transitions = *tr
-	}
+	k := termOf(l)
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if last, ok := i.term[l.Name]; ok && last.holder == w.holder && last.transitions == w.transitions && last.uid == w.uid {
+	if last, ok := i.term[l.Name]; ok && last.termKey == k {
 		return // a renewal
 	}
-	i.term[l.Name] = w
+	i.term[l.Name] = termWrite{termKey: k, knew: knew, handed: knew.terms[k]}
 }
 
 // termOf returns the instance's last term write of name.
@@ -280,7 +298,7 @@ func (n *node) newInstance(ctx context.Context) (*instance, context.Context) {
 	ictx, cancel := context.WithCancel(ctx)
 	inst := &instance{
 		node: n, gen: n.gen, cancel: cancel, born: n.sim.now(),
-		seen: map[types.UID]bool{}, maxSeen: map[string]int32{}, term: map[string]termWrite{}, active: map[*tenureRec]bool{},
+		seen: map[types.UID]bool{}, terms: map[termKey]bool{}, maxSeen: map[string]int32{}, term: map[string]termWrite{}, active: map[*tenureRec]bool{},
 		cancelled: -1, returned: -1,
 	}
 	inst.client = &client{srv: n.sim.srv, inst: inst}
