@@ -182,8 +182,11 @@ limitations under the License.
 // re-create it with a token above every one they saw
 // (TestDeletedLeaseIsWaitedOutFromTheDeletionByAFollowerThatMissedRenewals,
 // TestTokenNeverGoesBackwardsAcrossRunsAfterADeletion). A candidate that never saw the
-// Lease — one that starts after the deletion — cannot know there was a
-// holder: it creates the Lease at once, with token 0. Its work may then
+// Lease — one that starts after the deletion, or one whose watch lagged or
+// failed through a whole re-creation and second deletion while it waited
+// out an earlier one — cannot know there was a holder: it creates the
+// Lease at once (or when its own wait ends), with token 0 (or above only
+// the tokens it saw). Its work may then
 // overlap the old leader's for as long as the old leader takes to notice
 // and stop (up to StopGrace after a watch event, more if its watch lags),
 // and token 0 does not fence the old leader's writes. So do not delete a

@@ -426,29 +426,38 @@ func (r *round) run(ctx context.Context, fn LeaderFunc) error {
 		case <-ctx.Done():
 			return nil
 		case <-r.mb.ready:
-			o, ok := r.mb.take()
-			if !ok {
-				continue
+			if err := r.takeObservations(); err != nil {
+				return err
 			}
-			if o.err != nil {
-				// The watch retries by itself; a denial may end Run.
-				if isDenied(o.err) {
-					if err := r.denied(o.err, "watch"); err != nil {
-						return err
-					}
-				} else {
-					r.e.failed(o.err, "watch")
-				}
-				continue
-			}
-			r.stopTimer()
-			r.observe(o.lease)
 		case <-r.timerC():
 			r.timer = nil
 		case <-timerC(r.deniedT):
 			r.deniedT = nil // finalDenial decides
 		}
 	}
+}
+
+// takeObservations applies, in order, what the watch observed since the
+// last take. Every state counts, not only the last: a Lease followed by
+// its deletion tells a follower whom to wait out and which token to carry
+// on. The error is only an error to return when a denial ends Run.
+func (r *round) takeObservations() error {
+	for _, o := range r.mb.take() {
+		if o.err != nil {
+			// The watch retries by itself; a denial may end Run.
+			if isDenied(o.err) {
+				if err := r.denied(o.err, "watch"); err != nil {
+					return err
+				}
+			} else {
+				r.e.failed(o.err, "watch")
+			}
+			continue
+		}
+		r.stopTimer()
+		r.observe(o.lease)
+	}
+	return nil
 }
 
 // mayAcquire reports whether this candidate may try to take the Lease now,

@@ -42,21 +42,36 @@ type observation struct {
 	err   error
 }
 
-// mailbox holds the latest observation. Elections only care about the
-// newest state of their Lease, so a newer observation replaces an older
-// one that was not taken yet; put never blocks the watch.
+// mailbox holds what a watch observed and its elector has not taken yet.
+// Elections care about the newest state of their Lease, so a newer state
+// replaces an older one not taken yet — but only a state of the same
+// incarnation of the Lease (the same UID, or both absent). A Lease and
+// its deletion (or its re-creation) are both kept, in order: a follower
+// that took only "absent" would believe the Lease never existed and
+// create it at once with token 0, over a holder it was told of (see
+// Deleting the Lease in doc.go). An error never replaces a state either:
+// it is kept beside the states, and a later state supersedes it (the
+// watch works again). put never blocks the watch; the queue holds one
+// entry per creation or deletion of the Lease since the last take.
 type mailbox struct {
-	mu    sync.Mutex
-	obs   observation
-	has   bool
-	ready chan struct{}
+	mu     sync.Mutex
+	states []observation // oldest first; err is nil in each
+	err    error         // the last error after the last state
+	ready  chan struct{}
 }
 
 func newMailbox() *mailbox { return &mailbox{ready: make(chan struct{}, 1)} }
 
 func (m *mailbox) put(o observation) {
 	m.mu.Lock()
-	m.obs, m.has = o, true
+	switch n := len(m.states); {
+	case o.err != nil:
+		m.err = o.err
+	case n > 0 && sameIncarnation(m.states[n-1].lease, o.lease):
+		m.states[n-1], m.err = o, nil
+	default:
+		m.states, m.err = append(m.states, o), nil
+	}
 	m.mu.Unlock()
 	select {
 	case m.ready <- struct{}{}:
@@ -64,12 +79,26 @@ func (m *mailbox) put(o observation) {
 	}
 }
 
-func (m *mailbox) take() (observation, bool) {
+// take returns what was put since the last take, oldest first: the last
+// state of each incarnation, then the last error if one came after them.
+func (m *mailbox) take() []observation {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	o, ok := m.obs, m.has
-	m.obs, m.has = observation{}, false
-	return o, ok
+	out := m.states
+	if m.err != nil {
+		out = append(out, observation{err: m.err})
+	}
+	m.states, m.err = nil, nil
+	return out
+}
+
+// sameIncarnation reports whether a and b are states of one Lease object:
+// both absent, or both present with one UID.
+func sameIncarnation(a, b *coordinationv1.Lease) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.UID == b.UID
 }
 
 // watchTimeout bounds one watch request; the server ends it after a
