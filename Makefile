@@ -55,7 +55,7 @@ image-push: image ## Push the image to REGISTRY (e.g. make image-push REGISTRY=g
 	cd tools/image && $(GO) run ./cmd/elector-image push --out=$(CURDIR)/$(IMAGE_OUT) --registry='$(REGISTRY)'
 
 .PHONY: test
-test: test-unit test-sim test-integration test-e2e test-chaos ## Run every tier with -race: the README's test command, and CI's
+test: test-unit test-sim test-rules test-integration test-e2e test-chaos ## Run every tier with -race: the README's test command, and CI's
 
 # go test -timeout per tier: how long one package's test binary may run
 # before go test kills it with every goroutine's stack. A wait in a test
@@ -77,7 +77,7 @@ CHAOS_TIMEOUT ?= 10m
 
 # The modules whose tests need no control plane: make test-unit and make
 # stress run these.
-UNIT_MODULES := . bench test/leaderelector05 tools/image cmd/kubectl-elector ctrl tools/release
+UNIT_MODULES := . bench test/leaderelector05 tools/image cmd/kubectl-elector ctrl tools/release tools/monitoring
 
 .PHONY: test-unit
 test-unit: ## Unit tests, no control plane: library, sidecar, rbac, bench tools, image tool, ctrl
@@ -96,7 +96,7 @@ test-integration: controlplane ## The harness and the library against a real kub
 
 .PHONY: test-e2e
 test-e2e: controlplane ## The sidecar, kubectl-elector and the ctrl example operator as processes, with real ServiceAccount tokens
-	cd test && $(GO) test -race -count=1 -timeout=$(E2E_TIMEOUT) ./e2e/... ./kubectlelector/...
+	cd test && ELECTOR_PROMETHEUS=$(PROMETHEUS) $(GO) test -race -count=1 -timeout=$(E2E_TIMEOUT) ./e2e/... ./kubectlelector/...
 
 .PHONY: test-chaos
 test-chaos: controlplane ## Short seeded fault schedules and the overlap checker (the long run is make chaos)
@@ -124,7 +124,7 @@ demo: controlplane ## Run the demo against a local control plane
 # The Go modules, one word each: a new module is added here. make lint runs
 # golangci-lint and go mod tidy -diff in each; make tidy tidies each.
 # test/kube only pins k8s.io/kubernetes: it is tidied, not linted.
-MODULES := . test bench test/leaderelector05 tools/image tools/release cmd/kubectl-elector ctrl
+MODULES := . test bench test/leaderelector05 tools/image tools/release cmd/kubectl-elector ctrl tools/monitoring
 TIDY_ONLY := test/kube
 
 # Tools pinned by version and built from source on first use, like the
@@ -190,8 +190,48 @@ vulncheck: $(GOVULNCHECK) ## govulncheck in every module (needs the vulnerabilit
 	done; \
 	exit $$status
 
+# promtool, for the alerting rules' unit tests (make test-rules), from the
+# Prometheus module (v0.316.0 is Prometheus 3.x). -tags=remove_all_sd
+# leaves out the service-discovery plugins but file and HTTP (the cloud
+# SDKs: AWS, Azure, GCE... are most of the build); neither the rule tests
+# nor the e2e test needs them.
+PROMETHEUS_VERSION := v0.316.0
+# promtool so built: 4m51s on this 2-core machine under heavy load, with
+# part of the dependencies already in the Go build cache.
+PROMETHEUS_TAGS := remove_all_sd
+PROMTOOL := $(ELECTOR_TOOLS_DIR)/promtool-$(PROMETHEUS_VERSION)
+
+$(PROMTOOL):
+	$(call go-install,$@,-tags=$(PROMETHEUS_TAGS) github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION))
+
+.PHONY: test-rules
+test-rules: $(PROMTOOL) ## promtool check and unit-test the alerting and recording rules of deploy/monitoring
+	$(PROMTOOL) check rules deploy/monitoring/rules.yaml
+	cd deploy/monitoring/tests && $(PROMTOOL) test rules rules_test.yaml
+
+# The Prometheus server of the monitoring e2e test (test/e2e/prometheus_test.go).
+PROMETHEUS := $(ELECTOR_TOOLS_DIR)/prometheus-$(PROMETHEUS_VERSION)
+
+$(PROMETHEUS):
+	$(call go-install,$@,-tags=$(PROMETHEUS_TAGS) github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_VERSION))
+
+# test/e2e/prometheus_test.go needs it (a second prerequisite line: the
+# variable is defined after test-e2e's rule).
+test-e2e: $(PROMETHEUS)
+
+.PHONY: prometheus
+prometheus: $(PROMETHEUS) ## Build the Prometheus server of the monitoring e2e test (first run only)
+
+.PHONY: test-prometheus
+test-prometheus: controlplane $(PROMETHEUS) ## The shipped rules and dashboard on a real Prometheus scraping sidecars on the real control plane
+	cd test && ELECTOR_PROMETHEUS=$(PROMETHEUS) $(GO) test -race -count=1 -run TestMonitoringKit ./e2e/
+
+.PHONY: monitoring
+monitoring: ## Regenerate deploy/monitoring (rules, PrometheusRule, dashboard, rule tests) from tools/monitoring
+	cd tools/monitoring && $(GO) run ./cmd/gen-monitoring $(CURDIR)/deploy/monitoring
+
 .PHONY: tools
-tools: $(GOLANGCI_LINT) $(ACTIONLINT) $(GORELEASER) $(KREW) $(CYCLONEDX_GOMOD) ## Build the pinned golangci-lint, actionlint, goreleaser, krew and cyclonedx-gomod (first run only)
+tools: $(GOLANGCI_LINT) $(ACTIONLINT) $(GORELEASER) $(KREW) $(CYCLONEDX_GOMOD) $(PROMTOOL) ## Build the pinned golangci-lint, actionlint, goreleaser, krew, cyclonedx-gomod and promtool (first run only)
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) $(ACTIONLINT) ## golangci-lint (.golangci.yml) and go mod tidy -diff in every module; actionlint on .github/workflows; license headers

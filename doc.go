@@ -182,8 +182,11 @@ limitations under the License.
 // re-create it with a token above every one they saw
 // (TestDeletedLeaseIsWaitedOutFromTheDeletionByAFollowerThatMissedRenewals,
 // TestTokenNeverGoesBackwardsAcrossRunsAfterADeletion). A candidate that never saw the
-// Lease — one that starts after the deletion — cannot know there was a
-// holder: it creates the Lease at once, with token 0. Its work may then
+// Lease — one that starts after the deletion, or one whose watch lagged or
+// failed through a whole re-creation and second deletion while it waited
+// out an earlier one — cannot know there was a holder: it creates the
+// Lease at once (or when its own wait ends), with token 0 (or above only
+// the tokens it saw). Its work may then
 // overlap the old leader's for as long as the old leader takes to notice
 // and stop (up to StopGrace after a watch event, more if its watch lags),
 // and token 0 does not fence the old leader's writes. So do not delete a
@@ -226,10 +229,10 @@ limitations under the License.
 // timeout of the holder's last renewal even if its watch hung
 // (TestHungWatchIsRestartedAndTakeoverStaysWithinALease,
 // TestBookmarksKeepAQuietWatchAlive). A watch request that gets no answer
-// at all is abandoned after APITimeout and retried after a backoff, like
-// every other request (TestWatchRequestWithoutAnswerIsRetried). A holder
-// that renews less often than that timeout makes its followers restart
-// their watch at that pace. A leader writes once per
+// is given up after APITimeout, like every other request, and sent again
+// (TestUnansweredWatchRequestIsRetried). A holder that renews less often than
+// that timeout makes its followers restart their watch at that pace. A
+// leader writes once per
 // RetryPeriod, as client-go does with the same timing (the defaults,
 // 15s/10s/2s, are one write per 2/15 of the lease); a failed write is
 // retried at twice that pace until the stop point. Elections that share a

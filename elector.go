@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -133,17 +134,32 @@ func New(cfg Config) (*Elector, error) {
 		return nil, err
 	}
 	m, err := newMetrics(cfg.Registerer, cfg.Namespace, cfg.Name)
+	var warn error
+	if errors.Is(err, errMasterStatus) {
+		warn, err = err, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	return &Elector{
+	e := &Elector{
 		cfg:     cfg,
 		leases:  cfg.Leases,
 		log:     cfg.Logger.With("lease", cfg.Namespace+"/"+cfg.Name, "identity", cfg.Identity),
 		clk:     cfg.Clock,
 		metrics: m,
 		subs:    map[*subscriber]struct{}{},
-	}, nil
+	}
+	if warn != nil {
+		e.log.Warn("standard metric not exported", "metric", metricMasterStatus, "err", warn)
+	}
+	if cfg.Registerer != nil {
+		// Another Elector of the same election on this Registerer has
+		// registered its view already; that one is reported.
+		if _, err := register(cfg.Registerer, prometheus.Collector(newViewCollector(e))); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
 }
 
 // Leader returns this candidate's current view of the leader.
@@ -410,29 +426,38 @@ func (r *round) run(ctx context.Context, fn LeaderFunc) error {
 		case <-ctx.Done():
 			return nil
 		case <-r.mb.ready:
-			o, ok := r.mb.take()
-			if !ok {
-				continue
+			if err := r.takeObservations(); err != nil {
+				return err
 			}
-			if o.err != nil {
-				// The watch retries by itself; a denial may end Run.
-				if isDenied(o.err) {
-					if err := r.denied(o.err, "watch"); err != nil {
-						return err
-					}
-				} else {
-					r.e.failed(o.err, "watch")
-				}
-				continue
-			}
-			r.stopTimer()
-			r.observe(o.lease)
 		case <-r.timerC():
 			r.timer = nil
 		case <-timerC(r.deniedT):
 			r.deniedT = nil // finalDenial decides
 		}
 	}
+}
+
+// takeObservations applies, in order, what the watch observed since the
+// last take. Every state counts, not only the last: a Lease followed by
+// its deletion tells a follower whom to wait out and which token to carry
+// on. The error is only an error to return when a denial ends Run.
+func (r *round) takeObservations() error {
+	for _, o := range r.mb.take() {
+		if o.err != nil {
+			// The watch retries by itself; a denial may end Run.
+			if isDenied(o.err) {
+				if err := r.denied(o.err, "watch"); err != nil {
+					return err
+				}
+			} else {
+				r.e.failed(o.err, "watch")
+			}
+			continue
+		}
+		r.stopTimer()
+		r.observe(o.lease)
+	}
+	return nil
 }
 
 // mayAcquire reports whether this candidate may try to take the Lease now,
@@ -487,6 +512,9 @@ func (r *round) tryAcquire(ctx context.Context) (bool, error) {
 	// keeps it and writes the Lease itself, a renewal, before its work
 	// starts, so that its deadlines count from its own write.
 	handed := r.lease != nil && r.rec.holder == e.cfg.Identity && handedTo(r.lease, e.cfg.Identity)
+	// Another holder that neither released nor handed the Lease on: its
+	// lease expired on this candidate's clock (mayAcquire).
+	expired := r.lease != nil && r.rec.holder != "" && r.rec.holder != e.cfg.Identity
 	switch {
 	case handed:
 		rec.transitions = r.rec.transitions
@@ -520,6 +548,9 @@ func (r *round) tryAcquire(ctx context.Context) (bool, error) {
 	case err == nil:
 		r.lastWrite = sent
 		r.update(got) // published by lead, together with Self
+		if expired {
+			e.metrics.tookOverExpired()
+		}
 		if handed {
 			e.metrics.handedOff(handoffTo)
 			e.log.Info("Took over the lease handed to this candidate", "token", rec.transitions)

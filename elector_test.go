@@ -69,6 +69,9 @@ type world struct {
 	fail     map[string]error // identity -> error for its updates
 	requests map[string]map[string]int
 	updates  chan string
+	// hangWatches is how many of the next watch requests get no answer
+	// until their context ends (a connection that died unnoticed).
+	hangWatches int
 }
 
 func newWorld(t *testing.T) *world {
@@ -85,6 +88,13 @@ func newWorld(t *testing.T) *world {
 			w.requests[id] = map[string]int{}
 		}
 		w.requests[id][verb]++
+		if verb == "watch" && w.hangWatches > 0 {
+			w.hangWatches--
+			w.mu.Unlock()
+			<-ctx.Done()
+			w.mu.Lock()
+			return ctx.Err()
+		}
 		if verb == "update" {
 			select {
 			case w.updates <- id:

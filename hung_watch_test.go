@@ -18,7 +18,6 @@ package elector_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -172,71 +171,47 @@ func TestBookmarksKeepAQuietWatchAlive(t *testing.T) {
 	}
 }
 
-// TestWatchRequestWithoutAnswerIsRetried: a watch request that gets no
-// answer at all (a connection the network black-holed while it was being
-// opened, as during a partition) is abandoned after APITimeout, like every
-// other request, and the watch resumes: a change made meanwhile arrives
-// within APITimeout plus one (jittered) backoff. Before, the request waited
-// on the watch loop's context, which never ends: the SharedWatch of a
-// shard replica stayed stale for good after a partition, its coordinator
-// fenced member Leases with resourceVersions long gone (conflicts every
-// RetryPeriod) and its shards stayed unowned (simulator seed 148).
-func TestWatchRequestWithoutAnswerIsRetried(t *testing.T) {
+// TestUnansweredWatchRequestIsRetried: a follower's watch request that
+// gets no answer at all (sent on a connection that died unnoticed; the
+// API server answers a watch at once, with its headers) is given up after
+// APITimeout, like every other request, and sent again. Unbounded, it
+// left the follower without a watch for ever: blind to the renewals, it
+// judged the live leader expired every lease and sent an update with a
+// stale resourceVersion (409) and a GET each time, in steady state
+// (found by the simulator, class follower-requests).
+func TestUnansweredWatchRequestIsRetried(t *testing.T) {
 	w := newWorld(t)
-	hung := make(chan struct{}, 1)
-	var mu sync.Mutex
-	watches := 0
-	w.leases.SetReactor(func(ctx context.Context, verb, _, _ string) error {
-		if verb != "watch" {
-			return nil
-		}
-		mu.Lock()
-		watches++
-		first := watches == 1
-		mu.Unlock()
-		if !first {
-			return nil
-		}
-		hung <- struct{}{}
-		<-ctx.Done() // no answer until the client gives up
-		return ctx.Err()
-	})
-	shared := elector.NewSharedWatch(w.leases.Leases(ns), ns, elector.SharedWatchOptions{Clock: w.clock})
-	_, stop := shared.Notify()
-	defer stop()
-	wait(t, hung, "the first watch request")
-	if _, err := w.leases.Leases(ns).Create(context.Background(), &coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Name: "other", Namespace: ns},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	limit := elector.DefaultRenewDeadline/4 + elector.DefaultRetryPeriod*6/5
+	a := w.start("a", nil)
+	wait(t, a.started, "a to lead")
+	w.watchersOpen(1)
+	w.mu.Lock()
+	w.hangWatches = 1
+	w.mu.Unlock()
+	watches := w.count("", "watch")
+	b := w.start("b", nil)
+	follows(t, b, "a") // from b's GET
 	deadline := time.After(guard)
-	start := w.clock.Now()
-	for {
-		if snap, _ := shared.Snapshot(); snap["other"] != nil {
-			break
-		}
-		if w.clock.Since(start) > limit {
-			mu.Lock()
-			n := watches
-			mu.Unlock()
-			t.Fatalf("the Lease created while the watch request hung is not seen %v later (%d watch requests)", w.clock.Since(start), n)
-		}
-		// Step only once the watch loop waits on the clock (the request's
-		// timer, or the backoff after it), so that no step is lost.
-		for !w.clock.HasWaiters() {
-			select {
-			case <-deadline:
-				t.Fatal("the watch loop waits on no timer: nothing ends the hung watch request")
-			case <-time.After(time.Millisecond):
-			}
-		}
-		w.clock.Step(limit / 20)
+	for w.count("", "watch") == watches {
 		select {
 		case <-deadline:
-			t.Fatal("timed out stepping the clock")
-		case <-time.After(5 * time.Millisecond): // real time for the watch loop to run
+			t.Fatal("timed out waiting for b's watch request")
+		case <-time.After(time.Millisecond):
 		}
 	}
+	before := w.followerRequests("b")
+	// Three leases of renewals by a: b must see them on a watch.
+	for w.clock.Since(epoch) < 3*elector.DefaultLeaseDuration {
+		w.clock.Step(elector.DefaultRetryPeriod)
+		w.updateBy("a")
+		select {
+		case <-deadline:
+			t.Fatal("timed out stepping")
+		case <-time.After(20 * time.Millisecond): // real time for b's loops to run
+		}
+	}
+	if got := w.followerRequests("b") - before; got != 0 {
+		t.Fatalf("follower b sent %d requests other than watches while the leader renewed (its watch request was never answered)", got)
+	}
+	w.watchersOpen(2)
+	w.checkNoOverlap()
 }

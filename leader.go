@@ -182,17 +182,22 @@ func (r *round) lead(ctx context.Context, fn LeaderFunc) (handedOff bool, err er
 			return false, err
 
 		case <-r.mb.ready:
-			o, ok := r.mb.take()
-			if !ok || t.lost != nil {
+			obs := r.mb.take()
+			if len(obs) == 0 || t.lost != nil {
 				continue
 			}
-			if o.err != nil {
+			// The leader needs only the newest state: any change it did
+			// not write makes it read the Lease again (onEvent).
+			if o := obs[len(obs)-1]; o.err != nil {
 				// The watch retries by itself; renewals decide the tenure.
 				e.failed(o.err, "watch")
 				e.log.Info("Lease watch failed while leading", "error", o.err)
-				continue
+				if len(obs) == 1 {
+					continue
+				}
+				obs = obs[:len(obs)-1]
 			}
-			t.onEvent(ctx, o.lease, cancel)
+			t.onEvent(ctx, obs[len(obs)-1].lease, cancel)
 		}
 	}
 }

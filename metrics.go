@@ -24,7 +24,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metric names; every series carries the labels namespace and lease.
+// Metric names; every elector_* series carries the labels lease_namespace
+// and lease. The Lease's namespace is lease_namespace, not namespace:
+// Prometheus Operator (and most Kubernetes scrape configs) attach the
+// scraped Pod's namespace as the target label namespace, and a scraped
+// label of the same name would be renamed exported_namespace (or, with
+// honor_labels, overwrite the Pod's). The Lease may live in another
+// namespace than the Pod (--election-namespace), so both are kept.
 const (
 	metricIsLeader      = "elector_is_leader"
 	metricLeaderChanges = "elector_leader_changes_total"
@@ -34,6 +40,26 @@ const (
 	metricStopOverruns  = "elector_stop_overruns_total"
 	metricDenied        = "elector_permission_denied"
 	metricHandoffs      = "elector_handoffs_total"
+	metricExpired       = "elector_expired_takeovers_total"
+
+	// Follower-side series, computed from this candidate's view when
+	// scraped, so that any replica answers "is there a leader, and until
+	// when".
+	metricLeaderKnown    = "elector_leader_known"
+	metricLeaseExpiry    = "elector_lease_expiry_timestamp_seconds"
+	metricHandoffPending = "elector_handoff_pending"
+
+	// metricMasterStatus is the standard series of client-go's leader
+	// election (k8s.io/component-base, controller-runtime): 1 while this
+	// process leads the election of label name, else 0. Alerts written
+	// for those components keep working with elector.
+	metricMasterStatus = "leader_election_master_status"
+	// masterStatusHelp is controller-runtime's help text, byte for byte:
+	// registering the same description makes a Registerer that already
+	// has controller-runtime's gauge (its metrics.Registry, which ctrl
+	// passes) hand that gauge back instead of failing, so that both
+	// libraries set one series.
+	masterStatusHelp = "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master. 'name' is the string used to identify the lease. Please make sure to group by name."
 )
 
 // Values of the role label of elector_handoffs_total.
@@ -52,12 +78,21 @@ type metrics struct {
 	stopOverruns  prometheus.Counter
 	denied        prometheus.Gauge
 	handoffs      map[string]prometheus.Counter // by role
+	expired       prometheus.Counter
+	// masterStatus is nil when reg holds a leader_election_master_status
+	// of another description (see errMasterStatus).
+	masterStatus prometheus.Gauge
 }
 
-var labels = []string{"namespace", "lease"}
+var labels = []string{"lease_namespace", "lease"}
+
+// errMasterStatus wraps the failure to register the standard gauge: New
+// logs it and goes on without that series.
+var errMasterStatus = errors.New("elector: leader_election_master_status is registered with another description; not exporting it")
 
 // newMetrics registers the collectors with reg, or reuses those another
-// Elector registered there, and returns this election's series.
+// Elector registered there, and returns this election's series. An error
+// wrapping errMasterStatus comes with usable metrics.
 func newMetrics(reg prometheus.Registerer, namespace, name string) (*metrics, error) {
 	if reg == nil {
 		return nil, nil
@@ -112,7 +147,14 @@ func newMetrics(reg prometheus.Registerer, namespace, name string) (*metrics, er
 	if err != nil {
 		return nil, err
 	}
-	return &metrics{
+	expired, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: metricExpired, Help: "Tenures this candidate began by taking over a Lease whose holder had stopped renewing it for a lease duration (a crashed, paused, partitioned or overloaded leader), as opposed to a Lease released or handed on: the unplanned leader changes.",
+	}, labels))
+	if err != nil {
+		return nil, err
+	}
+	m := &metrics{
+		expired:       expired.WithLabelValues(namespace, name),
 		isLeader:      isLeader.WithLabelValues(namespace, name),
 		leaderChanges: changes.WithLabelValues(namespace, name),
 		renewSeconds:  renew.WithLabelValues(namespace, name),
@@ -124,7 +166,16 @@ func newMetrics(reg prometheus.Registerer, namespace, name string) (*metrics, er
 			handoffFrom: handoffs.WithLabelValues(namespace, name, handoffFrom),
 			handoffTo:   handoffs.WithLabelValues(namespace, name, handoffTo),
 		},
-	}, nil
+	}
+	master, err := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: metricMasterStatus, Help: masterStatusHelp,
+	}, []string{"name"}))
+	if err != nil {
+		return m, fmt.Errorf("%w: %w", errMasterStatus, err)
+	}
+	m.masterStatus = master.WithLabelValues(name)
+	m.masterStatus.Set(0)
+	return m, nil
 }
 
 // register registers c, or returns the collector of the same description
@@ -148,12 +199,15 @@ func (m *metrics) setLeader(leading bool, lastRenew time.Time) {
 	if m == nil {
 		return
 	}
+	v := 0.0
 	if leading {
-		m.isLeader.Set(1)
+		v = 1
 		m.lastRenew.Set(float64(lastRenew.UnixNano()) / 1e9)
-		return
 	}
-	m.isLeader.Set(0)
+	m.isLeader.Set(v)
+	if m.masterStatus != nil {
+		m.masterStatus.Set(v)
+	}
 }
 
 func (m *metrics) leaderChanged() {
@@ -189,8 +243,63 @@ func (m *metrics) stopOverrun() {
 	}
 }
 
+func (m *metrics) tookOverExpired() {
+	if m != nil {
+		m.expired.Inc()
+	}
+}
+
 func (m *metrics) handedOff(role string) {
 	if m != nil {
 		m.handoffs[role].Inc()
 	}
+}
+
+// viewCollector exports the follower-side series of one Elector, read
+// from its view when scraped. Its descriptions carry the election as
+// constant labels, so that several Electors can register one each.
+type viewCollector struct {
+	e                     *Elector
+	known, expiry, handed *prometheus.Desc
+}
+
+func newViewCollector(e *Elector) *viewCollector {
+	l := prometheus.Labels{"lease_namespace": e.cfg.Namespace, "lease": e.cfg.Name}
+	return &viewCollector{
+		e: e,
+		known: prometheus.NewDesc(metricLeaderKnown,
+			"1 while this candidate knows a holder of the Lease whose lease has not expired on its clock (itself or another replica), else 0.", nil, l),
+		expiry: prometheus.NewDesc(metricLeaseExpiry,
+			"Unix time at which the holder's lease expires as this candidate observes it (its last sight of a renewal plus the lease duration, on its clock); 0 when no holder is known.", nil, l),
+		handed: prometheus.NewDesc(metricHandoffPending,
+			"1 while a planned handoff has been requested of the holder and is not done, as this candidate sees the Lease, else 0.", nil, l),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *viewCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.known
+	ch <- c.expiry
+	ch <- c.handed
+}
+
+// Collect implements prometheus.Collector.
+func (c *viewCollector) Collect(ch chan<- prometheus.Metric) {
+	c.e.mu.Lock()
+	v := c.e.view
+	c.e.mu.Unlock()
+	now := c.e.clk.Now()
+	known, expiry, pending := 0.0, 0.0, 0.0
+	if v.Identity != "" && !v.Expiry.IsZero() {
+		expiry = float64(v.Expiry.UnixNano()) / 1e9
+		if now.Before(v.Expiry) {
+			known = 1
+		}
+	}
+	if v.Handoff != nil {
+		pending = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.known, prometheus.GaugeValue, known)
+	ch <- prometheus.MustNewConstMetric(c.expiry, prometheus.GaugeValue, expiry)
+	ch <- prometheus.MustNewConstMetric(c.handed, prometheus.GaugeValue, pending)
 }

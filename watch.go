@@ -42,21 +42,36 @@ type observation struct {
 	err   error
 }
 
-// mailbox holds the latest observation. Elections only care about the
-// newest state of their Lease, so a newer observation replaces an older
-// one that was not taken yet; put never blocks the watch.
+// mailbox holds what a watch observed and its elector has not taken yet.
+// Elections care about the newest state of their Lease, so a newer state
+// replaces an older one not taken yet — but only a state of the same
+// incarnation of the Lease (the same UID, or both absent). A Lease and
+// its deletion (or its re-creation) are both kept, in order: a follower
+// that took only "absent" would believe the Lease never existed and
+// create it at once with token 0, over a holder it was told of (see
+// Deleting the Lease in doc.go). An error never replaces a state either:
+// it is kept beside the states, and a later state supersedes it (the
+// watch works again). put never blocks the watch; the queue holds one
+// entry per creation or deletion of the Lease since the last take.
 type mailbox struct {
-	mu    sync.Mutex
-	obs   observation
-	has   bool
-	ready chan struct{}
+	mu     sync.Mutex
+	states []observation // oldest first; err is nil in each
+	err    error         // the last error after the last state
+	ready  chan struct{}
 }
 
 func newMailbox() *mailbox { return &mailbox{ready: make(chan struct{}, 1)} }
 
 func (m *mailbox) put(o observation) {
 	m.mu.Lock()
-	m.obs, m.has = o, true
+	switch n := len(m.states); {
+	case o.err != nil:
+		m.err = o.err
+	case n > 0 && sameIncarnation(m.states[n-1].lease, o.lease):
+		m.states[n-1], m.err = o, nil
+	default:
+		m.states, m.err = append(m.states, o), nil
+	}
 	m.mu.Unlock()
 	select {
 	case m.ready <- struct{}{}:
@@ -64,12 +79,26 @@ func (m *mailbox) put(o observation) {
 	}
 }
 
-func (m *mailbox) take() (observation, bool) {
+// take returns what was put since the last take, oldest first: the last
+// state of each incarnation, then the last error if one came after them.
+func (m *mailbox) take() []observation {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	o, ok := m.obs, m.has
-	m.obs, m.has = observation{}, false
-	return o, ok
+	out := m.states
+	if m.err != nil {
+		out = append(out, observation{err: m.err})
+	}
+	m.states, m.err = nil, nil
+	return out
+}
+
+// sameIncarnation reports whether a and b are states of one Lease object:
+// both absent, or both present with one UID.
+func sameIncarnation(a, b *coordinationv1.Lease) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.UID == b.UID
 }
 
 // watchTimeout bounds one watch request; the server ends it after a
@@ -88,7 +117,7 @@ type watchSpec struct {
 	// with these labels.
 	labelSelector string
 	clock         clock.Clock
-	timeout       time.Duration // per GET/LIST request, and for a watch request's answer
+	timeout       time.Duration // per GET/LIST request
 	backoff       time.Duration // after a failed request
 	// idle restarts a watch that delivered nothing — no event, no
 	// bookmark — for this long (0: never); see watchIdleTimeout.
@@ -180,7 +209,9 @@ func (s *watchSpec) watchOnce(ctx context.Context, rv string) (string, bool, err
 	} else {
 		opts.LabelSelector = s.labelSelector
 	}
-	w, err := s.open(ctx, opts)
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	w, err := s.open(wctx, cancel, opts)
 	if err != nil {
 		if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
 			return rv, true, nil
@@ -242,54 +273,41 @@ func (s *watchSpec) watchOnce(ctx context.Context, rv string) (string, bool, err
 	}
 }
 
-// open sends the watch request. Its answer (the response headers, which
-// the API server sends as the watch starts) is bounded by the request
-// timeout like every other request; the stream that follows lives on ctx.
-// Without the bound, a request the network black-holed (a partition while
-// it was sent) would wait on ctx, which lives as long as the watch loop:
-// the watch would never resume, and everything built on it would stay
-// stale for good (no idle timer runs before the stream opens).
-func (s *watchSpec) open(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-	wctx, cancel := context.WithCancel(ctx)
-	answered := make(chan struct{})
-	timedOut := make(chan struct{})
+// errNoAnswer ends a watch request that was not answered within the
+// request timeout.
+var errNoAnswer = errors.New("no answer")
+
+// open sends the watch request on ctx, which cancel ends, and gives up on
+// it (cancel) when it is not answered within the request timeout, as every
+// other request is. The API server answers a watch at once (its headers;
+// the events follow), so a request without an answer went to a connection
+// that died unnoticed; waiting for it would leave the elector without a
+// watch until the connection is found dead, if ever: blind to renewals, a
+// follower would judge a live leader expired every lease (a GET and an
+// update with a stale resourceVersion each time), and a crashed holder
+// would be taken over a lease late.
+func (s *watchSpec) open(ctx context.Context, cancel context.CancelCauseFunc, opts metav1.ListOptions) (watch.Interface, error) {
 	t := s.clock.NewTimer(s.timeout)
+	answered, done := make(chan struct{}), make(chan struct{})
 	go func() {
-		defer t.Stop()
+		defer close(done)
 		select {
 		case <-t.C():
-			close(timedOut)
-			cancel()
+			cancel(errNoAnswer)
 		case <-answered:
 		}
 	}()
-	w, err := s.leases.Watch(wctx, opts)
+	w, err := s.leases.Watch(ctx, opts)
 	close(answered)
-	select {
-	case <-timedOut:
-		if err == nil {
-			w.Stop()
+	<-done
+	t.Stop()
+	if errors.Is(context.Cause(ctx), errNoAnswer) {
+		if w != nil && err == nil {
+			w.Stop() // answered just too late
 		}
-		cancel()
-		return nil, fmt.Errorf("no answer within %v", s.timeout)
-	default:
+		return nil, fmt.Errorf("%w within %v", errNoAnswer, s.timeout)
 	}
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	return &cancelOnStop{Interface: w, cancel: cancel}, nil
-}
-
-// cancelOnStop ends the request's context when the watch is stopped.
-type cancelOnStop struct {
-	watch.Interface
-	cancel context.CancelFunc
-}
-
-func (c *cancelOnStop) Stop() {
-	c.Interface.Stop()
-	c.cancel()
+	return w, err
 }
 
 func metaAccessor(obj any) (string, error) {

@@ -321,43 +321,56 @@ func TestGuardOnAConfigMapLock(t *testing.T) {
 	}
 }
 
-// TestGuardRenewsOnAClockBehindTheWallClock: the old lock's renewals are
-// bounded by Guard's stop point measured on Lock.Clock, not by a wall-clock
-// deadline taken from it. A context deadline at the stop point read on
-// Lock.Clock had already passed for a clock behind the wall clock (every
-// renewal failed at once and the work was stopped at the stop point
-// although the API answered), and was far away for one ahead (the renewal
-// was bounded by APITimeout alone). The simulator's clocks run from an
-// offset of up to an hour.
-func TestGuardRenewsOnAClockBehindTheWallClock(t *testing.T) {
+// ctxObjects fails a request whose context has ended, as a real client
+// does (client-go's fake clientset ignores contexts).
+type ctxObjects struct{ migrate.Objects }
+
+func (c ctxObjects) Get(ctx context.Context, kind migrate.Kind, ns, name string) (*metav1.ObjectMeta, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return c.Objects.Get(ctx, kind, ns, name)
+}
+
+func (c ctxObjects) Create(ctx context.Context, kind migrate.Kind, meta *metav1.ObjectMeta) (*metav1.ObjectMeta, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return c.Objects.Create(ctx, kind, meta)
+}
+
+func (c ctxObjects) SetAnnotation(ctx context.Context, kind migrate.Kind, meta *metav1.ObjectMeta, key, value string) (*metav1.ObjectMeta, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return c.Objects.SetAnnotation(ctx, kind, meta, key, value)
+}
+
+// TestGuardRenewsWhenItsClockIsBehindTheWallClock: the injected clock
+// (here a fake one, days behind the wall clock; in the simulator a node's
+// clock an hour off) times the renewals, and a renewal's request timeout
+// is a duration on it, never an instant of that clock handed to a context
+// (which measures the wall clock): such a deadline had passed before the
+// request was sent, every renewal failed, and the work was stopped with
+// ErrLockLost after RenewDeadline − StopGrace of every tenure, with the
+// API server healthy (found by the simulator, class liveness/election).
+func TestGuardRenewsWhenItsClockIsBehindTheWallClock(t *testing.T) {
 	f := newFixture(t)
-	behind := time.Now().Add(-time.Hour)
-	f.clock = testclock.NewFakeClock(behind)
-	f.lock.Clock = f.clock
+	f.lock.Client = ctxObjects{f.lock.Client}
 	f.run()
 	wait(t, f.started, "the work to start on a free lock")
-	deadline := time.After(guard)
-	for f.clock.Since(behind) < 2*elector.DefaultRenewDeadline {
-		// Step once Guard waits for both its next renewal and its stop
-		// point (no renewal in flight), so that a slow machine does not
-		// step past renewals that have not happened yet.
-		for f.clock.Waiters() < 2 {
+	for range 3 * elector.DefaultRenewDeadline / elector.DefaultRetryPeriod {
+		f.step(elector.DefaultRetryPeriod)
+		want := f.clock.Now().Truncate(time.Second)
+		deadline := time.After(guard)
+		for !f.record().RenewTime.Time.Equal(want) {
 			select {
-			case at := <-f.stopped:
-				t.Fatalf("the work stopped %v after it started while the API answered every renewal", at.Sub(behind))
 			case <-deadline:
-				t.Fatal("timed out waiting for Guard to wait for its next renewal")
+				t.Fatalf("no renewal at %v (record renewed at %v)", want.Sub(epoch), f.record().RenewTime.Sub(epoch))
+			case stopped := <-f.stopped:
+				t.Fatalf("the work stopped at %v with the API server healthy: %v", stopped.Sub(epoch), <-f.result)
 			case <-time.After(time.Millisecond):
 			}
 		}
-		f.clock.Step(elector.DefaultRetryPeriod / 2)
-		select {
-		case at := <-f.stopped:
-			t.Fatalf("the work stopped %v after it started while the API answered every renewal", at.Sub(behind))
-		case <-time.After(20 * time.Millisecond): // real time for Guard's loop to renew
-		}
-	}
-	if r := f.record(); r.HolderIdentity != "new-0" || !r.RenewTime.Time.After(behind.Add(elector.DefaultRenewDeadline).Truncate(time.Second)) {
-		t.Fatalf("old lock record %+v: want held by new-0 and renewed in the last %v", r, elector.DefaultRenewDeadline)
 	}
 }

@@ -30,14 +30,9 @@ import (
 // client, so that the unit tests can run on client-go's fake clientset
 // (whose RESTClient is nil). Production code uses migrate.REST; the e2e
 // tests run it against a real API server.
-// A request whose context has ended fails at once, as with a real client
-// (the fake clientset ignores contexts).
 type typedObjects struct{ c corev1client.CoreV1Interface }
 
 func (t typedObjects) Get(ctx context.Context, kind migrate.Kind, ns, name string) (*metav1.ObjectMeta, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	if kind == migrate.ConfigMaps {
 		o, err := t.c.ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
@@ -53,9 +48,6 @@ func (t typedObjects) Get(ctx context.Context, kind migrate.Kind, ns, name strin
 }
 
 func (t typedObjects) Create(ctx context.Context, kind migrate.Kind, meta *metav1.ObjectMeta) (*metav1.ObjectMeta, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	if kind == migrate.ConfigMaps {
 		o, err := t.c.ConfigMaps(meta.Namespace).Create(ctx, &corev1.ConfigMap{ObjectMeta: *meta}, metav1.CreateOptions{})
 		if err != nil {
@@ -73,9 +65,6 @@ func (t typedObjects) Create(ctx context.Context, kind migrate.Kind, meta *metav
 // SetAnnotation writes the whole object back with meta's resourceVersion;
 // the fixture's reactor answers 409 for a stale one, as the API server does.
 func (t typedObjects) SetAnnotation(ctx context.Context, kind migrate.Kind, meta *metav1.ObjectMeta, key, value string) (*metav1.ObjectMeta, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	m := meta.DeepCopy()
 	if m.Annotations == nil {
 		m.Annotations = map[string]string{}

@@ -22,9 +22,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metric names; every series carries the labels namespace and group.
+// Metric names; every series carries the labels lease_namespace (the
+// namespace of the group's Leases; not namespace, which Prometheus
+// Operator sets to the scraped Pod's, see package elector) and group.
 const (
 	metricOwned       = "elector_shards_owned"
+	metricShards      = "elector_shards"
 	metricMoves       = "elector_shard_moves_total"
 	metricTableWrites = "elector_shard_table_writes_total"
 	metricFences      = "elector_shard_member_fences_total"
@@ -41,46 +44,56 @@ const (
 
 type metrics struct {
 	owned  prometheus.Gauge
+	shards prometheus.Gauge
 	moves  *prometheus.CounterVec
 	writes *prometheus.CounterVec
 	fences prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer, namespace, group string) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, namespace, group string, k int) (*metrics, error) {
 	if reg == nil {
 		return nil, nil
 	}
-	l := prometheus.Labels{"namespace": namespace, "group": group}
+	l := prometheus.Labels{"lease_namespace": namespace, "group": group}
 	owned, err := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: metricOwned, Help: "Shards whose function runs in this replica.",
-	}, []string{"namespace", "group"}))
+	}, []string{"lease_namespace", "group"}))
+	if err != nil {
+		return nil, err
+	}
+	shards, err := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: metricShards, Help: "Shards of the group (K, as configured): sum(elector_shards_owned) below it means shards without a running owner.",
+	}, []string{"lease_namespace", "group"}))
 	if err != nil {
 		return nil, err
 	}
 	moves, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: metricMoves, Help: "Changes of the shard assignment written by this replica, by kind.",
-	}, []string{"namespace", "group", "kind"}))
+	}, []string{"lease_namespace", "group", "kind"}))
 	if err != nil {
 		return nil, err
 	}
 	writes, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: metricTableWrites, Help: "Writes of the assignment Lease by this replica, by result (ok, conflict, error).",
-	}, []string{"namespace", "group", "result"}))
+	}, []string{"lease_namespace", "group", "result"}))
 	if err != nil {
 		return nil, err
 	}
 	fences, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: metricFences, Help: "Member Leases this replica fenced (as coordinator) after they expired.",
-	}, []string{"namespace", "group"}))
+	}, []string{"lease_namespace", "group"}))
 	if err != nil {
 		return nil, err
 	}
-	return &metrics{
+	m := &metrics{
 		owned:  owned.With(l),
+		shards: shards.With(l),
 		moves:  moves.MustCurryWith(l),
 		writes: writes.MustCurryWith(l),
 		fences: fences.With(l),
-	}, nil
+	}
+	m.shards.Set(float64(k))
+	return m, nil
 }
 
 // register registers c, or returns the collector of that name already

@@ -111,7 +111,7 @@ func New(cfg Config) (*Shards, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := newMetrics(cfg.Registerer, cfg.Namespace, cfg.Group)
+	m, err := newMetrics(cfg.Registerer, cfg.Namespace, cfg.Group, cfg.Shards)
 	if err != nil {
 		return nil, err
 	}

@@ -27,8 +27,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"k8s.io/utils/clock"
 
 	"github.com/elector-dev/elector"
@@ -92,13 +90,13 @@ func (a *app) run(ctx context.Context) int {
 	if err != nil {
 		return fail(a.stderr, err)
 	}
+	reg := newRegistry() // metrics.go
+	rc.Wrap(newAPIRequests(reg))
 	kc, err := newClients(rc, a.log)
 	if err != nil {
 		return fail(a.stderr, err)
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if c.shards > 0 {
 		return a.runShards(ctx, kc, reg, ln) // shards.go
 	}

@@ -174,10 +174,15 @@ func TestHelpExecEnvironmentAndShards(t *testing.T) {
 // sidecarFlagRE finds --flag mentions in Markdown.
 var sidecarFlagRE = regexp.MustCompile("--([a-z][a-z0-9-]*[a-z0-9])")
 
+// otherProgramRE matches a command line of another program in the
+// README's shell blocks: git, the release tool and krew in "Install and
+// versions".
+var otherProgramRE = regexp.MustCompile(`^(\$ )?(git|release|(KREW_ROOT=\S+ )?krew) `)
+
 // sidecarFlagsInDocs returns, per file, the --flags that README.md and
 // docs/*.md mention, except on lines about kubectl (the plugin and
-// kubectl's own commands) and in docs/kubectl-elector.md, the plugin's
-// page.
+// kubectl's own commands), command lines of other programs
+// (otherProgramRE) and in docs/kubectl-elector.md, the plugin's page.
 func sidecarFlagsInDocs(t *testing.T) map[string][]string {
 	t.Helper()
 	root := filepath.Join("..", "..")
@@ -197,7 +202,7 @@ func sidecarFlagsInDocs(t *testing.T) map[string][]string {
 			t.Fatal(err)
 		}
 		for line := range strings.Lines(string(b)) {
-			if strings.Contains(line, "kubectl ") {
+			if strings.Contains(line, "kubectl ") || otherProgramRE.MatchString(line) {
 				continue
 			}
 			for _, m := range sidecarFlagRE.FindAllStringSubmatch(line, -1) {

@@ -70,18 +70,34 @@ func TestHandoffChecksCandidates(t *testing.T) {
 		stderr  string // a substring of the one line
 		request []string
 	}{
-		{"typo", deploy, []string{"--to", "web-abc-l"}, ExitCannotHandOff,
-			`refusing to hand team-a/web to "web-abc-l": there is no Pod "web-abc-l" in namespace team-a, so nothing shows that a candidate "web-abc-l" is running, and a target that never takes the Lease leaves it without a leader for its lease duration (15s).`, nil},
-		{"not ready", deploy, []string{"--to", "web-abc-3"}, ExitCannotHandOff,
-			`refusing to hand team-a/web to "web-abc-3": its Pod web-abc-3 is not Ready (ContainersNotReady), so it would not take the Lease`, nil},
+		{
+			"typo", deploy,
+			[]string{"--to", "web-abc-l"},
+			ExitCannotHandOff,
+			`refusing to hand team-a/web to "web-abc-l": there is no Pod "web-abc-l" in namespace team-a, so nothing shows that a candidate "web-abc-l" is running, and a target that never takes the Lease leaves it without a leader for its lease duration (15s).`, nil,
+		},
+		{
+			"not ready", deploy,
+			[]string{"--to", "web-abc-3"},
+			ExitCannotHandOff,
+			`refusing to hand team-a/web to "web-abc-3": its Pod web-abc-3 is not Ready (ContainersNotReady), so it would not take the Lease`, nil,
+		},
 		{"terminating", append(deploy, terminating), []string{"--to", "web-abc-5"}, ExitCannotHandOff, "its Pod web-abc-5 is terminating", nil},
 		{"ready target", deploy, []string{"--to", "web-def-2"}, ExitTimeout, "web-abc-1 did not hand off team-a/web within 1ms", []string{"web-def-2"}},
 		{"forced typo", deploy, []string{"--to", "web-abc-l", "--force"}, ExitTimeout, "did not hand off", []string{"web-abc-l"}},
 		{"anyone, another ready pod of the deployment", deploy, nil, ExitTimeout, "Other candidates (Ready Pods of Deployment/web): web-def-2.", []string{""}},
-		{"anyone, no other ready pod", []runtime.Object{deploy[0], deploy[2], deploy[3]}, nil, ExitCannotHandOff,
-			"refusing to hand team-a/web to anyone else: Deployment/web has no other Ready Pod, so no other candidate would take the Lease and web-abc-1 would take it back after releasing it. Scale Deployment/web up first, or pass --force to ask anyway", nil},
-		{"anyone, holder is not a pod", []runtime.Object{deploy[1]}, nil, ExitCannotHandOff,
-			`refusing to hand team-a/web to anyone else: the holder "web-abc-1" is not a Pod in namespace team-a`, nil},
+		{
+			"anyone, no other ready pod",
+			[]runtime.Object{deploy[0], deploy[2], deploy[3]},
+			nil, ExitCannotHandOff,
+			"refusing to hand team-a/web to anyone else: Deployment/web has no other Ready Pod, so no other candidate would take the Lease and web-abc-1 would take it back after releasing it. Scale Deployment/web up first, or pass --force to ask anyway", nil,
+		},
+		{
+			"anyone, holder is not a pod",
+			[]runtime.Object{deploy[1]},
+			nil, ExitCannotHandOff,
+			`refusing to hand team-a/web to anyone else: the holder "web-abc-1" is not a Pod in namespace team-a`, nil,
+		},
 		{"anyone, forced", []runtime.Object{deploy[0]}, []string{"--force"}, ExitTimeout, "did not hand off", []string{""}},
 	}
 	for _, tt := range tests {

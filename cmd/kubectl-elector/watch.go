@@ -294,8 +294,10 @@ func (t *tracker) observe(now time.Time, typ watch.EventType, l *coordinationv1.
 
 	prev, seen := t.leases[key]
 	if !seen {
-		tr := &leaseTrack{holder: holder, token: token, renewTime: renew, duration: dur, request: request, lastWrite: now,
-			display: display, prefix: prefix, role: role}
+		tr := &leaseTrack{
+			holder: holder, token: token, renewTime: renew, duration: dur, request: request, lastWrite: now,
+			display: display, prefix: prefix, role: role,
+		}
 		t.leases[key] = tr
 		if holder == "" {
 			say("released (token %d), lease %s", token, durationCell(dur))
@@ -467,8 +469,10 @@ func (t *tracker) observeMember(now time.Time, typ watch.EventType, key, display
 		dur = time.Duration(*s) * time.Second
 	}
 	if !seen {
-		t.leases[key] = &leaseTrack{holder: holder, token: token, renewTime: renew, duration: dur, lastWrite: now,
-			display: display, role: shard.RoleMember}
+		t.leases[key] = &leaseTrack{
+			holder: holder, token: token, renewTime: renew, duration: dur, lastWrite: now,
+			display: display, role: shard.RoleMember,
+		}
 		if holder != "" {
 			say("member %s is in (epoch %d)", holder, token)
 		}

@@ -44,8 +44,9 @@ limitations under the License.
 // second); RequestHandoff never accepts a request under a client-go
 // holder; Run never reports ErrStopOverrun when the leader function
 // returned within StopGrace. Exceptions are exactly doc.go's: a candidate
-// that never saw a Lease before it was deleted by hand may overlap the
-// old leader and restart the token at 0.
+// that never received an incarnation of the Lease (its UID) before it was
+// deleted by hand may overlap that incarnation's leader, and after such a
+// deletion its token need only exceed every token it had received.
 //
 // Reproducibility: every decision of the simulator comes from the seed
 // and the order of events in virtual time. The product's own randomness

@@ -21,12 +21,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
@@ -80,7 +82,14 @@ type instance struct {
 	mu        sync.Mutex
 	isDead    bool
 	partUntil time.Duration
-	seen      map[string]time.Duration
+	seen      map[types.UID]bool // the incarnations of Leases it received
+	terms     map[termKey]bool   // the terms of Leases it received
+	maxSeen   map[string]int32   // the highest leaseTransitions it received, by Lease
+	// term is, by Lease, its last successful write and what it knew
+	// when it sent the first write of that holder, token and
+	// incarnation: for a tenure's start, its acquisition (or, for the
+	// target of a planned handoff, its first renewal).
+	term      map[string]termWrite
 	active    map[*tenureRec]bool
 	lastEnd   time.Duration
 	sec       time.Duration
@@ -105,20 +114,86 @@ func (i *instance) partitioned() bool {
 	return now < i.partUntil
 }
 
+// saw records that the instance received l (a reply or a watch event):
+// it knows of that incarnation of the Lease.
 func (i *instance) saw(l *coordinationv1.Lease) {
-	now := i.node.sim.now()
 	i.mu.Lock()
-	defer i.mu.Unlock()
-	if _, ok := i.seen[l.Name]; !ok {
-		i.seen[l.Name] = now
+	first := !i.seen[l.UID]
+	i.seen[l.UID] = true
+	i.terms[termOf(l)] = true
+	if tr := l.Spec.LeaseTransitions; tr != nil {
+		if m, ok := i.maxSeen[l.Name]; !ok || *tr > m {
+			i.maxSeen[l.Name] = *tr
+		}
+	}
+	i.mu.Unlock()
+	if first {
+		i.node.sim.trace(i, "first sight of %s %s (rv=%s)", l.Name, l.UID, l.ResourceVersion)
 	}
 }
 
-func (i *instance) firstSeen(name string) (time.Duration, bool) {
+// knowledge is what an instance knew of a Lease at one moment.
+type knowledge struct {
+	max  int32 // the highest leaseTransitions it had received
+	ok   bool  // it had received the Lease at all
+	seen map[types.UID]bool
+	// terms: the terms of Leases it had received
+	terms map[termKey]bool
+}
+
+// termKey names a term of a Lease: holder, token and incarnation.
+type termKey struct {
+	holder      string
+	transitions int32
+	uid         types.UID
+}
+
+func termOf(l *coordinationv1.Lease) termKey {
+	k := termKey{uid: l.UID}
+	if h := l.Spec.HolderIdentity; h != nil {
+		k.holder = *h
+	}
+	if tr := l.Spec.LeaseTransitions; tr != nil {
+		k.transitions = *tr
+	}
+	return k
+}
+
+// termWrite is a write of a Lease by an instance, and what the instance
+// knew when it began writing that holder, token and incarnation.
+type termWrite struct {
+	termKey
+	knew knowledge
+	// handed: the instance had received this term before it wrote it,
+	// so it did not choose the token: a planned handoff's transfer,
+	// written by the previous holder.
+	handed bool
+}
+
+func (i *instance) knowledge(name string) knowledge {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	d, ok := i.seen[name]
-	return d, ok
+	m, ok := i.maxSeen[name]
+	return knowledge{max: m, ok: ok, seen: maps.Clone(i.seen), terms: maps.Clone(i.terms)}
+}
+
+// wroteTo records a successful write of l, sent when the instance knew
+// knew.
+func (i *instance) wroteTo(l *coordinationv1.Lease, knew knowledge) {
+	k := termOf(l)
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if last, ok := i.term[l.Name]; ok && last.termKey == k {
+		return // a renewal
+	}
+	i.term[l.Name] = termWrite{termKey: k, knew: knew, handed: knew.terms[k]}
+}
+
+// termOf returns the instance's last term write of name.
+func (i *instance) termOf(name string) termWrite {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.term[name]
 }
 
 func (i *instance) began(r *tenureRec) {
@@ -223,7 +298,7 @@ func (n *node) newInstance(ctx context.Context) (*instance, context.Context) {
 	ictx, cancel := context.WithCancel(ctx)
 	inst := &instance{
 		node: n, gen: n.gen, cancel: cancel, born: n.sim.now(),
-		seen: map[string]time.Duration{}, active: map[*tenureRec]bool{},
+		seen: map[types.UID]bool{}, terms: map[termKey]bool{}, maxSeen: map[string]int32{}, term: map[string]termWrite{}, active: map[*tenureRec]bool{},
 		cancelled: -1, returned: -1,
 	}
 	inst.client = &client{srv: n.sim.srv, inst: inst}
@@ -291,7 +366,7 @@ func (n *node) loop(ctx context.Context) {
 			}
 			inst.kill("exit")
 		}
-		if !sleep(ctx, s.dur(100*time.Millisecond, 2*time.Second)) {
+		if !sleep(ctx, s.dur(100*time.Millisecond, restartDelay)) {
 			return
 		}
 	}

@@ -142,11 +142,13 @@ func (c *client) Get(ctx context.Context, name string, opts metav1.GetOptions) (
 }
 
 func (c *client) Create(ctx context.Context, l *coordinationv1.Lease, opts metav1.CreateOptions) (*coordinationv1.Lease, error) {
+	knew := c.inst.knowledge(l.Name) // what it knew when it chose to write
 	if err := c.before(ctx, "create", l.Name); err != nil {
 		return nil, err
 	}
 	got, err := c.srv.base.Create(ctx, l, opts)
 	if err == nil {
+		c.inst.wroteTo(got, knew)
 		c.srv.sim.wrote(c.inst, "create", got)
 	}
 	if aerr := c.after(ctx, err == nil); aerr != nil {
@@ -159,6 +161,7 @@ func (c *client) Create(ctx context.Context, l *coordinationv1.Lease, opts metav
 }
 
 func (c *client) Update(ctx context.Context, l *coordinationv1.Lease, opts metav1.UpdateOptions) (*coordinationv1.Lease, error) {
+	knew := c.inst.knowledge(l.Name) // what it knew when it chose to write
 	if err := c.before(ctx, "update", l.Name); err != nil {
 		return nil, err
 	}
@@ -171,6 +174,7 @@ func (c *client) Update(ctx context.Context, l *coordinationv1.Lease, opts metav
 	}
 	got, err := c.srv.base.Update(ctx, l, opts)
 	if err == nil {
+		c.inst.wroteTo(got, knew)
 		c.srv.sim.wrote(c.inst, "update", got)
 	} else {
 		c.srv.sim.trace(c.inst, "update %s rv=%s failed: %v", l.Name, l.ResourceVersion, err)
@@ -188,9 +192,15 @@ func (c *client) Delete(ctx context.Context, name string, opts metav1.DeleteOpti
 	if err := c.before(ctx, "delete", name); err != nil {
 		return err
 	}
+	// Only the operator deletes, so the incarnation read here is the
+	// one deleted.
+	var uid types.UID
+	if cur, err := c.srv.base.Get(ctx, name, metav1.GetOptions{}); err == nil {
+		uid = cur.UID
+	}
 	err := c.srv.base.Delete(ctx, name, opts)
 	if err == nil {
-		c.srv.sim.deleted(c.inst, name)
+		c.srv.sim.deleted(c.inst, name, uid)
 	}
 	if aerr := c.after(ctx, err == nil); aerr != nil {
 		return aerr
@@ -358,14 +368,17 @@ func (w *stream) pump() {
 			if w.c.inst.dead() || w.c.inst.partitioned() {
 				return // the connection broke
 			}
-			if l, ok := ev.Object.(*coordinationv1.Lease); ok {
+			l, _ := ev.Object.(*coordinationv1.Lease)
+			if l != nil {
 				w.rv = l.ResourceVersion
-				if ev.Type != watch.Deleted {
-					w.c.inst.saw(l)
-				}
 			}
 			if !w.send(ev) {
 				return
+			}
+			// Seen once the client took it, not before: a stream
+			// the client stopped delivered nothing.
+			if l != nil && ev.Type != watch.Deleted {
+				w.c.inst.saw(l)
 			}
 		}
 	}

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/elector-dev/elector"
 )
@@ -314,9 +315,9 @@ func (s *Sim) wrote(inst *instance, verb string, l *coordinationv1.Lease) {
 }
 
 // deleted is called by the server after a Lease was deleted.
-func (s *Sim) deleted(inst *instance, name string) {
-	s.trace(inst, "delete %s", name)
-	s.hist.deleted(name)
+func (s *Sim) deleted(inst *instance, name string, uid types.UID) {
+	s.trace(inst, "delete %s %s", name, uid)
+	s.hist.deleted(name, uid)
 }
 
 // Classify names the kind of a violation, for summaries.
