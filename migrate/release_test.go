@@ -140,31 +140,8 @@ func TestGuardEndsTheTenureBeforeReleasingTheOldLock(t *testing.T) {
 		Client: objs, Kind: migrate.Endpoints, Namespace: "default", Name: "elect",
 		Identity: "new-0", Clock: clk, Logger: log, APITimeout: time.Hour,
 	}
-	started, workReturned, guardReturned := make(chan struct{}), make(chan struct{}), make(chan struct{})
-	guarded := lock.Guard(func(ctx context.Context, _ elector.Term) error {
-		close(started)
-		<-ctx.Done()
-		close(workReturned)
-		return nil
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	res, runDone := make(chan error, 1), make(chan struct{})
-	go func() {
-		defer close(runDone)
-		res <- e.Run(ctx, func(ctx context.Context, term elector.Term) error {
-			err := guarded(ctx, term)
-			close(guardReturned)
-			return err
-		})
-	}()
-	defer func() {
-		cancel()
-		select {
-		case <-runDone:
-		case <-time.After(guard):
-			t.Error("Run did not return")
-		}
-	}()
+	g := runGuarded(t, e, lock)
+	started, workReturned, guardReturned, res, cancel := g.started, g.workReturned, g.guardReturned, g.res, g.cancel
 	wait(t, started, "the guarded work to start")
 	cancel() // shutdown: the Elector gives the work StopGrace
 	wait(t, workReturned, "the work to return")
@@ -232,31 +209,8 @@ func TestGuardNoticesTheWorkReturnWhileARenewalHangs(t *testing.T) {
 		Identity: "new-0", Clock: clk, Logger: log, APITimeout: time.Hour,
 		LeaseDuration: 3 * time.Hour, RenewDeadline: 2 * time.Hour,
 	}
-	started, workReturned, guardReturned := make(chan struct{}), make(chan struct{}), make(chan struct{})
-	guarded := lock.Guard(func(ctx context.Context, _ elector.Term) error {
-		close(started)
-		<-ctx.Done()
-		close(workReturned)
-		return nil
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	res, runDone := make(chan error, 1), make(chan struct{})
-	go func() {
-		defer close(runDone)
-		res <- e.Run(ctx, func(ctx context.Context, term elector.Term) error {
-			err := guarded(ctx, term)
-			close(guardReturned)
-			return err
-		})
-	}()
-	defer func() {
-		cancel()
-		select {
-		case <-runDone:
-		case <-time.After(guard):
-			t.Error("Run did not return")
-		}
-	}()
+	g := runGuarded(t, e, lock)
+	started, workReturned, guardReturned, res, cancel := g.started, g.workReturned, g.guardReturned, g.res, g.cancel
 	wait(t, started, "the guarded work to start")
 	// The old lock's first renewal is due a RetryPeriod after it was
 	// taken; it hangs.
@@ -290,4 +244,49 @@ func TestGuardNoticesTheWorkReturnWhileARenewalHangs(t *testing.T) {
 	if h := objs.holder(t); h != "" {
 		t.Fatalf("old lock holder = %q after the release, want empty", h)
 	}
+}
+
+// guardedRun is an Elector's Run of work under a Lock's Guard that waits
+// for its context to end; its channels close as the work starts and
+// returns, and as Guard returns.
+type guardedRun struct {
+	started, workReturned, guardReturned chan struct{}
+	res                                  chan error // Run's result
+	cancel                               context.CancelFunc
+}
+
+// runGuarded starts e.Run with such work under lock.Guard; when the test
+// ends it cancels Run and waits, boundedly, for it to return.
+func runGuarded(t *testing.T, e *elector.Elector, lock *migrate.Lock) *guardedRun {
+	t.Helper()
+	g := &guardedRun{
+		started: make(chan struct{}), workReturned: make(chan struct{}), guardReturned: make(chan struct{}),
+		res: make(chan error, 1),
+	}
+	guarded := lock.Guard(func(ctx context.Context, _ elector.Term) error {
+		close(g.started)
+		<-ctx.Done()
+		close(g.workReturned)
+		return nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	g.cancel = cancel
+	runDone := make(chan struct{})
+	go func() {
+		defer close(runDone)
+		g.res <- e.Run(ctx, func(ctx context.Context, term elector.Term) error {
+			err := guarded(ctx, term)
+			close(g.guardReturned)
+			return err
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-runDone:
+		case <-time.After(guard):
+			t.Error("Run did not return")
+		}
+	})
+	return g
 }
