@@ -88,7 +88,7 @@ test-unit: ## Unit tests, no control plane: library, sidecar, rbac, bench tools,
 
 .PHONY: test-sim
 test-sim: ## Simulator tier, no control plane: 60 s of fresh seeds, the three injected bugs found, the corpus of seeds that once failed
-	cd test && $(GO) test -race -count=1 -timeout=30m -run 'TestSimRandomSeeds|TestSimFindsInjectedBugs|TestSimRegressionCorpus' ./sim/
+	cd test && $(GO) test -race -count=1 -timeout=30m -run 'TestSimRandomSeeds|TestSimShardSeeds|TestSimFindsInjectedBugs|TestSimRegressionCorpus' ./sim/
 
 .PHONY: test-integration
 test-integration: controlplane ## The harness and the library against a real kube-apiserver + etcd, and deploy/ (dry runs, admission policy, FlowSchema)

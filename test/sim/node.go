@@ -63,6 +63,7 @@ type node struct {
 	kind   kind
 	rate   float64 // clock rate against true time
 	offset time.Duration
+	lag    time.Duration // its watch streams delay each event by up to lag while faulty
 
 	mu   sync.Mutex
 	gen  int

@@ -103,13 +103,13 @@ func Run(seed uint64, inject Inject) Result {
 	rate := func() float64 { return 1 + (2*s.float()-1)*driftBound }
 	offset := func() time.Duration { return s.dur(-time.Hour, time.Hour) }
 	add := func(id string, k kind) *node {
-		n := &node{sim: s, id: id, kind: k, rate: rate(), offset: offset()}
+		n := &node{sim: s, id: id, kind: k, rate: rate(), offset: offset(), lag: cfg.maxLag}
 		s.nodes = append(s.nodes, n)
 		return n
 	}
 	if cfg.shards > 0 {
 		for i := range cfg.replicas {
-			add(fmt.Sprintf("r%d", i), kindShard)
+			add(fmt.Sprintf("r%d", i), kindShard).lag = cfg.lags[i]
 		}
 	} else {
 		for i := range cfg.electors {
@@ -133,7 +133,10 @@ func Run(seed uint64, inject Inject) Result {
 		wg.Go(func() { n.loop(ctx) })
 	}
 	wg.Go(func() { s.chaos(ctx, &wg) })
-	op := &node{sim: s, id: "operator", kind: kindOperator}
+	if cfg.rollouts {
+		wg.Go(func() { s.rollout(ctx) })
+	}
+	op := &node{sim: s, id: "operator", kind: kindOperator, lag: cfg.maxLag}
 	wg.Go(func() { s.operate(ctx, op) })
 	if cfg.shards == 0 {
 		wg.Go(func() { s.liveness(ctx) })
@@ -193,6 +196,11 @@ func (s *Sim) chaos(ctx context.Context, wg *sync.WaitGroup) {
 			break
 		}
 		n := s.nodes[s.intn(len(s.nodes))]
+		if s.cfg.coordBias && s.intn(2) == 0 {
+			if c := s.coordinator(); c != nil {
+				n = c
+			}
+		}
 		inst := n.current()
 		if inst == nil {
 			continue
@@ -201,6 +209,9 @@ func (s *Sim) chaos(ctx context.Context, wg *sync.WaitGroup) {
 		case 0, 1:
 			graceful := s.intn(2) == 0
 			downFor := s.dur(0, 20*time.Second)
+			if s.cfg.quickBack && s.intn(2) == 0 {
+				downFor = s.dur(0, 2*time.Second)
+			}
 			n.setDown(true)
 			if graceful {
 				s.trace(inst, "stop (scale down) for %v", downFor)
@@ -227,6 +238,63 @@ func (s *Sim) chaos(ctx context.Context, wg *sync.WaitGroup) {
 			inst.mu.Lock()
 			inst.partUntil = 0
 			inst.mu.Unlock()
+		}
+	}
+}
+
+// coordinator returns the node that holds the shard group's coordinator
+// Lease now (nil if none), read from the store without faults.
+func (s *Sim) coordinator() *node {
+	l, err := s.srv.base.Get(context.Background(), shard.CoordinatorName(shardGroup), metav1.GetOptions{})
+	if err != nil || l.Spec.HolderIdentity == nil {
+		return nil
+	}
+	for _, n := range s.nodes {
+		if n.id == *l.Spec.HolderIdentity {
+			return n
+		}
+	}
+	return nil
+}
+
+// rollout restarts the replicas in turn while faults are on, as a rolling
+// update of a StatefulSet does: each is stopped (it hands its shards on
+// and releases its member Lease), starts again with the same identity a
+// moment later (a new epoch), and the next one follows up to 1 s after it
+// runs again. So one replica re-registers while the next one hands its
+// shards on, to members as its view shows them.
+func (s *Sim) rollout(ctx context.Context) {
+	// wait polls cond every 10 ms of virtual time for up to a minute.
+	wait := func(cond func() bool) bool {
+		for end := s.now() + time.Minute; !cond() && s.now() < end; {
+			if !sleep(ctx, 10*time.Millisecond) {
+				return false
+			}
+		}
+		return true
+	}
+	for s.faulty() {
+		if !sleep(ctx, s.dur(time.Second, 10*time.Second)) {
+			return
+		}
+		s.trace(nil, "rolling restart")
+		for _, i := range s.perm(len(s.nodes)) {
+			if !s.faulty() {
+				break
+			}
+			n := s.nodes[i]
+			inst := n.current()
+			if inst == nil || inst.dead() {
+				continue
+			}
+			n.setDown(true)
+			s.trace(inst, "stop (rolling restart)")
+			inst.cancel()
+			ok := wait(inst.dead) && sleep(ctx, s.dur(0, time.Second))
+			n.setDown(false)
+			if !ok || !wait(func() bool { return n.current() != inst }) || !sleep(ctx, s.dur(0, time.Second)) {
+				return
+			}
 		}
 	}
 }

@@ -62,6 +62,11 @@ var KeepGoing bool
 // OnlyShards makes every run the shard scenario.
 var OnlyShards bool
 
+// StaleCoordinator makes every shard run the scenario aimed at the
+// review's shard double ownership: a coordinator whose watch lags while
+// the other replicas, current, restart in turn (config.slowCoord).
+var StaleCoordinator bool
+
 // Timings of every candidate: elector's defaults, which client-go users
 // run with too.
 const (
@@ -73,6 +78,10 @@ const (
 	// (LeaseDuration − RenewDeadline) / (LeaseDuration + RenewDeadline).
 	driftBound = 0.9 * float64(leaseDuration-renewDeadline) / float64(leaseDuration+renewDeadline)
 )
+
+// slowLag is how far behind, per event, the watch of a slow coordinator
+// runs (config.slowCoord).
+const slowLag = 8 * time.Second
 
 // election is the name of the Lease of the election scenario.
 const election = "sim"
@@ -104,6 +113,15 @@ type config struct {
 	watchHang float64 // fraction of streams that hang silently
 	watchDrop float64 // fraction of streams that end early
 	maxLag    time.Duration
+	// lags, in shard runs, is each node's own maxLag (by node index):
+	// replicas whose views lag each other by different amounts, such as
+	// a coordinator that lags the table another replica wrote. maxLag is
+	// then their maximum.
+	lags      []time.Duration
+	rollouts  bool          // shard runs: rolling restarts (each replica stopped and started again in turn)
+	coordBias bool          // shard runs: half the faults aim at the coordinator
+	quickBack bool          // shard runs: half the crashed or stopped replicas come back within 2 s
+	slowCoord bool          // shard runs: the coordinator's watch lags (up to slowLag per event) while it coordinates
 	latency   time.Duration // maximum one-way latency while faulty
 	stuck     float64       // fraction of tenures whose function ignores its context
 }
@@ -111,7 +129,8 @@ type config struct {
 func (c config) String() string {
 	kind := fmt.Sprintf("election: %d library (%d guarded), %d client-go", c.electors, c.guarded, c.clientgos)
 	if c.shards > 0 {
-		kind = fmt.Sprintf("shards: %d replicas, K=%d", c.replicas, c.shards)
+		kind = fmt.Sprintf("shards: %d replicas, K=%d, lags %v, rollouts=%v coordinator faults=%v quick restarts=%v slow coordinator=%v",
+			c.replicas, c.shards, c.lags, c.rollouts, c.coordBias, c.quickBack, c.slowCoord)
 	}
 	return fmt.Sprintf("seed %d inject %q: %s; deletions=%v handoffs=%v garbage=%v; faults until %v, end %v; errors %.2f lost replies %.2f lag %v hang %.2f",
 		c.seed, c.inject, kind, c.deletions, c.handoffs, c.garbage, c.faultsEnd, c.end, c.errRate, c.lostReply, c.maxLag, c.watchHang)
@@ -138,6 +157,32 @@ func draw(seed uint64, inject Inject) config {
 		c.shards = 1 + r.IntN(6)
 		c.replicas = 2 + r.IntN(3)
 		c.garbage = r.IntN(4) == 0
+		// The fault mix of shard runs (drawn after the draws above, so
+		// that election runs keep their scenarios): each
+		// replica's watch lags by its own amount, rolling restarts,
+		// faults aimed at the coordinator, quick restarts. Together they
+		// make the window of the review's shard double ownership (see
+		// CHAOS.md, Simulation): a replica re-registers in a new epoch,
+		// a replica whose view shows it writes a table naming that epoch
+		// (a shutdown's hand-on, or a coordinator), and a coordinator
+		// whose watch still shows the older epoch reads that table after
+		// a conflict.
+		c.maxLag = 0
+		for range c.replicas {
+			lag := []time.Duration{0, 0, 200 * time.Millisecond, 2 * time.Second, 8 * time.Second}[r.IntN(5)]
+			c.lags = append(c.lags, lag)
+			c.maxLag = max(c.maxLag, lag)
+		}
+		c.rollouts = r.IntN(4) != 0
+		c.coordBias = r.IntN(2) == 0
+		c.quickBack = r.IntN(2) == 0
+		if c.slowCoord = r.IntN(2) == 0 || StaleCoordinator; c.slowCoord {
+			// The targeted scenario: a slow coordinator, every other
+			// view current, rolling restarts of 3-4 replicas.
+			c.maxLag, c.rollouts = slowLag, true
+			c.replicas = 3 + r.IntN(2)
+			c.lags = make([]time.Duration, c.replicas)
+		}
 		return c
 	}
 	c.electors = 2 + r.IntN(3)
@@ -209,6 +254,12 @@ func (s *Sim) intn(n int) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.rng.IntN(n)
+}
+
+func (s *Sim) perm(n int) []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rng.Perm(n)
 }
 
 // dur is a random duration in [lo, hi).
