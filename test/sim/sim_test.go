@@ -210,7 +210,8 @@ func TestSimSeed(t *testing.T) {
 }
 
 // TestSimRegressionCorpus runs every seed that once found a bug
-// (testdata/corpus.txt): they must all pass now.
+// (testdata/corpus.txt; a seed followed by "stale" runs the
+// stale-coordinator shard scenario): they must all pass now.
 func TestSimRegressionCorpus(t *testing.T) {
 	f, err := os.Open("testdata/corpus.txt")
 	if err != nil {
@@ -230,9 +231,15 @@ func TestSimRegressionCorpus(t *testing.T) {
 			t.Fatalf("corpus: bad seed %q: %v", fields[0], err)
 		}
 		n++
-		if res := runSeed(t, seed, InjectNone); len(res.Violations) > 0 {
+		// "stale" after the seed: the stale-coordinator shard scenario
+		// (-sim.stale), in which the seed was found.
+		StaleCoordinator = len(fields) > 1 && fields[1] == "stale"
+		OnlyShards = StaleCoordinator
+		res := runSeed(t, seed, InjectNone)
+		if len(res.Violations) > 0 {
 			report(t, seed, InjectNone, res)
 		}
+		StaleCoordinator, OnlyShards = false, false
 	}
 	if n == 0 {
 		t.Fatal("the corpus is empty")
