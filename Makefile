@@ -87,7 +87,7 @@ test-unit: ## Unit tests, no control plane: library, sidecar, rbac, bench tools,
 	done
 
 .PHONY: test-sim
-test-sim: ## Simulator tier, no control plane: 60 s of fresh seeds, the three injected bugs found, the corpus of seeds that once failed
+test-sim: ## Simulator tier, no control plane: 60 s of fresh seeds (30 s general, 30 s stale-coordinator shard scenario), the three injected bugs found, the corpus of seeds that once failed
 	cd test && $(GO) test -race -count=1 -timeout=30m -run 'TestSimRandomSeeds|TestSimShardSeeds|TestSimFindsInjectedBugs|TestSimRegressionCorpus' ./sim/
 
 .PHONY: test-integration

@@ -30,7 +30,11 @@ limitations under the License.
 // hang silently for ever, and send bookmarks. Nodes crash (their work
 // stops at once), stop gracefully (scale down), restart with the same
 // identity (scale up), are partitioned; their clocks run at rates within
-// 90% of doc.go's bound, from arbitrary offsets. An operator requests
+// 90% of doc.go's bound, from arbitrary offsets. Shard runs add their
+// own mix: a watch lag per replica, rolling restarts, faults aimed at the
+// coordinator, quick restarts and a slow coordinator; the
+// stale-coordinator scenario (StaleCoordinator, TestSimShardSeeds) is
+// aimed at the outside review's shard double ownership. An operator requests
 // planned handoffs, deletes the Lease by hand, and hand-edits the shard
 // assignment table.
 //
@@ -56,6 +60,7 @@ limitations under the License.
 // fails again in most replays (CHAOS.md, Simulation, has the numbers).
 //
 // make sim SEEDS=N runs N fresh seeds; make test-sim (part of make test)
-// runs 60 s of fresh seeds, shows each injected bug is found, and
+// runs 60 s of fresh seeds (30 s of them in the stale-coordinator shard
+// scenario, TestSimShardSeeds), shows each injected bug is found, and
 // replays testdata/corpus.txt, the seeds that once found a bug.
 package sim
