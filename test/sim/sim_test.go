@@ -139,10 +139,10 @@ func TestSimRandomSeeds(t *testing.T) {
 
 // TestSimShardSeeds runs fresh seeds of the shard scenario aimed at the
 // review's shard double ownership (StaleCoordinator) for -sim.stalebudget
-// (30s): with the fix of shard/view.go reverted it finds the overlap in
-// about 1 seed of 25 (CHAOS.md, Simulation), which the general mix,
-// where it is one shard run in about 50, would not within make test-sim's
-// budget.
+// (30s): with the fix of shard/view.go's ownerStatus reverted it finds
+// the overlap in about 1 seed of 18 (CHAOS.md, Simulation), which the
+// general mix, where it is about 1 seed of 200, would not find within
+// make test-sim's budget.
 func TestSimShardSeeds(t *testing.T) {
 	setFlags(t, true)
 	freshSeeds(t, 0, *flagStaleB)
