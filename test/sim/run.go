@@ -141,7 +141,7 @@ func Run(seed uint64, inject Inject) Result {
 	if cfg.shards == 0 {
 		wg.Go(func() { s.liveness(ctx) })
 	}
-	if sleep(ctx, cfg.end) && cfg.shards > 0 && !cfg.garbage {
+	if sleep(ctx, cfg.end) && cfg.shards > 0 && !cfg.garbage && !cfg.shortTail {
 		for k := range cfg.shards {
 			if l := s.hist.leading(shardKey(k)); len(l) != 1 {
 				s.violate("shard %d has %d owners %v after faults stopped", k, len(l), cfg.end-cfg.faultsEnd)
