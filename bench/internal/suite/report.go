@@ -44,6 +44,7 @@ type results struct {
 	scale     []scaleResult
 	ctrl      []ctrlResult // controller-runtime SIGTERM handoff, elector's NewManager and the plain one
 	sharding  []shardingResult
+	overload  *overloadResult // its own control plane, with and without deploy/cluster/priority
 	failures  []string
 	durations []scenarioDuration
 	// sidecarTiming is the elector sidecar's timing at its default --ttl,
@@ -84,6 +85,13 @@ func (r *results) anyFailed() bool {
 	for _, x := range r.scale {
 		if x.err != nil {
 			return true
+		}
+	}
+	if r.overload != nil {
+		for _, x := range r.overload.runs {
+			if x.err != nil {
+				return true
+			}
 		}
 	}
 	return false
@@ -204,6 +212,7 @@ func render(r *results) string {
 	renderScale(m, r)
 	renderCtrl(m, r)
 	renderSharding(m, r)
+	renderOverload(m, r)
 	renderNotes(m, r)
 	renderSamples(m, r)
 	return m.b.String()
@@ -660,6 +669,7 @@ var missTitle = map[string]string{
 	"writes":    "leader ≤ 1 write per renew interval",
 	"rss":       "sidecar RSS < 15 MiB",
 	"binary":    "sidecar binary < 15 MiB",
+	"overload":  "with deploy/cluster/priority under a flood, no tenure lost and renew p99 < RetryPeriod",
 }
 
 // missWhy explains a missed target from what this run recorded.

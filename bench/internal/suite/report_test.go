@@ -148,3 +148,38 @@ func TestFormat(t *testing.T) {
 		}
 	}
 }
+
+func TestSplice(t *testing.T) {
+	report := "# R\n\n## Summary\n\nnew summary\n\n## Overload: x\n\nnew numbers\n\n## How each number is measured\n\nnew notes\n"
+	tests := []struct{ name, old, want string }{
+		{
+			name: "replaces the section, keeps the rest",
+			old:  "# R\n\n## Summary\n\nold summary\n\n## Overload: x\n\nold numbers\n\n## How each number is measured\n\nold notes\n",
+			want: "# R\n\n## Summary\n\nold summary\n\n## Overload: x\n\nnew numbers\n\n## How each number is measured\n\nold notes\n",
+		},
+		{
+			name: "inserts before the notes",
+			old:  "# R\n\n## Summary\n\nold summary\n\n## How each number is measured\n\nold notes\n",
+			want: "# R\n\n## Summary\n\nold summary\n\n## Overload: x\n\nnew numbers\n\n## How each number is measured\n\nold notes\n",
+		},
+		{
+			name: "appends at the end",
+			old:  "# R\n\nold\n",
+			want: "# R\n\nold\n\n## Overload: x\n\nnew numbers\n\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Splice(tt.old, report, []string{ScenarioOverload})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("Splice:\n%q\nwant\n%q", got, tt.want)
+			}
+		})
+	}
+	if _, err := Splice("x", report, []string{ScenarioHandoff}); err == nil {
+		t.Error("Splice of handoff: no error, want one (it has rows in the summary)")
+	}
+}

@@ -55,7 +55,7 @@ const (
 )
 
 // Scenarios lists every scenario in run order.
-var Scenarios = []string{ScenarioHandoff, ScenarioPlanned, ScenarioCrash, ScenarioLoad, ScenarioFootprint, ScenarioScale, ScenarioCtrl, ScenarioSharding}
+var Scenarios = []string{ScenarioHandoff, ScenarioPlanned, ScenarioCrash, ScenarioLoad, ScenarioFootprint, ScenarioScale, ScenarioCtrl, ScenarioSharding, ScenarioOverload}
 
 // Options configure a run. Zero values are not defaults: use Full or Quick.
 type Options struct {
@@ -73,6 +73,9 @@ type Options struct {
 	ShardSteps    []int         // replica counts in turn
 	ShardWarmup   time.Duration // after a step is balanced (or timed out)
 	ShardWindow   time.Duration // steady-state counting window per step
+	OverloadFlood time.Duration // each overload run's flood
+	OverloadReps  int           // overload runs per variant (with and without the FlowSchema)
+	OverloadFlows int           // flooding ServiceAccounts (APF flows)
 	Only          []string      // scenarios to run; all when empty
 	Quick         bool          // recorded in the report
 	Command       string        // the command line, for the report
@@ -96,6 +99,9 @@ func Full() Options {
 		ShardSteps:    []int{2, 8, 3},
 		ShardWarmup:   5 * time.Second,
 		ShardWindow:   30 * time.Second,
+		OverloadFlood: 45 * time.Second,
+		OverloadReps:  2,
+		OverloadFlows: defaultOverloadFlows,
 	}
 }
 
@@ -117,6 +123,9 @@ func Quick() Options {
 		ShardSteps:    []int{2, 8, 3},
 		ShardWarmup:   2 * time.Second,
 		ShardWindow:   10 * time.Second,
+		OverloadFlood: 15 * time.Second,
+		OverloadReps:  1,
+		OverloadFlows: defaultOverloadFlows,
 		Quick:         true,
 	}
 }
@@ -170,6 +179,14 @@ func Run(ctx context.Context, opts Options, log io.Writer) (report string, faile
 	}
 	defer e.procs.killAll()
 
+	res.machine = machine()
+	candidate.Quiet()
+	// The overload scenario starts a control plane of its own and builds
+	// nothing: run alone, it needs neither the sidecars nor the shared
+	// control plane.
+	if len(opts.Only) > 0 && !slices.ContainsFunc(opts.Only, func(s string) bool { return s != ScenarioOverload }) {
+		return e.runSteps(ctx, res, []step{{ScenarioOverload, runOverload}})
+	}
 	e.logf("building the sidecars")
 	began := time.Now()
 	if e.bins, err = build(ctx, dir); err != nil {
@@ -196,14 +213,8 @@ func Run(ctx context.Context, opts Options, log io.Writer) (report string, faile
 		return "", false, err
 	}
 	defer e.proxy.Close()
-	res.machine = machine()
 	res.bins = e.bins
-	candidate.Quiet()
-
-	steps := []struct {
-		name string
-		run  func(context.Context, *env, *results) error
-	}{
+	return e.runSteps(ctx, res, []step{
 		{ScenarioHandoff, runHandoff},
 		{ScenarioPlanned, runPlanned},
 		{ScenarioCrash, runCrash},
@@ -212,7 +223,20 @@ func Run(ctx context.Context, opts Options, log io.Writer) (report string, faile
 		{ScenarioScale, runScale},
 		{ScenarioCtrl, runCtrl},
 		{ScenarioSharding, runSharding},
-	}
+		{ScenarioOverload, runOverload},
+	})
+}
+
+// step is one scenario of a run.
+type step struct {
+	name string
+	run  func(context.Context, *env, *results) error
+}
+
+// runSteps runs the steps that Options.Only selects and renders the
+// report.
+func (e *env) runSteps(ctx context.Context, res *results, steps []step) (report string, failed bool, err error) {
+	opts := e.opts
 	for _, s := range steps {
 		if !opts.runs(s.name) {
 			continue
