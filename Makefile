@@ -290,8 +290,12 @@ release-rehearsal: $(KREW) $(CYCLONEDX_GOMOD) ## Rehearse the release of HEAD in
 	VERSION=$(REHEARSAL_VERSION) KREW=$(KREW) CYCLONEDX_GOMOD=$(CYCLONEDX_GOMOD) GO=$(GO) hack/release-rehearsal.sh
 
 .PHONY: bench
-bench: controlplane ## Benchmark elector against client-go; writes BENCHMARKS.md (~15 min; BENCHFLAGS=--quick: ~4 min smoke test)
+bench: controlplane ## Benchmark elector against client-go; writes BENCHMARKS.md (~20 min; BENCHFLAGS=--quick: ~5 min smoke test)
 	cd bench && $(GO) run ./cmd/bench --out ../BENCHMARKS.md $(BENCHFLAGS)
+
+.PHONY: bench-overload
+bench-overload: controlplane ## Only the overload comparison (renewals under a tenant's flood, with and without deploy/cluster/priority, ~5 min); replaces its section of BENCHMARKS.md
+	cd bench && $(GO) run ./cmd/bench --only overload --section --out ../BENCHMARKS.md $(BENCHFLAGS)
 
 # N is the number of schedules `make chaos` runs.
 N ?= 200

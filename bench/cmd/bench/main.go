@@ -34,6 +34,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -190,9 +191,11 @@ func contains(list []string, s string) bool {
 // default, else the go run command with its flags (without --out).
 func commandLine(args []string) string {
 	var kept []string
+	section := false
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--section" || a == "-section" {
+			section = true
 			continue
 		}
 		if a == "--out" || a == "-out" {
@@ -204,8 +207,22 @@ func commandLine(args []string) string {
 		}
 		kept = append(kept, a)
 	}
-	if len(kept) == 0 {
-		return "make bench"
+	target := "make bench"
+	if section {
+		// make bench-overload is bench --only overload --section.
+		for i, a := range kept {
+			if a == "--only=overload" || a == "-only=overload" {
+				kept, target = slices.Delete(kept, i, i+1), "make bench-overload"
+				break
+			}
+			if (a == "--only" || a == "-only") && i+1 < len(kept) && kept[i+1] == "overload" {
+				kept, target = slices.Delete(kept, i, i+2), "make bench-overload"
+				break
+			}
+		}
 	}
-	return "make bench BENCHFLAGS='" + strings.Join(kept, " ") + "'"
+	if len(kept) == 0 {
+		return target
+	}
+	return target + " BENCHFLAGS='" + strings.Join(kept, " ") + "'"
 }
