@@ -116,6 +116,7 @@ type overloadRun struct {
 // overloadResult is the scenario's outcome.
 type overloadResult struct {
 	runs    []overloadRun
+	seats   map[string]string // nominal seats of the levels, from the API server's metrics
 	flows   int
 	started time.Time
 	load    [2]string // load average at start and end
@@ -166,6 +167,7 @@ func measureOverload(ctx context.Context, e *env, r *overloadResult) error {
 	if err := o.setup(ctx, r.flows); err != nil {
 		return err
 	}
+	r.seats = o.nominalSeats(ctx)
 	// ABBA: each pair of repetitions runs both orders.
 	for rep := range e.opts.OverloadReps {
 		order := []bool{false, true}
@@ -246,6 +248,37 @@ func (o *overloadEnv) setup(ctx context.Context, flows int) error {
 	}
 	o.e.logf("overload: creating %d ConfigMaps of %d bytes in namespace %s", overloadObjects, overloadObjectBytes, overloadTenantNS)
 	return o.seed(ctx)
+}
+
+// nominalSeats reads the nominal concurrency limits of the two levels
+// from the API server's metrics; a level it cannot read is left out
+// (the report then omits it).
+func (o *overloadEnv) nominalSeats(ctx context.Context) map[string]string {
+	raw, err := o.admin.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		o.e.logf("overload: unable to read the API server's metrics: %v", err)
+		return nil
+	}
+	return parseNominalSeats(string(raw))
+}
+
+// parseNominalSeats returns apiserver_flowcontrol_nominal_limit_seats of
+// the leader-election and workload-low levels.
+func parseNominalSeats(metrics string) map[string]string {
+	out := map[string]string{}
+	for _, l := range strings.Split(metrics, "\n") {
+		if !strings.HasPrefix(l, "apiserver_flowcontrol_nominal_limit_seats{") {
+			continue
+		}
+		for _, level := range []string{levelLeaderElection, levelWorkloadLow} {
+			if strings.Contains(l, `priority_level="`+level+`"`) {
+				if f := strings.Fields(l); len(f) == 2 {
+					out[level] = f[1]
+				}
+			}
+		}
+	}
+	return out
 }
 
 // ownConnection gives cfg a transport of its own, as a separate Pod has:
@@ -661,16 +694,20 @@ func renderOverload(m *md, r *results) {
 			cmd = "make bench"
 		}
 		mi := r.machine
-		m.p("*From its own run:* `%s`, %s; %d CPUs (%s), go %s, kube-apiserver %s; load average %s at start, %s at end.",
+		m.p("*From its own run:* `%s`, %s; %d CPUs (%s), %s, kube-apiserver %s; load average %s at start, %s at end.",
 			cmd, o.started.UTC().Format("2006-01-02 15:04 MST"), mi.cpus, mi.cpuModel, mi.goVersion, controlplane.KubernetesVersion, o.load[0], o.load[1])
 		m.p("")
 	}
-	m.p("A kube-apiserver of its own with `--max-requests-inflight=%d --max-mutating-requests-inflight=%d` (API Priority and Fairness, on by default, shares their sum among its priority levels). "+
-		"**The flood:** another tenant, %d ServiceAccounts of namespace `%s` (one APF flow each), each with %d loops LISTing all %d ConfigMaps of %d bytes (about %d MiB per LIST, JSON) and %d loop PATCHing a random one, no client-side rate limit, for %v. "+
+	seats := ""
+	if o.seats[levelLeaderElection] != "" && o.seats[levelWorkloadLow] != "" {
+		seats = fmt.Sprintf(": %s nominal seats for `%s`, %s for `%s`, from its metrics", o.seats[levelLeaderElection], levelLeaderElection, o.seats[levelWorkloadLow], levelWorkloadLow)
+	}
+	m.p("A kube-apiserver of its own with `--max-requests-inflight=%d --max-mutating-requests-inflight=%d` (API Priority and Fairness, on by default, shares their sum among its priority levels%s). "+
+		"**The flood:** another tenant, %d ServiceAccounts of namespace `%s` (one APF flow each), each with %d loops LISTing all %d ConfigMaps of %d bytes (about %d MiB per LIST, JSON) and %d loop PATCHing a random one, no client-side rate limit, for %v. APF queues each user's requests apart and serves the queues in turn, so a single flooding user hardly delays another user's rare request; many Pods of other tenants, each its own user, fill a level's queues, as in kubernetes#106725. "+
 		"**The leader:** %d in-process elector candidates of one Lease (elector's defaults %s, request timeout RenewDeadline/4), each with its own connection, authenticated as the ServiceAccount `%s/%s` (Role: Leases only). "+
 		"**With** applies `deploy/%s` as written (rendered by kustomize); **without** deletes it; before each run the elector's Lease GET is classified by the `X-Kubernetes-PF-PriorityLevel-UID` header (the *level* column). "+
 		"*Renewals*: every Lease update begun during the flood, timed around the client call (client-go's own 429 retries included), successes and failures (a renewal that timed out counts as elector's request timeout, %v); *lost tenures*: a leader function cancelled while its candidate ran, from the flood's start until %v after its end; *leader changes*: a different candidate started leading in that time. %d repetition(s) per variant, in ABBA order.",
-		overloadInflight, overloadMutatingInflight, o.flows, overloadTenantNS, overloadListLoops, overloadObjects, overloadObjectBytes,
+		overloadInflight, overloadMutatingInflight, seats, o.flows, overloadTenantNS, overloadListLoops, overloadObjects, overloadObjectBytes,
 		max(1, overloadObjects*overloadObjectBytes>>20), overloadWriteLoops, r.opts.OverloadFlood,
 		overloadCandidates, overloadTiming, overloadAppNS, overloadElectorS, overloadPriority, overloadAPITimeout(), overloadCooldown, r.opts.OverloadReps)
 	m.p("")

@@ -183,3 +183,17 @@ func TestSplice(t *testing.T) {
 		t.Error("Splice of handoff: no error, want one (it has rows in the summary)")
 	}
 }
+
+func TestParseNominalSeats(t *testing.T) {
+	metrics := `# HELP apiserver_flowcontrol_nominal_limit_seats [BETA] Nominal number of execution seats configured for each priority level
+# TYPE apiserver_flowcontrol_nominal_limit_seats gauge
+apiserver_flowcontrol_nominal_limit_seats{priority_level="catch-all"} 1
+apiserver_flowcontrol_nominal_limit_seats{priority_level="leader-election"} 1
+apiserver_flowcontrol_nominal_limit_seats{priority_level="workload-low"} 7
+apiserver_flowcontrol_current_limit_seats{priority_level="workload-low"} 9
+`
+	got := parseNominalSeats(metrics)
+	if got[levelLeaderElection] != "1" || got[levelWorkloadLow] != "7" || len(got) != 2 {
+		t.Errorf("parseNominalSeats = %v, want leader-election 1, workload-low 7", got)
+	}
+}
