@@ -700,7 +700,7 @@ func renderOverload(m *md, r *results) {
 	}
 	seats := ""
 	if o.seats[levelLeaderElection] != "" && o.seats[levelWorkloadLow] != "" {
-		seats = fmt.Sprintf(": %s nominal seats for %s, %s for %s, from its metrics", o.seats[levelLeaderElection], levelLeaderElection, o.seats[levelWorkloadLow], levelWorkloadLow)
+		seats = fmt.Sprintf("; nominal seats from its metrics: %s for %s, %s for %s", o.seats[levelLeaderElection], levelLeaderElection, o.seats[levelWorkloadLow], levelWorkloadLow)
 	}
 	m.p("A kube-apiserver of its own with `--max-requests-inflight=%d --max-mutating-requests-inflight=%d` (API Priority and Fairness, on by default, shares their sum among its priority levels%s). "+
 		"**The flood:** another tenant, %d ServiceAccounts of namespace `%s` (one APF flow each), each with %d loops LISTing all %d ConfigMaps of %d bytes (about %d MiB per LIST, JSON) and %d loop PATCHing a random one, no client-side rate limit, for %v. APF queues each user's requests apart and serves the queues in turn, so a single flooding user hardly delays another user's rare request; many Pods of other tenants, each its own user, fill a level's queues, as in kubernetes#106725. "+
