@@ -197,3 +197,46 @@ apiserver_flowcontrol_current_limit_seats{priority_level="workload-low"} 9
 		t.Errorf("parseNominalSeats = %v, want leader-election 1, workload-low 7", got)
 	}
 }
+
+func TestRenderOverload(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		var out []time.Duration
+		for _, x := range v {
+			out = append(out, time.Duration(x)*time.Millisecond)
+		}
+		return out
+	}
+	render := func(withLost int, withRenewals []time.Duration) string {
+		r := &results{opts: Full(), overload: &overloadResult{flows: 48, runs: []overloadRun{
+			{flowSchema: false, rep: 1, level: levelWorkloadLow, renewals: ms(2500, 2500, 300), failed: 2, failures: map[string]int{"timeout": 2}, lost: 1, changes: 1, flood: 45 * time.Second, lists: 450},
+			{flowSchema: true, rep: 1, level: levelLeaderElection, renewals: withRenewals, lost: withLost, flood: 45 * time.Second, lists: 450},
+		}}}
+		m := &md{}
+		renderOverload(m, r)
+		return m.b.String()
+	}
+	out := render(0, ms(300, 400, 900))
+	for _, want := range []string{
+		"| with | leader-election | 3 | 400 ms | 900 ms | 900 ms | 0 | 0 | 0 | 10.0 |",
+		"| without | workload-low | 3 | 2.50 s | 2.50 s | 2.50 s | 2 | 1 | 1 | 10.0 |",
+		"| 1 | without | 3 | 2.50 s | 2.50 s | 2.50 s | 2 (2 timeout) | 1 | 1 |",
+		"0 lost, p99 < 2s | yes |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the overload section lacks %q:\n%s", want, out)
+		}
+	}
+	for _, c := range []struct {
+		name     string
+		lost     int
+		renewals []time.Duration
+	}{
+		{"a lost tenure", 1, ms(300)},
+		{"p99 at RetryPeriod", 0, ms(300, 2000)},
+		{"no renewal", 0, nil},
+	} {
+		if out := render(c.lost, c.renewals); !strings.Contains(out, "0 lost, p99 < 2s | **NO** |") {
+			t.Errorf("with %s the target is not missed:\n%s", c.name, out)
+		}
+	}
+}
