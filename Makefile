@@ -295,7 +295,7 @@ bench: controlplane ## Benchmark elector against client-go; writes BENCHMARKS.md
 
 .PHONY: bench-overload
 bench-overload: controlplane ## Only the overload comparison (renewals under a tenant's flood, with and without deploy/cluster/priority, ~5 min); replaces its section of BENCHMARKS.md
-	cd bench && $(GO) run ./cmd/bench --only overload --section --out ../BENCHMARKS.md $(BENCHFLAGS)
+	cd bench && $(GO) run ./cmd/bench --only overload --splice --out ../BENCHMARKS.md $(BENCHFLAGS)
 
 # N is the number of schedules `make chaos` runs.
 N ?= 200

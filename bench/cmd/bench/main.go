@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		flood   = fs.Duration("overload-flood", 0, "overload: each run's flood (default 45s, --quick 15s)")
 		oReps   = fs.Int("overload-reps", 0, "overload: runs per variant, with and without the FlowSchema (default 2, --quick 1)")
 		oFlows  = fs.Int("overload-flows", 0, "overload: flooding ServiceAccounts (default 48)")
-		section = fs.Bool("section", false, "with --only: replace only those scenarios' sections of the existing --out file, keep the rest (supported: "+strings.Join(suite.SectionScenarios(), ",")+")")
+		splice  = fs.Bool("splice", false, "with --only: replace only those scenarios' sections of the existing --out file, keep the rest (supported: "+strings.Join(suite.SectionScenarios(), ",")+")")
 		timeout = fs.Duration("timeout", 40*time.Minute, "give up after this long")
 	)
 	fs.Usage = func() {
@@ -131,20 +131,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	var existing []byte
-	if *section {
+	if *splice {
 		if len(opts.Only) == 0 || *out == "" {
-			fmt.Fprintln(stderr, "bench: --section needs --only and --out: it replaces those scenarios' sections of the --out file")
+			fmt.Fprintln(stderr, "bench: --splice needs --only and --out: it replaces those scenarios' sections of the --out file")
 			return exitUsage
 		}
 		for _, s := range opts.Only {
 			if !contains(suite.SectionScenarios(), s) {
-				fmt.Fprintf(stderr, "bench: --section: scenario %q has no section of its own to replace; use %s, or splice by hand\n", s, strings.Join(suite.SectionScenarios(), ","))
+				fmt.Fprintf(stderr, "bench: --splice: scenario %q has no section of its own to replace; use %s, or splice by hand\n", s, strings.Join(suite.SectionScenarios(), ","))
 				return exitUsage
 			}
 		}
 		var err error
 		if existing, err = os.ReadFile(*out); err != nil {
-			fmt.Fprintf(stderr, "bench: --section: unable to read the report to update: %v\n", err)
+			fmt.Fprintf(stderr, "bench: --splice: unable to read the report to update: %v\n", err)
 			return exitUsage
 		}
 	}
@@ -158,8 +158,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	fmt.Fprint(stdout, report)
-	if *section {
-		if report, err = suite.Splice(string(existing), report, opts.Only); err != nil {
+	if *splice {
+		if report, err = suite.SpliceSections(string(existing), report, opts.Only); err != nil {
 			fmt.Fprintf(stderr, "bench: %v\n", err)
 			return exitFailure
 		}
@@ -191,11 +191,11 @@ func contains(list []string, s string) bool {
 // default, else the go run command with its flags (without --out).
 func commandLine(args []string) string {
 	var kept []string
-	section := false
+	splice := false
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		if a == "--section" || a == "-section" {
-			section = true
+		if a == "--splice" || a == "-splice" {
+			splice = true
 			continue
 		}
 		if a == "--out" || a == "-out" {
@@ -208,8 +208,8 @@ func commandLine(args []string) string {
 		kept = append(kept, a)
 	}
 	target := "make bench"
-	if section {
-		// make bench-overload is bench --only overload --section.
+	if splice {
+		// make bench-overload is bench --only overload --splice.
 		for i, a := range kept {
 			if a == "--only=overload" || a == "-only=overload" {
 				kept, target = slices.Delete(kept, i, i+1), "make bench-overload"

@@ -26,9 +26,9 @@ func TestCommandLine(t *testing.T) {
 		{nil, "make bench"},
 		{[]string{"--out", "../BENCHMARKS.md"}, "make bench"},
 		{[]string{"--quick", "--out=x.md"}, "make bench BENCHFLAGS='--quick'"},
-		{[]string{"--only", "overload", "--section", "--out", "../BENCHMARKS.md"}, "make bench-overload"},
-		{[]string{"--only", "overload", "--section", "--out", "../BENCHMARKS.md", "--overload-flood", "20s"}, "make bench-overload BENCHFLAGS='--overload-flood 20s'"},
-		{[]string{"--only=overload", "--section"}, "make bench-overload"},
+		{[]string{"--only", "overload", "--splice", "--out", "../BENCHMARKS.md"}, "make bench-overload"},
+		{[]string{"--only", "overload", "--splice", "--out", "../BENCHMARKS.md", "--overload-flood", "20s"}, "make bench-overload BENCHFLAGS='--overload-flood 20s'"},
+		{[]string{"--only=overload", "--splice"}, "make bench-overload"},
 		{[]string{"--only", "overload"}, "make bench BENCHFLAGS='--only overload'"},
 	}
 	for _, tt := range tests {

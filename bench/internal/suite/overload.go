@@ -677,7 +677,7 @@ func (o *overloadEnv) flood(ctx context.Context, d time.Duration) *floodCounts {
 
 // ---- Report ----
 
-// overloadHeading starts the scenario's section; bench --section finds it
+// overloadHeading starts the scenario's section; bench --splice finds it
 // by this prefix.
 const overloadHeading = "## Overload: "
 

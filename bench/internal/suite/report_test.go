@@ -149,7 +149,7 @@ func TestFormat(t *testing.T) {
 	}
 }
 
-func TestSplice(t *testing.T) {
+func TestSpliceSections(t *testing.T) {
 	report := "# R\n\n## Summary\n\nnew summary\n\n## Overload: x\n\nnew numbers\n\n## How each number is measured\n\nnew notes\n"
 	tests := []struct{ name, old, want string }{
 		{
@@ -170,17 +170,17 @@ func TestSplice(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Splice(tt.old, report, []string{ScenarioOverload})
+			got, err := SpliceSections(tt.old, report, []string{ScenarioOverload})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got != tt.want {
-				t.Errorf("Splice:\n%q\nwant\n%q", got, tt.want)
+				t.Errorf("SpliceSections:\n%q\nwant\n%q", got, tt.want)
 			}
 		})
 	}
-	if _, err := Splice("x", report, []string{ScenarioHandoff}); err == nil {
-		t.Error("Splice of handoff: no error, want one (it has rows in the summary)")
+	if _, err := SpliceSections("x", report, []string{ScenarioHandoff}); err == nil {
+		t.Error("SpliceSections of handoff: no error, want one (it has rows in the summary)")
 	}
 }
 

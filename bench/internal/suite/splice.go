@@ -23,16 +23,16 @@ import (
 )
 
 // sectionHeadings are the scenarios whose report is one section of its
-// own, with nothing in the summary: Splice can replace it alone.
+// own, with nothing in the summary: SpliceSections can replace it alone.
 var sectionHeadings = map[string]string{
 	ScenarioOverload: overloadHeading,
 }
 
-// sectionAnchor is the section before which Splice inserts a section the
+// sectionAnchor is the section before which SpliceSections inserts a section the
 // old report does not have.
 const sectionAnchor = "## How each number is measured"
 
-// SectionScenarios lists the scenarios Splice supports.
+// SectionScenarios lists the scenarios SpliceSections supports.
 func SectionScenarios() []string {
 	var out []string
 	for s := range sectionHeadings {
@@ -42,10 +42,10 @@ func SectionScenarios() []string {
 	return out
 }
 
-// Splice returns old with the sections of scenarios replaced by those of
+// SpliceSections returns old with the sections of scenarios replaced by those of
 // report: a `--only` run regenerates its own section of BENCHMARKS.md and
 // keeps every other number of the last full run.
-func Splice(old, report string, scenarios []string) (string, error) {
+func SpliceSections(old, report string, scenarios []string) (string, error) {
 	for _, sc := range scenarios {
 		heading, ok := sectionHeadings[sc]
 		if !ok {
