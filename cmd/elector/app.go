@@ -140,7 +140,8 @@ func (a *app) run(ctx context.Context) int {
 		}
 		h.maxWatchers, h.registerer = c.maxWatchers, reg
 		h.probeAddr, h.metricsAddr = c.probeAddr, c.metricsAddr
-		defer a.serveAll(p, h.mux(), h.probesMux(h.healthz, h.readyz), h.metricsMux())()
+		stop := a.serveAll(p, h.mux(), h.probesMux(h.healthz, h.readyz), h.metricsMux())
+		defer stop()
 	}
 
 	var code int

@@ -74,7 +74,8 @@ func (a *app) runShards(ctx context.Context, kc *clients, reg *prometheus.Regist
 		base.maxWatchers, base.registerer = c.maxWatchers, reg
 		base.probeAddr, base.metricsAddr = c.probeAddr, c.metricsAddr
 		h := &shardHandlers{s: s, base: base}
-		defer a.serveAll(p, h.mux(), base.probesMux(h.healthz, h.readyz), base.metricsMux())()
+		stop := a.serveAll(p, h.mux(), base.probesMux(h.healthz, h.readyz), base.metricsMux())
+		defer stop()
 	}
 
 	var code int
