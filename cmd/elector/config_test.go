@@ -771,3 +771,21 @@ func TestRunTTLBelowMinimum(t *testing.T) {
 		}
 	}
 }
+
+// The new flags' bad values, through run: one line on stderr, exit code 3
+// (invalid flag value), nothing on stdout and no listener opened.
+func TestRunBadRateLimitAndAddresses(t *testing.T) {
+	for _, args := range [][]string{
+		{"--kube-api-qps=0"},
+		{"--kube-api-burst=-3"},
+		{"--health-probe-bind-address=localhost"},
+		{"--metrics-bind-address=:99999"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := runWith(context.Background(), append([]string{"--election=x"}, args...), &stdout, &stderr, fakeEnv(nil))
+		name, _, _ := strings.Cut(strings.TrimPrefix(args[0], "--"), "=")
+		if code != ExitConfig || strings.Count(stderr.String(), "\n") != 1 || !strings.HasPrefix(stderr.String(), "elector: --"+name+"=") || stdout.Len() != 0 {
+			t.Errorf("%q: exit code %d, stdout %q, stderr %q; want %d and one line naming --%s", args, code, stdout.String(), stderr.String(), ExitConfig, name)
+		}
+	}
+}
