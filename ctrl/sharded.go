@@ -398,6 +398,12 @@ func (m *ShardedManager) runShard(ctx context.Context, i int, term elector.Term,
 
 // newShardManager builds the manager of range r for a term.
 func (m *ShardedManager) newShardManager(r Range, term elector.Term) (manager.Manager, error) {
+	return manager.New(m.cfg, m.shardOptions(r, term))
+}
+
+// shardOptions derives the options of range r's manager from the
+// embedded manager's.
+func (m *ShardedManager) shardOptions(r Range, term elector.Term) manager.Options {
 	o := m.opts
 	base := o.BaseContext
 	if base == nil {
@@ -435,7 +441,7 @@ func (m *ShardedManager) newShardManager(r Range, term elector.Term) (manager.Ma
 	o.Cache.NewInformer = func(lw toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, idx toolscache.Indexers) toolscache.SharedIndexInformer {
 		return newInformer(newShardedListerWatcher(lw, obj, r, m), obj, resync, idx)
 	}
-	return manager.New(m.cfg, o)
+	return o
 }
 
 // listed implements listObserver: it logs once per process that the API
