@@ -21,6 +21,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -404,3 +406,40 @@ func TestShardedOverrunFailsTheManager(t *testing.T) {
 }
 
 var _ client.Object = (*corev1.ConfigMap)(nil)
+
+// TestAddHealthChecksOfAShardedManager: AddHealthChecks accepts a
+// ShardedManager and adds the shard group's checks under ShardsCheckName,
+// served on the embedded manager's probe port.
+func TestAddHealthChecksOfAShardedManager(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	leases, clk, reg, logs := fake.NewLeases(), clocktesting.NewFakeClock(time.Now()), prometheus.NewRegistry(), &syncBuffer{}
+	m, err := NewShardedManager(unreachable, manager.Options{Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: addr},
+		shardedTestOptions(leases, clk, reg, logs, 1), noSetup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := AddHealthChecks(m); err != nil {
+		t.Fatal(err)
+	}
+	startSharded(t, m)
+	hc := &http.Client{Timeout: 10 * time.Second}
+	status := func(path string) int {
+		resp, err := hc.Get("http://" + addr + path)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, path := range []string{"/readyz/" + ShardsCheckName, "/healthz/" + ShardsCheckName} {
+		testwait.Until(t, path+" to answer 200", func() bool { return status(path) == http.StatusOK })
+	}
+	if got := status("/readyz/absent"); got != http.StatusNotFound {
+		t.Errorf("/readyz/absent answered %d, want 404 (the check names are not all accepted)", got)
+	}
+}
