@@ -68,7 +68,7 @@ func TestRangesCoverTheHashSpace(t *testing.T) {
 				t.Fatalf("K=%d: shard %d is empty or reversed: %v", k, i, r)
 			}
 			if checkGrammar(k) {
-				if m := selectorGrammar.FindStringSubmatch(r.Selector()); m == nil || m[1] != string(ShardByUID) || m[2] != r.Start || m[3] != r.End {
+				if m := selectorGrammar.FindStringSubmatch(r.Selector()); len(m) != 4 || m[1] != string(ShardByUID) || m[2] != r.Start || m[3] != r.End {
 					t.Fatalf("K=%d: shard %d's selector %q is not shardRange(%s, %q, %q) in the API server's grammar", k, i, r.Selector(), ShardByUID, r.Start, r.End)
 				}
 			}
