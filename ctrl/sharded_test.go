@@ -443,3 +443,36 @@ func TestAddHealthChecksOfAShardedManager(t *testing.T) {
 		t.Errorf("/readyz/absent answered %d, want 404 (the check names are not all accepted)", got)
 	}
 }
+
+// TestShardedManagerWithASingleLeaderController: with LeaderElection on,
+// what is added to the ShardedManager directly runs under the single
+// election (with the leader's term), next to the shard group.
+func TestShardedManagerWithASingleLeaderController(t *testing.T) {
+	leases, clk, reg, logs := fake.NewLeases(), clocktesting.NewFakeClock(time.Now()), prometheus.NewRegistry(), &syncBuffer{}
+	m, err := NewShardedManager(unreachable, testOptions(), shardedTestOptions(leases, clk, reg, logs, 2), noSetup,
+		WithConfig(func(c *elector.Config) {
+			c.Leases = leases.Leases(testNS)
+			c.Identity = testID
+			c.Clock = clk
+			c.Registerer = nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := newStarted(true)
+	if err := m.Add(leader); err != nil {
+		t.Fatal(err)
+	}
+	cancel, done := startSharded(t, m)
+	ctx := testwait.Recv(t, leader.ch, "the leader-only runnable to start")
+	if term, ok := TermFrom(ctx); !ok {
+		t.Error("the leader-only runnable has no term")
+	} else if _, isShard := RangeFrom(ctx); isShard {
+		t.Errorf("the leader-only runnable (token %d) has a shard's range", term.Token)
+	}
+	testwait.Until(t, "the replica to run both shards", func() bool { return len(running(m)) == 2 })
+	cancel()
+	if err := testwait.Recv(t, done, "Start to return"); err != nil {
+		t.Errorf("Start = %v, want nil", err)
+	}
+}

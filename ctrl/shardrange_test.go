@@ -211,3 +211,28 @@ func TestRangeFromContext(t *testing.T) {
 		t.Fatalf("RangeFrom = %v, %v; want %v", got, ok, r)
 	}
 }
+
+// TestEmptyNamespaceHashesToOneRange: by namespace, cluster-scoped
+// objects (namespace "") all fall in the range that holds
+// 0xcbf29ce484222325, FNV-1a's hash of the empty string: shard 1 of 2,
+// shard 3 of 4, as docs/sharded-controllers.md says.
+func TestEmptyNamespaceHashesToOneRange(t *testing.T) {
+	if h := sharding.HashField(""); h != "cbf29ce484222325" {
+		t.Fatalf("hash of the empty namespace = %s, want cbf29ce484222325", h)
+	}
+	for k, want := range map[int]int{1: 0, 2: 1, 4: 3, 8: 6} {
+		for i := range k {
+			r, err := NewRange(ShardByNamespace, i, k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ok, err := r.Matches(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a", UID: "u"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != (i == want) {
+				t.Errorf("K=%d: a Namespace object matches shard %d: %v, want only shard %d", k, i, ok, want)
+			}
+		}
+	}
+}
