@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"strings"
@@ -35,6 +36,8 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -434,6 +437,18 @@ func (m *ShardedManager) shardOptions(r Range, term elector.Term) manager.Option
 	}
 	mapper := m.GetRESTMapper()
 	o.MapperProvider = func(*rest.Config, *http.Client) (meta.RESTMapper, error) { return mapper, nil }
+	// cache.New clones these maps but fills in the Namespaces of a
+	// ByObject entry in place: give each shard its own copies, since
+	// shards start concurrently.
+	o.Cache.DefaultNamespaces = maps.Clone(o.Cache.DefaultNamespaces)
+	if o.Cache.ByObject != nil {
+		byObject := make(map[client.Object]cache.ByObject, len(o.Cache.ByObject))
+		for obj, bo := range o.Cache.ByObject {
+			bo.Namespaces = maps.Clone(bo.Namespaces)
+			byObject[obj] = bo
+		}
+		o.Cache.ByObject = byObject
+	}
 	newInformer := o.Cache.NewInformer
 	if newInformer == nil {
 		newInformer = toolscache.NewSharedIndexInformer

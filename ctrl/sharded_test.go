@@ -39,6 +39,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	toolscache "k8s.io/client-go/tools/cache"
 	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -181,9 +182,17 @@ func TestShardManagerOptions(t *testing.T) {
 	ts.m.opts.BaseContext = func() context.Context { return context.WithValue(context.Background(), userBaseKey{}, "user") }
 	ts.m.opts.LeaderElection = true
 	ts.m.opts.HealthProbeBindAddress = ":8081"
+	userNS := map[string]cache.Config{"ns": {}}
+	ts.m.opts.Cache.ByObject = map[client.Object]cache.ByObject{&corev1.ConfigMap{}: {Namespaces: userNS}}
 	r := testRange(t)
 	term := elector.Term{Token: 42}
 	o := ts.m.shardOptions(r, term)
+	for _, bo := range o.Cache.ByObject {
+		bo.Namespaces["other"] = cache.Config{} // what cache.New's defaulting does
+	}
+	if len(userNS) != 1 {
+		t.Error("a shard's cache options share the user's ByObject.Namespaces map: shards starting together would race on it")
+	}
 	switch {
 	case o.LeaderElection:
 		t.Error("a shard's manager runs an election")
