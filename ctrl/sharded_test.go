@@ -99,14 +99,16 @@ func shardedTestOptions(leases *fake.Leases, clk *clocktesting.FakeClock, reg *p
 
 func newTestSharded(t *testing.T, k int, setup SetupFunc) *testSharded {
 	t.Helper()
-	ts := &testSharded{
-		leases: fake.NewLeases(),
-		clock:  clocktesting.NewFakeClock(time.Now()),
-		reg:    prometheus.NewRegistry(),
-		logs:   &syncBuffer{},
-	}
-	m, err := NewShardedManager(unreachable, manager.Options{Metrics: metricsserver.Options{BindAddress: "0"}},
-		shardedTestOptions(ts.leases, ts.clock, ts.reg, ts.logs, k), setup)
+	return newTestShardedOn(t, fake.NewLeases(), clocktesting.NewFakeClock(time.Now()), testID, k, setup)
+}
+
+// newTestShardedOn is a replica named id on shared Leases and clock.
+func newTestShardedOn(t *testing.T, leases *fake.Leases, clk *clocktesting.FakeClock, id string, k int, setup SetupFunc) *testSharded {
+	t.Helper()
+	ts := &testSharded{leases: leases, clock: clk, reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	so := shardedTestOptions(ts.leases, ts.clock, ts.reg, ts.logs, k)
+	so.Identity = id
+	m, err := NewShardedManager(unreachable, manager.Options{Metrics: metricsserver.Options{BindAddress: "0"}}, so, setup)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,5 +485,63 @@ func TestShardedManagerWithASingleLeaderController(t *testing.T) {
 	cancel()
 	if err := testwait.Recv(t, done, "Start to return"); err != nil {
 		t.Errorf("Start = %v, want nil", err)
+	}
+}
+
+// TestShardedHandoffWaitsForTheOldOwnersReconcile: on a scale-up the
+// shard that moves starts in the new replica only after the reconcile
+// that the old owner had in flight returned.
+func TestShardedHandoffWaitsForTheOldOwnersReconcile(t *testing.T) {
+	leases, clk := fake.NewLeases(), clocktesting.NewFakeClock(time.Now())
+	recA := &reconciler{entered: make(chan context.Context, 4), block: make(chan struct{})}
+	chans := []chan event.GenericEvent{make(chan event.GenericEvent, 1), make(chan event.GenericEvent, 1)}
+	a := newTestShardedOn(t, leases, clk, "replica-a", 2, channelSetup(recA, chans))
+	cancelA, doneA := startSharded(t, a.m)
+	testwait.Until(t, "replica-a to run both shards", func() bool { return len(running(a.m)) == 2 })
+	tokenBefore := running(a.m)[1].Token
+	testwait.Send(t, chans[1], objectEvent("a"), "an event to shard 1")
+	ctxA := testwait.Recv(t, recA.entered, "replica-a's reconcile in shard 1")
+
+	// replica-b's setup records, for each shard it starts, whether
+	// replica-a's reconcile had returned by then.
+	started := make(chan [2]int32, 2)
+	b := newTestShardedOn(t, leases, clk, "replica-b", 2, func(_ manager.Manager, r Range) error {
+		started <- [2]int32{int32(r.Index), recA.returned.Load()}
+		return nil
+	})
+	cancelB, doneB := startSharded(t, b.m)
+	// The coordinator moves the surplus (shard 1) once the members have
+	// been stable for a moment on its clock; replica-a stops shard 1.
+	testwait.Until(t, "replica-a to be asked to hand shard 1 over", func() bool {
+		if ctxA.Err() != nil {
+			return true
+		}
+		clk.Step(100 * time.Millisecond)
+		return false
+	})
+	select {
+	case s := <-started:
+		t.Fatalf("replica-b started shard %d while replica-a's reconcile in shard 1 was running", s[0])
+	default:
+	}
+	close(recA.block)
+	s := testwait.Recv(t, started, "replica-b to start the shard handed over")
+	if s[0] != 1 || s[1] != 1 {
+		t.Errorf("replica-b started shard %d when replica-a had returned %d reconciles, want shard 1 after 1", s[0], s[1])
+	}
+	testwait.Until(t, "replica-b to run shard 1", func() bool {
+		r := running(b.m)
+		return len(r) == 1 && r[0].Shard == 1
+	})
+	if tok := running(b.m)[0].Token; tok <= tokenBefore {
+		t.Errorf("shard 1's token went from %d to %d on the handoff, want it to grow", tokenBefore, tok)
+	}
+	cancelB()
+	if err := testwait.Recv(t, doneB, "replica-b's Start to return"); err != nil {
+		t.Error(err)
+	}
+	cancelA()
+	if err := testwait.Recv(t, doneA, "replica-a's Start to return"); err != nil {
+		t.Error(err)
 	}
 }
