@@ -191,13 +191,12 @@ type ShardedManager struct {
 	log     *slog.Logger
 	metrics *shardedMetrics
 
-	// fallback is closed the first time a list was not sharded by the
-	// server (logged once).
+	// fallbackOnce logs, once, that a list was not sharded by the server.
 	fallbackOnce sync.Once
 
 	mu     sync.Mutex
 	runErr error // what the shard group returned
-	// newChild builds a shard's manager; a variable for tests.
+	// newChild builds a shard's manager (newShardManager).
 	newChild func(r Range, term elector.Term) (manager.Manager, error)
 	// stopped, if set, is called when a shard's function returns.
 	stopped func(r Range)
