@@ -22,21 +22,28 @@ limitations under the License.
 // per event). It also keeps the shardSelector of each request, so a test
 // can see what a client asked the API server for.
 //
-// It listens on plain HTTP on loopback and forwards to the API server over
-// TLS, passing the Authorization header through, so the API server
-// authenticates the real caller. Responses are flushed at once, so
+// It listens on loopback with a fresh self-signed certificate (kubeconfig
+// loading drops bearer tokens for plain-HTTP servers) and forwards to the
+// API server over TLS, passing the Authorization header through, so the
+// API server authenticates the real caller. Responses are flushed at once, so
 // watches stream as they would without the proxy.
 package watchcount
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/binary"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log"
+	"math/big"
 	"mime"
 	"net"
 	"net/http"
@@ -69,6 +76,11 @@ type Count struct {
 	Watches     int64 // WATCH requests
 	WatchEvents int64 // events streamed by watches (bookmarks included)
 	WatchBytes  int64 // bytes streamed by watches
+	// Open is the number of watches open now.
+	Open int64
+	// Stream is the Content-Type (and Content-Encoding, if any) of the
+	// last watch response.
+	Stream string
 	// Selectors are the distinct shardSelector parameters of the LIST and
 	// WATCH requests, in order of first use ("" for none).
 	Selectors []string
@@ -79,7 +91,7 @@ func (c Count) Sub(base Count) Count {
 	return Count{
 		Lists: c.Lists - base.Lists, ListBytes: c.ListBytes - base.ListBytes,
 		Watches: c.Watches - base.Watches, WatchEvents: c.WatchEvents - base.WatchEvents,
-		WatchBytes: c.WatchBytes - base.WatchBytes, Selectors: c.Selectors,
+		WatchBytes: c.WatchBytes - base.WatchBytes, Open: c.Open, Stream: c.Stream, Selectors: c.Selectors,
 	}
 }
 
@@ -87,6 +99,7 @@ func (c Count) Sub(base Count) Count {
 // use.
 type Proxy struct {
 	url    string
+	caPEM  []byte
 	srv    *http.Server
 	served chan struct{}
 
@@ -105,11 +118,15 @@ func Start(upstream string, upstreamCA []byte) (*Proxy, error) {
 	if !pool.AppendCertsFromPEM(upstreamCA) {
 		return nil, errors.New("unable to use the upstream CA: no certificate in it")
 	}
+	cert, caPEM, err := selfSigned()
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("unable to listen for the counting proxy: %w", err)
 	}
-	p := &Proxy{url: "http://" + ln.Addr().String(), served: make(chan struct{}), counts: map[Key]*Count{}}
+	p := &Proxy{url: "https://" + ln.Addr().String(), caPEM: caPEM, served: make(chan struct{}), counts: map[Key]*Count{}}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			_, path := splitTag(pr.In.URL.Path)
@@ -132,10 +149,15 @@ func Start(upstream string, upstreamCA []byte) (*Proxy, error) {
 			w.WriteHeader(http.StatusBadGateway)
 		},
 	}
-	p.srv = &http.Server{Handler: p.count(rp), ReadHeaderTimeout: 10 * time.Second, ErrorLog: quiet}
+	p.srv = &http.Server{
+		Handler:           p.count(rp),
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}},
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          quiet,
+	}
 	go func() {
 		defer close(p.served)
-		_ = p.srv.Serve(ln)
+		_ = p.srv.ServeTLS(ln, "", "")
 	}()
 	return p, nil
 }
@@ -146,8 +168,41 @@ func Start(upstream string, upstreamCA []byte) (*Proxy, error) {
 func (p *Proxy) Config(cfg *rest.Config, tag string) *rest.Config {
 	c := rest.CopyConfig(cfg)
 	c.Host = p.url + tagPrefix + tag
-	c.TLSClientConfig = rest.TLSClientConfig{}
+	c.TLSClientConfig = rest.TLSClientConfig{CAData: p.caPEM}
 	return c
+}
+
+// selfSigned makes a certificate for 127.0.0.1 that is its own CA.
+func selfSigned() (tls.Certificate, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("unable to generate the proxy key: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "elector-watchcount"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("unable to create the proxy certificate: %w", err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("unable to encode the proxy key: %w", err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	cert, err := tls.X509KeyPair(certPEM, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("unable to load the proxy certificate: %w", err)
+	}
+	return cert, certPEM, nil
 }
 
 // Get returns the counters of key so far.
@@ -203,6 +258,7 @@ func (p *Proxy) count(next http.Handler) http.Handler {
 		p.add(k, func(c *Count) {
 			if watch {
 				c.Watches++
+				c.Open++
 			} else {
 				c.Lists++
 			}
@@ -213,6 +269,9 @@ func (p *Proxy) count(next http.Handler) http.Handler {
 			}
 			c.Selectors = append(c.Selectors, sel)
 		})
+		if watch {
+			defer p.add(k, func(c *Count) { c.Open-- })
+		}
 		cw := &countingWriter{ResponseWriter: w, p: p, k: k, watch: watch}
 		next.ServeHTTP(cw, r)
 	})
@@ -229,15 +288,25 @@ type countingWriter struct {
 }
 
 func (w *countingWriter) WriteHeader(code int) {
-	if w.watch && code == http.StatusOK {
-		w.framer = newFramer(w.Header().Get("Content-Type"))
+	if w.watch && w.framer == nil {
+		w.startStream()
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// startStream picks the framer of a watch response from its headers.
+func (w *countingWriter) startStream() {
+	ct, enc := w.Header().Get("Content-Type"), w.Header().Get("Content-Encoding")
+	w.framer = newFramer(ct)
+	if enc != "" {
+		ct += "; encoding " + enc
+	}
+	w.p.add(w.k, func(c *Count) { c.Stream = ct })
+}
+
 func (w *countingWriter) Write(b []byte) (int, error) {
 	if w.framer == nil && w.watch {
-		w.framer = newFramer(w.Header().Get("Content-Type"))
+		w.startStream()
 	}
 	n, err := w.ResponseWriter.Write(b)
 	events := int64(0)

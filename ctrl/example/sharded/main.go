@@ -61,6 +61,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -166,9 +167,12 @@ func run(args []string) int {
 }
 
 func operate(ctx context.Context, f flags, log *slog.Logger) error {
-	cfg, err := ctrl.GetConfig()
+	var cfg *rest.Config
+	var err error
 	if f.kubeconfig != "" {
 		cfg, err = clientcmd.BuildConfigFromFlags("", f.kubeconfig)
+	} else {
+		cfg, err = ctrl.GetConfig()
 	}
 	if err != nil {
 		return fmt.Errorf("unable to load a kubeconfig: %w", err)
