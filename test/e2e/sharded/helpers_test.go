@@ -337,10 +337,13 @@ type measurement struct {
 	counts map[string]watchcount.Count
 	ref    watchcount.Count
 	moved  bool // the assignment changed during the window
+	// expected is each replica's share of the driver's writes in the
+	// window: those to objects in the shards it owns.
+	expected map[string]float64
 }
 
 // measure counts the watch traffic of ids over d while the driver runs.
-func (e *env) measure(t *testing.T, d time.Duration, ids ...string) measurement {
+func (e *env) measure(t *testing.T, dr *driver, d time.Duration, ids ...string) measurement {
 	t.Helper()
 	before := map[string]watchcount.Count{}
 	for _, id := range ids {
@@ -348,7 +351,9 @@ func (e *env) measure(t *testing.T, d time.Duration, ids ...string) measurement 
 	}
 	refBefore := e.proxy.Get(watchcount.Key{Tag: refTag, Resource: resource})
 	tb0, _ := e.table(t)
+	from := time.Now()
 	time.Sleep(d) // the window: the driver's writes flow meanwhile
+	to := time.Now()
 	tb1, _ := e.table(t)
 	m := measurement{ids: ids, owned: owned(tb1), counts: map[string]watchcount.Count{}}
 	for _, id := range ids {
@@ -356,6 +361,11 @@ func (e *env) measure(t *testing.T, d time.Duration, ids ...string) measurement 
 	}
 	m.ref = e.proxy.Get(watchcount.Key{Tag: refTag, Resource: resource}).Sub(refBefore)
 	m.moved = tb0.Generation != tb1.Generation
+	per, total := dr.opsPerShard(from, to)
+	m.expected = map[string]float64{}
+	for i, s := range tb1.Shards {
+		m.expected[s.Owner] += float64(per[i]) / float64(max(1, total))
+	}
 	if v := e.refErr.Load(); v != nil {
 		t.Fatal(v)
 	}
@@ -367,9 +377,10 @@ func (e *env) measure(t *testing.T, d time.Duration, ids ...string) measurement 
 const minEvents = 50
 
 // check asserts each replica's share of the events: with the gate on,
-// between 0.5 and 1.6 times its part of the hash space (owned/K: the
-// objects are few, so a range holds a few more or fewer than its part),
-// and all shares add up to one; its
+// within 0.1 of its share of the driver's writes in the window (those to
+// the objects of its shards: with few objects a range holds a few more
+// or fewer than its part of the hash space), and all shares add up to
+// one; its
 // requests carried a shardSelector; with the gate off, every watch
 // carried every event.
 func (m measurement) check(t *testing.T, gateOn bool) {
@@ -392,8 +403,9 @@ func (m measurement) check(t *testing.T, gateOn bool) {
 		share := float64(c.WatchEvents) / float64(m.ref.WatchEvents)
 		part := float64(m.owned[id]) / shards
 		if gateOn {
-			if share > 1.6*part || share < 0.5*part {
-				t.Errorf("N=%d, %s owns %d of %d shards: its watches carried %.2f of the events, want about %.2f (0.5 to 1.6 times)", len(m.ids), id, m.owned[id], shards, share, part)
+			if want := m.expected[id]; share > want+0.1 || share < want-0.1 {
+				t.Errorf("N=%d, %s owns %d of %d shards (%.2f of the hash space): its watches carried %.2f of the events, want its share of the writes, %.2f, within 0.1",
+					len(m.ids), id, m.owned[id], shards, part, share, want)
 			}
 			sum += share
 		} else if share < 0.9*float64(m.owned[id]) {
@@ -416,7 +428,7 @@ func (m measurement) String() string {
 	fmt.Fprintf(&b, "N=%d: reference watch %d events (%d bytes, %s);", len(m.ids), m.ref.WatchEvents, m.ref.WatchBytes, m.ref.Stream)
 	for _, id := range m.ids {
 		c := m.counts[id]
-		fmt.Fprintf(&b, " %s (%d shards, %s) %d events = %.2f, %d bytes = %.2f;", id, m.owned[id], c.Stream, c.WatchEvents,
+		fmt.Fprintf(&b, " %s (%d shards, %.2f of the writes) %d events = %.2f, %d bytes = %.2f;", id, m.owned[id], m.expected[id], c.WatchEvents,
 			float64(c.WatchEvents)/float64(max(1, m.ref.WatchEvents)), c.WatchBytes, float64(c.WatchBytes)/float64(max(1, m.ref.WatchBytes)))
 	}
 	return b.String()
@@ -430,9 +442,17 @@ type driver struct {
 	done   chan struct{}
 
 	mu       sync.Mutex
-	versions map[string]int // the surviving objects' latest version
-	ops      int
+	versions map[string]int       // the surviving objects' latest version
+	uids     map[string]types.UID // of every object created
+	ops      []op
 	errs     []string
+}
+
+// op is one write of the driver: when it returned, and the shard of its
+// object.
+type op struct {
+	at    time.Time
+	shard int
 }
 
 // driveEvery paces the driver: 25 writes a second.
@@ -446,7 +466,7 @@ const driverTarget = 80
 func (e *env) drive(t *testing.T) *driver {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &driver{stopFn: cancel, done: make(chan struct{}), versions: map[string]int{}}
+	d := &driver{stopFn: cancel, done: make(chan struct{}), versions: map[string]int{}, uids: map[string]types.UID{}}
 	cms := e.admin.CoreV1().ConfigMaps(e.ns)
 	rng := rand.New(rand.NewPCG(uint64(nsCounter.Load()), 23))
 	go func() {
@@ -473,11 +493,15 @@ func (e *env) drive(t *testing.T) *driver {
 			case len(names) < driverTarget/2 || p < 0.2:
 				name := fmt.Sprintf("obj-%d", next)
 				next++
-				_, err = cms.Create(ctx, &corev1.ConfigMap{
+				var cm *corev1.ConfigMap
+				cm, err = cms.Create(ctx, &corev1.ConfigMap{
 					ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{label: "1"}},
 					Data:       map[string]string{"version": "1"},
 				}, metav1.CreateOptions{})
 				if err == nil {
+					d.mu.Lock()
+					d.uids[name] = cm.UID
+					d.mu.Unlock()
 					d.set(name, 1)
 				}
 			case p < 0.35 && len(names) > driverTarget/2:
@@ -515,14 +539,27 @@ func (d *driver) set(name string, v int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.versions[name] = v
-	d.ops++
+	d.ops = append(d.ops, op{time.Now(), shardOf(d.uids[name])})
 }
 
 func (d *driver) del(name string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.versions, name)
-	d.ops++
+	d.ops = append(d.ops, op{time.Now(), shardOf(d.uids[name])})
+}
+
+// opsPerShard counts the writes made between from and to, by shard.
+func (d *driver) opsPerShard(from, to time.Time) (per [shards]int, total int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, o := range d.ops {
+		if !o.at.Before(from) && o.at.Before(to) {
+			per[o.shard]++
+			total++
+		}
+	}
+	return per, total
 }
 
 // stop stops the driver and returns how many writes it made.
@@ -535,7 +572,7 @@ func (d *driver) stop(t *testing.T) int {
 	if len(d.errs) > 0 {
 		t.Errorf("%d driver writes failed, e.g. %s", len(d.errs), d.errs[0])
 	}
-	return d.ops
+	return len(d.ops)
 }
 
 // shardOf is the shard whose range holds uid's hash: range i is

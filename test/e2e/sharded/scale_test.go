@@ -51,7 +51,7 @@ func scaleOneFourTwo(t *testing.T, c *controlplane.ControlPlane, gateOn bool) {
 
 	rs := []*replica{e.start(t, "r2"), e.start(t, "r3"), e.start(t, "r4")}
 	e.waitBalanced(t, "r1", "r2", "r3", "r4")
-	four := e.measure(t, window, "r1", "r2", "r3", "r4")
+	four := e.measure(t, d, window, "r1", "r2", "r3", "r4")
 
 	// Scale down to two: SIGTERM, as a Deployment's scale-down sends.
 	for _, r := range rs[1:] {
@@ -65,7 +65,7 @@ func scaleOneFourTwo(t *testing.T, c *controlplane.ControlPlane, gateOn bool) {
 		}
 	}
 	e.waitBalanced(t, "r1", "r2")
-	two := e.measure(t, window, "r1", "r2")
+	two := e.measure(t, d, window, "r1", "r2")
 
 	ops := d.stop(t)
 	final := e.waitConverged(t, d, "r1", "r2")
