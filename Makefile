@@ -293,6 +293,10 @@ release-rehearsal: $(KREW) $(CYCLONEDX_GOMOD) ## Rehearse the release of HEAD in
 bench: controlplane ## Benchmark elector against client-go; writes BENCHMARKS.md (~15 min; BENCHFLAGS=--quick: ~4 min smoke test)
 	cd bench && $(GO) run ./cmd/bench --out ../BENCHMARKS.md $(BENCHFLAGS)
 
+.PHONY: bench-sharded
+bench-sharded: controlplane ## Only the sharded-controllers section of BENCHMARKS.md (10,000 ConfigMaps, ~6 min; BENCHFLAGS=--quick: 2,000)
+	cd bench && $(GO) run ./cmd/bench --out ../BENCHMARKS.md --only sharded-controllers --splice $(BENCHFLAGS)
+
 # N is the number of schedules `make chaos` runs.
 N ?= 200
 

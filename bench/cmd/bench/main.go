@@ -69,6 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ctrlN   = fs.Int("ctrl-trials", 0, "controller-runtime SIGTERM handoff trials per variant (default 10, --quick 3)")
 		scaleN  = fs.Int("scale", 0, "elections in one process for the scale scenario (default 1000, --quick 100)")
 		only    = fs.String("only", "", "comma-separated scenarios to run: "+strings.Join(suite.Scenarios, ","))
+		splice  = fs.Bool("splice", false, "with --only="+suite.ScenarioShardedCtrl+": replace only that section of the existing --out file")
 		timeout = fs.Duration("timeout", 40*time.Minute, "give up after this long")
 	)
 	fs.Usage = func() {
@@ -125,6 +126,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			opts.Only = append(opts.Only, s)
 		}
 	}
+	if *splice && (*only != suite.ScenarioShardedCtrl || *out == "") {
+		fmt.Fprintf(stderr, "bench: --splice needs --only=%s and --out\n", suite.ScenarioShardedCtrl)
+		return exitUsage
+	}
 	opts.Command = commandLine(args)
 
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
@@ -135,6 +140,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	fmt.Fprint(stdout, report)
+	if *splice {
+		old, err := os.ReadFile(*out)
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: unable to read the report to splice into: %v\n", err)
+			return exitFailure
+		}
+		if report, err = suite.Splice(string(old), report, suite.ShardedCtrlHeading); err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			return exitFailure
+		}
+	}
 	if *out != "" {
 		if err := os.WriteFile(*out, []byte(report), 0o644); err != nil {
 			fmt.Fprintf(stderr, "bench: unable to write the report: %v\n", err)

@@ -44,8 +44,10 @@ type results struct {
 	scale     []scaleResult
 	ctrl      []ctrlResult // controller-runtime SIGTERM handoff, elector's NewManager and the plain one
 	sharding  []shardingResult
-	failures  []string
-	durations []scenarioDuration
+	// shardedCtrl: the sharded-controllers scenario's variants.
+	shardedCtrl []shardedCtrlResult
+	failures    []string
+	durations   []scenarioDuration
 	// sidecarTiming is the elector sidecar's timing at its default --ttl,
 	// crashTiming at --ttl=4s (every crash variant uses it).
 	sidecarTiming, crashTiming candidate.Timing
@@ -82,6 +84,11 @@ func (r *results) anyFailed() bool {
 		}
 	}
 	for _, x := range r.scale {
+		if x.err != nil {
+			return true
+		}
+	}
+	for _, x := range r.shardedCtrl {
 		if x.err != nil {
 			return true
 		}
@@ -204,6 +211,7 @@ func render(r *results) string {
 	renderScale(m, r)
 	renderCtrl(m, r)
 	renderSharding(m, r)
+	renderShardedCtrl(m, r)
 	renderNotes(m, r)
 	renderSamples(m, r)
 	return m.b.String()

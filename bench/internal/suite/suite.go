@@ -55,7 +55,7 @@ const (
 )
 
 // Scenarios lists every scenario in run order.
-var Scenarios = []string{ScenarioHandoff, ScenarioPlanned, ScenarioCrash, ScenarioLoad, ScenarioFootprint, ScenarioScale, ScenarioCtrl, ScenarioSharding}
+var Scenarios = []string{ScenarioHandoff, ScenarioPlanned, ScenarioCrash, ScenarioLoad, ScenarioFootprint, ScenarioScale, ScenarioCtrl, ScenarioSharding, ScenarioShardedCtrl}
 
 // Options configure a run. Zero values are not defaults: use Full or Quick.
 type Options struct {
@@ -73,9 +73,14 @@ type Options struct {
 	ShardSteps    []int         // replica counts in turn
 	ShardWarmup   time.Duration // after a step is balanced (or timed out)
 	ShardWindow   time.Duration // steady-state counting window per step
-	Only          []string      // scenarios to run; all when empty
-	Quick         bool          // recorded in the report
-	Command       string        // the command line, for the report
+	// ShardedObjects is the number of ConfigMaps of the
+	// sharded-controllers scenario, ShardedUpdates how many of them are
+	// updated while the watch traffic is counted.
+	ShardedObjects int
+	ShardedUpdates int
+	Only           []string // scenarios to run; all when empty
+	Quick          bool     // recorded in the report
+	Command        string   // the command line, for the report
 }
 
 // Full is the configuration of `make bench`: about 15 minutes on two
@@ -96,6 +101,9 @@ func Full() Options {
 		ShardSteps:    []int{2, 8, 3},
 		ShardWarmup:   5 * time.Second,
 		ShardWindow:   30 * time.Second,
+
+		ShardedObjects: 10000,
+		ShardedUpdates: 1000,
 	}
 }
 
@@ -117,7 +125,10 @@ func Quick() Options {
 		ShardSteps:    []int{2, 8, 3},
 		ShardWarmup:   2 * time.Second,
 		ShardWindow:   10 * time.Second,
-		Quick:         true,
+
+		ShardedObjects: 2000,
+		ShardedUpdates: 300,
+		Quick:          true,
 	}
 }
 
@@ -177,7 +188,9 @@ func Run(ctx context.Context, opts Options, log io.Writer) (report string, faile
 	}
 	res.durations = append(res.durations, scenarioDuration{"build", time.Since(began)})
 	e.logf("starting the control plane (kube-apiserver and etcd)")
-	e.cp, err = controlplane.Start(ctx, controlplane.Options{Out: log})
+	// The gate serves sharded LIST and WATCH (KEP-5866) to the
+	// sharded-controllers scenario; nothing else asks for them.
+	e.cp, err = controlplane.Start(ctx, controlplane.Options{Out: log, APIServerArgs: []string{"--feature-gates=ShardedListAndWatch=true"}})
 	if err != nil {
 		return "", false, err
 	}
@@ -212,6 +225,7 @@ func Run(ctx context.Context, opts Options, log io.Writer) (report string, faile
 		{ScenarioScale, runScale},
 		{ScenarioCtrl, runCtrl},
 		{ScenarioSharding, runSharding},
+		{ScenarioShardedCtrl, runShardedCtrl},
 	}
 	for _, s := range steps {
 		if !opts.runs(s.name) {

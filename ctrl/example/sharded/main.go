@@ -104,7 +104,7 @@ type flags struct {
 	write, plain                            bool
 	filterOf, filterIndex                   int
 	leaseDuration, renew, retry             time.Duration
-	recordFile, lockDir                     string
+	recordFile, lockDir, startFile          string
 	probeAddr, metricsAddr                  string
 }
 
@@ -128,6 +128,7 @@ func parse(args []string) (flags, error) {
 	fs.DurationVar(&f.retry, "retry-period", 2*time.Second, "RetryPeriod")
 	fs.StringVar(&f.recordFile, "record", "", "append every reconcile to this file (optional)")
 	fs.StringVar(&f.lockDir, "lock-dir", "", "hold a flock on a file per object in this directory while reconciling (optional)")
+	fs.StringVar(&f.startFile, "start-file", "", "reconciles wait until this file exists (a benchmark starts every replica's work at one instant) (optional)")
 	fs.StringVar(&f.probeAddr, "probe-addr", "127.0.0.1:8081", "health probe address (/healthz, /readyz)")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "0", "metrics address (/metrics); 0 for none")
 	if err := fs.Parse(args); err != nil {
@@ -268,8 +269,9 @@ func ptr[T any](v T) *T { return &v }
 // reconciler simulates I/O and reports what it saw; it is shared by the
 // controllers of every shard this replica owns.
 type reconciler struct {
-	f     flags
-	slots chan struct{} // the replica's I/O concurrency
+	f       flags
+	slots   chan struct{} // the replica's I/O concurrency
+	started chan struct{} // closed once --start-file exists
 
 	mu     sync.Mutex
 	record *os.File
@@ -279,7 +281,12 @@ type reconciler struct {
 }
 
 func newReconciler(f flags) (*reconciler, error) {
-	r := &reconciler{f: f, slots: make(chan struct{}, f.workers), done: make(chan struct{})}
+	r := &reconciler{f: f, slots: make(chan struct{}, f.workers), started: make(chan struct{}), done: make(chan struct{})}
+	if f.startFile == "" {
+		close(r.started)
+	} else {
+		go r.waitStart()
+	}
 	if f.recordFile != "" {
 		file, err := os.OpenFile(f.recordFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
@@ -307,6 +314,23 @@ func newReconciler(f flags) (*reconciler, error) {
 		}
 	}
 	return r, nil
+}
+
+// waitStart closes r.started once the start file exists.
+func (r *reconciler) waitStart() {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if _, err := os.Stat(r.f.startFile); err == nil {
+			close(r.started)
+			return
+		}
+		select {
+		case <-r.done:
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (r *reconciler) close() {
@@ -344,6 +368,11 @@ func (b bound) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, er
 			return ctrl.Result{}, nil // deleted: nothing to do
 		}
 		return ctrl.Result{}, fmt.Errorf("unable to get %s: %w", req, err)
+	}
+	select {
+	case <-r.started:
+	case <-ctx.Done():
+		return ctrl.Result{}, ctx.Err()
 	}
 	if r.f.lockDir != "" {
 		unlock, err := r.lock(string(cm.UID))
