@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"strings"
@@ -35,6 +36,8 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -188,13 +191,12 @@ type ShardedManager struct {
 	log     *slog.Logger
 	metrics *shardedMetrics
 
-	// fallback is closed the first time a list was not sharded by the
-	// server (logged once).
+	// fallbackOnce logs, once, that a list was not sharded by the server.
 	fallbackOnce sync.Once
 
 	mu     sync.Mutex
 	runErr error // what the shard group returned
-	// newChild builds a shard's manager; a variable for tests.
+	// newChild builds a shard's manager (newShardManager).
 	newChild func(r Range, term elector.Term) (manager.Manager, error)
 	// stopped, if set, is called when a shard's function returns.
 	stopped func(r Range)
@@ -398,6 +400,12 @@ func (m *ShardedManager) runShard(ctx context.Context, i int, term elector.Term,
 
 // newShardManager builds the manager of range r for a term.
 func (m *ShardedManager) newShardManager(r Range, term elector.Term) (manager.Manager, error) {
+	return manager.New(m.cfg, m.shardOptions(r, term))
+}
+
+// shardOptions derives the options of range r's manager from the
+// embedded manager's.
+func (m *ShardedManager) shardOptions(r Range, term elector.Term) manager.Options {
 	o := m.opts
 	base := o.BaseContext
 	if base == nil {
@@ -428,6 +436,18 @@ func (m *ShardedManager) newShardManager(r Range, term elector.Term) (manager.Ma
 	}
 	mapper := m.GetRESTMapper()
 	o.MapperProvider = func(*rest.Config, *http.Client) (meta.RESTMapper, error) { return mapper, nil }
+	// cache.New clones these maps but fills in the Namespaces of a
+	// ByObject entry in place: give each shard its own copies, since
+	// shards start concurrently.
+	o.Cache.DefaultNamespaces = maps.Clone(o.Cache.DefaultNamespaces)
+	if o.Cache.ByObject != nil {
+		byObject := make(map[client.Object]cache.ByObject, len(o.Cache.ByObject))
+		for obj, bo := range o.Cache.ByObject {
+			bo.Namespaces = maps.Clone(bo.Namespaces)
+			byObject[obj] = bo
+		}
+		o.Cache.ByObject = byObject
+	}
 	newInformer := o.Cache.NewInformer
 	if newInformer == nil {
 		newInformer = toolscache.NewSharedIndexInformer
@@ -435,7 +455,7 @@ func (m *ShardedManager) newShardManager(r Range, term elector.Term) (manager.Ma
 	o.Cache.NewInformer = func(lw toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, idx toolscache.Indexers) toolscache.SharedIndexInformer {
 		return newInformer(newShardedListerWatcher(lw, obj, r, m), obj, resync, idx)
 	}
-	return manager.New(m.cfg, o)
+	return o
 }
 
 // listed implements listObserver: it logs once per process that the API

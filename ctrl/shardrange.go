@@ -91,7 +91,18 @@ func boundary(i, k int) uint64 {
 	return q
 }
 
-func hexBound(v uint64) string { return fmt.Sprintf("0x%016x", v) }
+// hexBound spells v as the API server wants a bound: 0x and 16 lowercase
+// hex digits.
+func hexBound(v uint64) string {
+	const digits = "0123456789abcdef"
+	var b [18]byte
+	b[0], b[1] = '0', 'x'
+	for i := 17; i >= 2; i-- {
+		b[i] = digits[v&0xf]
+		v >>= 4
+	}
+	return string(b[:])
+}
 
 // Requirement is the range as a requirement of package sharding.
 func (r Range) Requirement() sharding.ShardRangeRequirement {
