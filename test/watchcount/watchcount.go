@@ -30,6 +30,7 @@ limitations under the License.
 package watchcount
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -273,18 +274,24 @@ func (p *Proxy) count(next http.Handler) http.Handler {
 			defer p.add(k, func(c *Count) { c.Open-- })
 		}
 		cw := &countingWriter{ResponseWriter: w, p: p, k: k, watch: watch}
+		defer cw.finish()
 		next.ServeHTTP(cw, r)
 	})
 }
 
 // countingWriter counts the bytes, and for watches the events, of a
-// response as the proxy writes it.
+// response as the proxy writes it. The bytes are those on the wire; the
+// events of a gzip-compressed watch are counted in its decompressed copy.
 type countingWriter struct {
 	http.ResponseWriter
 	p      *Proxy
 	k      Key
 	watch  bool
 	framer framer
+	// gz receives a copy of a compressed watch stream; its reader feeds
+	// the framer until gzDone.
+	gz     *io.PipeWriter
+	gzDone chan struct{}
 }
 
 func (w *countingWriter) WriteHeader(code int) {
@@ -298,10 +305,44 @@ func (w *countingWriter) WriteHeader(code int) {
 func (w *countingWriter) startStream() {
 	ct, enc := w.Header().Get("Content-Type"), w.Header().Get("Content-Encoding")
 	w.framer = newFramer(ct)
+	if enc == "gzip" {
+		pr, pw := io.Pipe()
+		w.gz, w.gzDone = pw, make(chan struct{})
+		go w.countGzip(pr, w.framer)
+	}
 	if enc != "" {
 		ct += "; encoding " + enc
 	}
 	w.p.add(w.k, func(c *Count) { c.Stream = ct })
+}
+
+// countGzip counts the events of a compressed watch stream.
+func (w *countingWriter) countGzip(r *io.PipeReader, f framer) {
+	defer close(w.gzDone)
+	defer func() { _, _ = io.Copy(io.Discard, r) }() // never block the writer
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return
+	}
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := zr.Read(buf)
+		if n > 0 {
+			events := f.feed(buf[:n])
+			w.p.add(w.k, func(c *Count) { c.WatchEvents += events })
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// finish ends the counting of a response.
+func (w *countingWriter) finish() {
+	if w.gz != nil {
+		_ = w.gz.Close()
+		<-w.gzDone
+	}
 }
 
 func (w *countingWriter) Write(b []byte) (int, error) {
@@ -310,7 +351,10 @@ func (w *countingWriter) Write(b []byte) (int, error) {
 	}
 	n, err := w.ResponseWriter.Write(b)
 	events := int64(0)
-	if w.watch {
+	switch {
+	case w.gz != nil:
+		_, _ = w.gz.Write(b[:n])
+	case w.watch:
 		events = w.framer.feed(b[:n])
 	}
 	w.p.add(w.k, func(c *Count) {

@@ -17,7 +17,10 @@ limitations under the License.
 package watchcount
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/binary"
+	"net/http/httptest"
 	"testing"
 )
 
@@ -67,5 +70,29 @@ func TestResourceOf(t *testing.T) {
 	}
 	if tag, rest := splitTag("/t/r1/api/v1"); tag != "r1" || rest != "/api/v1" {
 		t.Errorf("splitTag = %q, %q", tag, rest)
+	}
+}
+
+func TestGzipStream(t *testing.T) {
+	var plain bytes.Buffer
+	for range 3 {
+		plain.WriteString("{\"type\":\"MODIFIED\"}\n")
+	}
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	zw.Write(plain.Bytes())
+	zw.Close()
+	p := &Proxy{counts: map[Key]*Count{}}
+	rec := httptest.NewRecorder()
+	rec.Header().Set("Content-Type", "application/json")
+	rec.Header().Set("Content-Encoding", "gzip")
+	k := Key{Tag: "x", Resource: "configmaps"}
+	w := &countingWriter{ResponseWriter: rec, p: p, k: k, watch: true}
+	b := z.Bytes()
+	w.Write(b[:len(b)/2])
+	w.Write(b[len(b)/2:])
+	w.finish()
+	if c := p.Get(k); c.WatchEvents != 3 || c.WatchBytes != int64(len(b)) {
+		t.Errorf("gzip stream: %d events, %d bytes; want 3 events, %d bytes", c.WatchEvents, c.WatchBytes, len(b))
 	}
 }
