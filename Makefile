@@ -290,11 +290,11 @@ release-rehearsal: $(KREW) $(CYCLONEDX_GOMOD) ## Rehearse the release of HEAD in
 	VERSION=$(REHEARSAL_VERSION) KREW=$(KREW) CYCLONEDX_GOMOD=$(CYCLONEDX_GOMOD) GO=$(GO) hack/release-rehearsal.sh
 
 .PHONY: bench
-bench: controlplane ## Benchmark elector against client-go; writes BENCHMARKS.md (~15 min; BENCHFLAGS=--quick: ~4 min smoke test)
+bench: controlplane ## Benchmark elector against client-go; writes BENCHMARKS.md (~18 min; BENCHFLAGS=--quick: ~6 min smoke test)
 	cd bench && $(GO) run ./cmd/bench --out ../BENCHMARKS.md $(BENCHFLAGS)
 
 .PHONY: bench-sharded
-bench-sharded: controlplane ## Only the sharded-controllers section of BENCHMARKS.md (10,000 ConfigMaps, ~6 min; BENCHFLAGS=--quick: 2,000)
+bench-sharded: controlplane ## Only the sharded-controllers section of BENCHMARKS.md (10,000 ConfigMaps, ~4 min; BENCHFLAGS=--quick: 2,000)
 	cd bench && $(GO) run ./cmd/bench --out ../BENCHMARKS.md --only sharded-controllers --splice $(BENCHFLAGS)
 
 # N is the number of schedules `make chaos` runs.
