@@ -297,6 +297,10 @@ bench: controlplane ## Benchmark elector against client-go; writes BENCHMARKS.md
 bench-overload: controlplane ## Only the overload comparison (renewals under a tenant's flood, with and without deploy/cluster/priority, ~5 min); replaces its section of BENCHMARKS.md
 	cd bench && $(GO) run ./cmd/bench --only overload --splice --out ../BENCHMARKS.md $(BENCHFLAGS)
 
+.PHONY: bench-sharded
+bench-sharded: controlplane ## Only the sharded-controllers section of BENCHMARKS.md (10,000 ConfigMaps, ~4 min; BENCHFLAGS=--quick: 2,000)
+	cd bench && $(GO) run ./cmd/bench --out ../BENCHMARKS.md --only sharded-controllers --splice $(BENCHFLAGS)
+
 # N is the number of schedules `make chaos` runs.
 N ?= 200
 

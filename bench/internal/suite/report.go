@@ -45,8 +45,10 @@ type results struct {
 	ctrl      []ctrlResult // controller-runtime SIGTERM handoff, elector's NewManager and the plain one
 	sharding  []shardingResult
 	overload  *overloadResult // its own control plane, with and without deploy/cluster/priority
-	failures  []string
-	durations []scenarioDuration
+	// shardedCtrl: the sharded-controllers scenario's variants.
+	shardedCtrl []shardedCtrlResult
+	failures    []string
+	durations   []scenarioDuration
 	// sidecarTiming is the elector sidecar's timing at its default --ttl,
 	// crashTiming at --ttl=4s (every crash variant uses it).
 	sidecarTiming, crashTiming candidate.Timing
@@ -92,6 +94,11 @@ func (r *results) anyFailed() bool {
 			if x.err != nil {
 				return true
 			}
+		}
+	}
+	for _, x := range r.shardedCtrl {
+		if x.err != nil {
+			return true
 		}
 	}
 	return false
@@ -213,6 +220,7 @@ func render(r *results) string {
 	renderCtrl(m, r)
 	renderSharding(m, r)
 	renderOverload(m, r)
+	renderShardedCtrl(m, r)
 	renderNotes(m, r)
 	renderSamples(m, r)
 	return m.b.String()

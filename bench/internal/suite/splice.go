@@ -25,7 +25,8 @@ import (
 // sectionHeadings are the scenarios whose report is one section of its
 // own, with nothing in the summary: SpliceSections can replace it alone.
 var sectionHeadings = map[string]string{
-	ScenarioOverload: overloadHeading,
+	ScenarioOverload:    overloadHeading,
+	ScenarioShardedCtrl: ShardedCtrlHeading,
 }
 
 // sectionAnchor is the section before which SpliceSections inserts a section the

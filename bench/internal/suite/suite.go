@@ -55,7 +55,7 @@ const (
 )
 
 // Scenarios lists every scenario in run order.
-var Scenarios = []string{ScenarioHandoff, ScenarioPlanned, ScenarioCrash, ScenarioLoad, ScenarioFootprint, ScenarioScale, ScenarioCtrl, ScenarioSharding, ScenarioOverload}
+var Scenarios = []string{ScenarioHandoff, ScenarioPlanned, ScenarioCrash, ScenarioLoad, ScenarioFootprint, ScenarioScale, ScenarioCtrl, ScenarioSharding, ScenarioOverload, ScenarioShardedCtrl}
 
 // Options configure a run. Zero values are not defaults: use Full or Quick.
 type Options struct {
@@ -76,32 +76,39 @@ type Options struct {
 	OverloadFlood time.Duration // each overload run's flood
 	OverloadReps  int           // overload runs per variant (with and without the FlowSchema)
 	OverloadFlows int           // flooding ServiceAccounts (APF flows)
-	Only          []string      // scenarios to run; all when empty
-	Quick         bool          // recorded in the report
-	Command       string        // the command line, for the report
+	// ShardedObjects is the number of ConfigMaps of the
+	// sharded-controllers scenario, ShardedUpdates how many of them are
+	// updated while the watch traffic is counted.
+	ShardedObjects int
+	ShardedUpdates int
+	Only           []string // scenarios to run; all when empty
+	Quick          bool     // recorded in the report
+	Command        string   // the command line, for the report
 }
 
 // Full is the configuration of `make bench`: about 15 minutes on two
 // cores.
 func Full() Options {
 	return Options{
-		HandoffTrials: 30,
-		CrashTrials:   10,
-		StartTrials:   5,
-		LoadSizes:     []int{3, 10, 50},
-		LoadWarmup:    5 * time.Second,
-		LoadWindow:    30 * time.Second,
-		Idle:          60 * time.Second,
-		ScaleN:        1000,
-		ScaleWindow:   30 * time.Second,
-		CtrlTrials:    10,
-		ShardK:        256,
-		ShardSteps:    []int{2, 8, 3},
-		ShardWarmup:   5 * time.Second,
-		ShardWindow:   30 * time.Second,
-		OverloadFlood: 45 * time.Second,
-		OverloadReps:  2,
-		OverloadFlows: defaultOverloadFlows,
+		HandoffTrials:  30,
+		CrashTrials:    10,
+		StartTrials:    5,
+		LoadSizes:      []int{3, 10, 50},
+		LoadWarmup:     5 * time.Second,
+		LoadWindow:     30 * time.Second,
+		Idle:           60 * time.Second,
+		ScaleN:         1000,
+		ScaleWindow:    30 * time.Second,
+		CtrlTrials:     10,
+		ShardK:         256,
+		ShardSteps:     []int{2, 8, 3},
+		ShardWarmup:    5 * time.Second,
+		ShardWindow:    30 * time.Second,
+		OverloadFlood:  45 * time.Second,
+		OverloadReps:   2,
+		OverloadFlows:  defaultOverloadFlows,
+		ShardedObjects: 10000,
+		ShardedUpdates: 1000,
 	}
 }
 
@@ -109,24 +116,26 @@ func Full() Options {
 // numbers are not meant to be published.
 func Quick() Options {
 	return Options{
-		HandoffTrials: 5,
-		CrashTrials:   3,
-		StartTrials:   2,
-		LoadSizes:     []int{3, 10, 50},
-		LoadWarmup:    5 * time.Second,
-		LoadWindow:    10 * time.Second,
-		Idle:          15 * time.Second,
-		ScaleN:        100,
-		ScaleWindow:   10 * time.Second,
-		CtrlTrials:    3,
-		ShardK:        256,
-		ShardSteps:    []int{2, 8, 3},
-		ShardWarmup:   2 * time.Second,
-		ShardWindow:   10 * time.Second,
-		OverloadFlood: 15 * time.Second,
-		OverloadReps:  1,
-		OverloadFlows: defaultOverloadFlows,
-		Quick:         true,
+		HandoffTrials:  5,
+		CrashTrials:    3,
+		StartTrials:    2,
+		LoadSizes:      []int{3, 10, 50},
+		LoadWarmup:     5 * time.Second,
+		LoadWindow:     10 * time.Second,
+		Idle:           15 * time.Second,
+		ScaleN:         100,
+		ScaleWindow:    10 * time.Second,
+		CtrlTrials:     3,
+		ShardK:         256,
+		ShardSteps:     []int{2, 8, 3},
+		ShardWarmup:    2 * time.Second,
+		ShardWindow:    10 * time.Second,
+		OverloadFlood:  15 * time.Second,
+		OverloadReps:   1,
+		OverloadFlows:  defaultOverloadFlows,
+		ShardedObjects: 2000,
+		ShardedUpdates: 300,
+		Quick:          true,
 	}
 }
 
@@ -194,7 +203,9 @@ func Run(ctx context.Context, opts Options, log io.Writer) (report string, faile
 	}
 	res.durations = append(res.durations, scenarioDuration{"build", time.Since(began)})
 	e.logf("starting the control plane (kube-apiserver and etcd)")
-	e.cp, err = controlplane.Start(ctx, controlplane.Options{Out: log})
+	// The gate serves sharded LIST and WATCH (KEP-5866) to the
+	// sharded-controllers scenario; nothing else asks for them.
+	e.cp, err = controlplane.Start(ctx, controlplane.Options{Out: log, APIServerArgs: []string{"--feature-gates=ShardedListAndWatch=true"}})
 	if err != nil {
 		return "", false, err
 	}
@@ -224,6 +235,7 @@ func Run(ctx context.Context, opts Options, log io.Writer) (report string, faile
 		{ScenarioCtrl, runCtrl},
 		{ScenarioSharding, runSharding},
 		{ScenarioOverload, runOverload},
+		{ScenarioShardedCtrl, runShardedCtrl},
 	})
 }
 
