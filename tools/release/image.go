@@ -251,8 +251,11 @@ func runAttachSBOM(args []string, stdout io.Writer) error {
 	var bom struct {
 		BOMFormat string `json:"bomFormat"`
 	}
-	if err := json.Unmarshal(body, &bom); err != nil || bom.BOMFormat != "CycloneDX" {
-		return fmt.Errorf("%s is not a CycloneDX JSON SBOM (bomFormat %q, %v): make it with cyclonedx-gomod bin -json", *sbom, bom.BOMFormat, err)
+	if err := json.Unmarshal(body, &bom); err != nil {
+		return fmt.Errorf("%s is not a CycloneDX JSON SBOM (make it with cyclonedx-gomod bin -json): %w", *sbom, err)
+	}
+	if bom.BOMFormat != "CycloneDX" {
+		return fmt.Errorf("%s is not a CycloneDX JSON SBOM (bomFormat %q): make it with cyclonedx-gomod bin -json", *sbom, bom.BOMFormat)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), registryTimeout)
 	defer cancel()
@@ -365,8 +368,12 @@ func runReferrers(args []string, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("unable to read the layer of %s: %w", r, err)
 		}
-		if got, _, err := v1.SHA256(bytes.NewReader(b)); err != nil || got != m.Layers[0].Digest {
-			return fmt.Errorf("the layer of %s has digest %s, its manifest says %s (%v)", r, got, m.Layers[0].Digest, err)
+		got, _, err := v1.SHA256(bytes.NewReader(b))
+		if err != nil {
+			return fmt.Errorf("unable to hash the layer of %s: %w", r, err)
+		}
+		if got != m.Layers[0].Digest {
+			return fmt.Errorf("the layer of %s has digest %s, its manifest says %s", r, got, m.Layers[0].Digest)
 		}
 		if err := os.WriteFile(*out, b, 0o644); err != nil {
 			return fmt.Errorf("unable to write %s: %w", *out, err)
@@ -620,7 +627,8 @@ func pinImage(kustomization, imageName string, ref name.Digest) (string, error) 
 			out = append(out, l)
 			continue
 		}
-		indent := trimmed[:strings.Index(trimmed, "-")] + "  "
+		// The entry's fields are indented two past its dash.
+		indent := trimmed[:len(trimmed)-len(strings.TrimLeft(trimmed, " "))] + "  "
 		out = append(out, l,
 			indent+"newName: "+ref.Context().Name()+"\n",
 			indent+"digest: "+ref.DigestStr()+"\n")
