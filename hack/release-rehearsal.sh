@@ -331,6 +331,9 @@ run "$release" attach-sbom --image="$ref" --sbom="$image_sbom"
 echo "GET /v2/elector/referrers/$digest:"
 run curl -sSf "http://$reg/v2/elector/referrers/$digest"
 echo
+# go-containerregistry's registry lists a referrer's config media type as
+# its artifactType (the empty config's, here); release referrers reads
+# each referrer's manifest and checks its own artifactType and subject.
 run "$release" referrers --image="$ref" --out="$work/sbom-from-registry.cdx.json"
 cmp "$image_sbom" "$work/sbom-from-registry.cdx.json" || fail "the referrer's SBOM is not the one attached"
 grep -q "pkg:golang/github.com/elector-dev/elector@$VERSION" "$work/sbom-from-registry.cdx.json" ||
@@ -352,7 +355,7 @@ cd "$work/at-tag/root"
 run "$release" pin --image="$ref" deploy/examples/nginx/kustomization.yaml
 git diff deploy/examples/nginx/kustomization.yaml
 for ex in nginx production; do
-	images=$(run kubectl kustomize "deploy/examples/$ex" | grep -E '^ +image: ' | sed 's/^ *image: //' | sort -u)
+	images=$(run kubectl kustomize "deploy/examples/$ex" | grep -E '^ +(- )?image: ' | sed -E 's/^ +(- )?image: //' | sort -u)
 	echo "deploy/examples/$ex runs:" $images
 	grep -qx "$ref" <<<"$images" || fail "kubectl kustomize deploy/examples/$ex runs no $ref"
 	! grep -q 'registry.example.com/elector' <<<"$images" || fail "deploy/examples/$ex still runs registry.example.com/elector"
