@@ -17,6 +17,7 @@ limitations under the License.
 package main
 
 import (
+	"archive/tar"
 	"bytes"
 	"encoding/json"
 	"io"
@@ -31,8 +32,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"go.uber.org/goleak"
 )
 
@@ -200,5 +204,59 @@ func TestPinImage(t *testing.T) {
 	}
 	if _, err := pinImage("resources:\n- a.yaml\n", "registry.example.com/elector", ref); err == nil {
 		t.Error("pinImage of a kustomization without the image: no error")
+	}
+}
+
+// TestExtract: extract writes the file of the named platform's image of
+// an index, and says which file is missing.
+func TestExtract(t *testing.T) {
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(func() {
+		remote.DefaultTransport.(*http.Transport).CloseIdleConnections()
+		srv.Close()
+	})
+	imageWith := func(content string) v1.Image {
+		var b bytes.Buffer
+		tw := tar.NewWriter(&b)
+		if err := tw.WriteHeader(&tar.Header{Name: "elector", Mode: 0o755, Size: int64(len(content)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(content)); err != nil {
+			t.Fatal(err)
+		}
+		if err := tw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		layer, err := tarball.LayerFromReader(bytes.NewReader(b.Bytes()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := mutate.AppendLayers(empty.Image, layer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img
+	}
+	idx := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: imageWith("amd64 binary"), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: imageWith("arm64 binary"), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}})
+	d, err := idx.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.NewDigest(strings.TrimPrefix(srv.URL, "http://") + "/elector@" + d.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(ref, idx, remote.WithContext(t.Context())); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "elector")
+	runOK(t, "extract", "--image="+ref.String(), "--platform=linux/arm64", "--file=/elector", "--out="+out)
+	if b, err := os.ReadFile(out); err != nil || string(b) != "arm64 binary" {
+		t.Errorf("extract of linux/arm64 wrote %q (%v), want the arm64 binary", b, err)
+	}
+	if msg := runFail(t, exitFail, "extract", "--image="+ref.String(), "--platform=linux/arm64", "--file=/bin/sh", "--out="+out); !strings.Contains(msg, "has no /bin/sh") {
+		t.Errorf("extract of a missing file: %q", msg)
 	}
 }
