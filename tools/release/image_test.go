@@ -227,7 +227,9 @@ func TestExtract(t *testing.T) {
 		if err := tw.Close(); err != nil {
 			t.Fatal(err)
 		}
-		layer, err := tarball.LayerFromReader(bytes.NewReader(b.Bytes()))
+		layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(b.Bytes())), nil
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
