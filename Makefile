@@ -286,7 +286,7 @@ release-prep: ## Cut VERSION (make release-prep VERSION=v0.1.0): stamp CHANGELOG
 REHEARSAL_VERSION ?= v0.1.0
 
 .PHONY: release-rehearsal
-release-rehearsal: $(KREW) $(CYCLONEDX_GOMOD) ## Rehearse the release of HEAD in a temporary clone: release-prep, a file module proxy of the tags, go get / go install / SBOM / krew install from outside (hack/release-rehearsal.sh)
+release-rehearsal: $(KREW) $(CYCLONEDX_GOMOD) ## Rehearse the release of HEAD in a temporary clone: release-prep, a file module proxy of the tags, go get / go install / SBOMs / every platform's krew archive / krew install from outside, the image by digest in an in-process registry with its SBOM referrer and signature, the examples pinned to it (hack/release-rehearsal.sh)
 	VERSION=$(REHEARSAL_VERSION) KREW=$(KREW) CYCLONEDX_GOMOD=$(CYCLONEDX_GOMOD) GO=$(GO) hack/release-rehearsal.sh
 
 .PHONY: bench
