@@ -286,12 +286,20 @@ release-prep: ## Cut VERSION (make release-prep VERSION=v0.1.0): stamp CHANGELOG
 REHEARSAL_VERSION ?= v0.1.0
 
 .PHONY: release-rehearsal
-release-rehearsal: $(KREW) $(CYCLONEDX_GOMOD) ## Rehearse the release of HEAD in a temporary clone: release-prep, a file module proxy of the tags, go get / go install / SBOM / krew install from outside (hack/release-rehearsal.sh)
+release-rehearsal: $(KREW) $(CYCLONEDX_GOMOD) ## Rehearse the release of HEAD in a temporary clone: release-prep, a file module proxy of the tags, go get / go install / SBOMs / every platform's krew archive / krew install from outside, the image by digest in an in-process registry with its SBOM referrer and signature, the examples pinned to it (hack/release-rehearsal.sh)
 	VERSION=$(REHEARSAL_VERSION) KREW=$(KREW) CYCLONEDX_GOMOD=$(CYCLONEDX_GOMOD) GO=$(GO) hack/release-rehearsal.sh
 
 .PHONY: bench
-bench: controlplane ## Benchmark elector against client-go; writes BENCHMARKS.md (~15 min; BENCHFLAGS=--quick: ~4 min smoke test)
+bench: controlplane ## Benchmark elector against client-go; writes BENCHMARKS.md (~20 min; BENCHFLAGS=--quick: ~5 min smoke test)
 	cd bench && $(GO) run ./cmd/bench --out ../BENCHMARKS.md $(BENCHFLAGS)
+
+.PHONY: bench-overload
+bench-overload: controlplane ## Only the overload comparison (renewals under a tenant's flood, with and without deploy/cluster/priority, ~5 min); replaces its section of BENCHMARKS.md
+	cd bench && $(GO) run ./cmd/bench --only overload --splice --out ../BENCHMARKS.md $(BENCHFLAGS)
+
+.PHONY: bench-sharded
+bench-sharded: controlplane ## Only the sharded-controllers section of BENCHMARKS.md (10,000 ConfigMaps, ~4 min; BENCHFLAGS=--quick: 2,000)
+	cd bench && $(GO) run ./cmd/bench --out ../BENCHMARKS.md --only sharded-controllers --splice $(BENCHFLAGS)
 
 # N is the number of schedules `make chaos` runs.
 N ?= 200

@@ -64,4 +64,30 @@ limitations under the License.
 //     the leader keeps renewing. If GracefulShutdownTimeout ends Start
 //     before they return, the process exits holding the Lease; that is
 //     safe — the next leader waits for the Lease to expire — but slow.
+//
+// # Sharded mode
+//
+// NewShardedManager scales an operator out instead: K equal ranges of the
+// 64-bit FNV-1a hash of each object's UID (or namespace, see ShardKey)
+// are spread over the replicas by package shard, and for each range it
+// owns a replica runs a controller-runtime manager of its own, set up by
+// the caller's SetupFunc, whose informers list and watch with the range's
+// shardSelector (Kubernetes 1.36+, gate ShardedListAndWatch) and drop
+// what lies outside the range, so that the result is the same on a server
+// that ignores the selector; such a server is detected from its list
+// responses (no ListMeta.ShardInfo) and reported once in the log and in
+// the gauge elector_ctrl_shard_selector_fallback.
+//
+// Guarantee: no object is reconciled by two replicas at one instant, for
+// reconciles of an object's own events, under package shard's
+// assumptions: an object lies in one range (TestEveryObjectHasExactlyOneRange),
+// a range runs in at most one replica at a time, and a range's function
+// returns — so the range can move — only after its manager's Start
+// returned, that is after every reconcile of it returned
+// (TestShardedReconcilesStopBeforeTheShardIsHandedOn). A reconcile that
+// outlives StopGrace makes Start return elector.ErrStopOverrun
+// (TestShardedOverrunFailsTheManager). TermFrom gives a sharded reconcile
+// its shard's fencing token, RangeFrom its range. Secondary watches
+// (Owns, Watches) map events across ranges unless the key is the
+// namespace; see docs/sharded-controllers.md for the limits.
 package ctrl

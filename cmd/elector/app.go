@@ -77,14 +77,11 @@ func (a *app) run(ctx context.Context) int {
 	}
 
 	// Listen first: a taken port fails at once, before any request.
-	var ln net.Listener
-	if c.httpAddr != "" {
-		var err error
-		if ln, err = net.Listen("tcp", c.httpAddr); err != nil {
-			return fail(a.stderr, configf("--http=%s: %s", c.httpAddr, listenErr(err)))
-		}
-		defer ln.Close()
+	p, err := listen(c) // ports.go
+	if err != nil {
+		return fail(a.stderr, err)
 	}
+	defer p.close()
 
 	rc, err := restConfig(c.kubeconfig)
 	if err != nil {
@@ -92,13 +89,13 @@ func (a *app) run(ctx context.Context) int {
 	}
 	reg := newRegistry() // metrics.go
 	rc.Wrap(newAPIRequests(reg))
-	kc, err := newClients(rc, a.log)
+	kc, err := newClients(rc, c.kubeAPIQPS, c.kubeAPIBurst, a.log)
 	if err != nil {
 		return fail(a.stderr, err)
 	}
 
 	if c.shards > 0 {
-		return a.runShards(ctx, kc, reg, ln) // shards.go
+		return a.runShards(ctx, kc, reg, p) // shards.go
 	}
 	e, err := elector.New(elector.Config{
 		Leases:        kc.Leases(c.namespace),
@@ -136,18 +133,15 @@ func (a *app) run(ctx context.Context) int {
 		a.start = newStartup()
 	}
 	a.start.setWaiting("starting")
-	if ln != nil {
+	if p.any() {
 		h := &handlers{view: e, identity: c.identity, gatherer: reg, clock: a.clock, waiting: a.start.waiting}
 		if a.old != nil {
 			h.oldHolder = a.old.Holder
 		}
 		h.maxWatchers, h.registerer = c.maxWatchers, reg
-		srv := serve(ln, h.mux(), a.log)
-		defer func() {
-			if err := srv.shutdown(shutdownTimeout); err != nil {
-				a.log.Warn("HTTP server shutdown", "error", err)
-			}
-		}()
+		h.probeAddr, h.metricsAddr = c.probeAddr, c.metricsAddr
+		stop := a.serveAll(p, h.mux(), h.probesMux(h.healthz, h.readyz), h.metricsMux())
+		defer stop()
 	}
 
 	var code int

@@ -81,6 +81,33 @@ const (
 	heartbeatDivisor = 40
 )
 
+// The API client's rate limit, --kube-api-qps and --kube-api-burst (the
+// names of kube-controller-manager, kube-scheduler and the kubelet),
+// applied to each of the sidecar's API clients: the Leases have one to
+// themselves; Events and Pod labels share another.
+const (
+	// defaultKubeAPIQPS and defaultKubeAPIBurst are controller-runtime's
+	// defaults. With client-go's own (QPS 5, burst 10) a --shards
+	// coordinator's renewal waited in the limiter past its stop point
+	// (test/shard, docs/sharding.md): member renewals, the coordinator's
+	// renewal and a rebalancing's assignment writes share the one Lease
+	// client. With the default --ttl (retry period 1.33s) 20 QPS allow
+	// about 26 requests per retry period, and the burst of 30 absorbs a
+	// rebalancing's writes; test/shard and the chaos harness run with the
+	// same values. One election uses under one request per retry period.
+	defaultKubeAPIQPS   = 20
+	defaultKubeAPIBurst = 30
+	// maxKubeAPIQPS and maxKubeAPIBurst only reject typos: beyond them
+	// the limiter no longer limits anything the sidecar sends.
+	maxKubeAPIQPS   = 10000
+	maxKubeAPIBurst = 100000
+)
+
+// addrOff is the value of --health-probe-bind-address and
+// --metrics-bind-address that serves those endpoints nowhere, as in
+// controller-runtime.
+const addrOff = "0"
+
 // In-cluster defaults.
 const (
 	// serviceAccountNamespaceFile holds the Pod's namespace when a
@@ -97,6 +124,17 @@ type config struct {
 	identity   string
 	httpAddr   string // "" = no HTTP server
 	kubeconfig string
+
+	// probeAddr and metricsAddr are --health-probe-bind-address and
+	// --metrics-bind-address: "" serves those endpoints on --http (as
+	// 0.5 users expect nothing else), addrOff serves them nowhere, else
+	// they are served on a listener of their own and not on --http.
+	probeAddr, metricsAddr string
+
+	// kubeAPIQPS and kubeAPIBurst are the client's rate limit
+	// (--kube-api-qps, --kube-api-burst).
+	kubeAPIQPS   float32
+	kubeAPIBurst int
 
 	maxWatchers int // most /watch streams at once (limits.go)
 
@@ -192,6 +230,8 @@ type flags struct {
 	help, version                                      boolValue
 	migrateFrom, migrateNamespace                      stringValue
 	shards                                             stringValue
+	probeAddr, metricsAddr                             stringValue
+	kubeAPIQPS, kubeAPIBurst                           stringValue
 }
 
 func newFlagSet(f *flags) *flag.FlagSet {
@@ -201,11 +241,15 @@ func newFlagSet(f *flags) *flag.FlagSet {
 	fs.Var(&f.election, "election", "name of the Lease to campaign for (required)")
 	fs.Var(&f.namespace, "election-namespace", "namespace of the Lease (default: the Pod's namespace, else $POD_NAMESPACE, else the kubeconfig context's namespace, else \"default\")")
 	fs.Var(&f.httpAddr, "http", "listen address of the HTTP server, e.g. :4444 or 127.0.0.1:0 (default: no server)")
+	fs.Var(&f.probeAddr, "health-probe-bind-address", "listen address of /healthz and /readyz alone, e.g. :8081; then not served on --http; 0 serves them nowhere (default: on --http)")
+	fs.Var(&f.metricsAddr, "metrics-bind-address", "listen address of /metrics alone, e.g. :8080; then not served on --http; 0 serves it nowhere (default: on --http)")
 	fs.Var(&f.maxWatchers, "max-watchers", fmt.Sprintf("most /watch streams open at once; more get 503 with Retry-After (default %d)", defaultMaxWatchers))
 	fs.Var(&f.id, "id", "identity of this replica in the Lease (default: $POD_NAME, else the hostname)")
 	fs.Var(&f.ttl, "ttl", "lease duration; renew deadline 3×ttl/5, retry period 2×ttl/15, stop budget ttl/5 (default 10s)")
 	fs.Var(&f.useClusterCredentials, "use-cluster-credentials", "accepted for compatibility with leader-elector:0.5; no effect (in a Pod, in-cluster credentials are used unless --kubeconfig or $KUBECONFIG names a kubeconfig)")
 	fs.Var(&f.kubeconfig, "kubeconfig", "kubeconfig file (default: $KUBECONFIG, else in-cluster credentials, else ~/.kube/config, as kubectl and controller-runtime)")
+	fs.Var(&f.kubeAPIQPS, "kube-api-qps", fmt.Sprintf("requests per second to the API server, for each API client (the Leases have one to themselves) (default %d, controller-runtime's; client-go's 5 starved a --shards coordinator)", defaultKubeAPIQPS))
+	fs.Var(&f.kubeAPIBurst, "kube-api-burst", fmt.Sprintf("requests to the API server allowed at once beyond --kube-api-qps, for each API client (default %d)", defaultKubeAPIBurst))
 	fs.Var(&f.leaderLabel, "leader-label", "KEY=VALUE label set on the leader's Pod and removed from all others; needs $POD_NAME (Downward API)")
 	fs.Var(&f.grace, "grace", "with a command: time between SIGTERM and SIGKILL when leadership ends (default ttl/10; must be < ttl/5)")
 	fs.Var(&f.events, "events", "record BecameLeader, StoppedLeading and HandedOff Events on the Lease (default true)")
@@ -253,7 +297,10 @@ HTTP endpoints (with --http):
              leadership); before that 503 with the reason
 `)
 	printMetrics(w)
-	fmt.Fprint(w, `  With --shards, / and every path other than /watch, /healthz, /readyz and
+	fmt.Fprint(w, `  /healthz and /readyz move to --health-probe-bind-address, /metrics to
+  --metrics-bind-address when given (--http then answers 404 there); with 0
+  they are served nowhere.
+  With --shards, / and every path other than /watch, /healthz, /readyz and
   /metrics answer the shards document (as /shards); /leader is not served.
   The port answers anyone who can reach it; what a client can hold is
   bounded (--max-watchers streams, a connection cap shared fairly among
@@ -409,14 +456,50 @@ func parseConfig(args []string, env environment) (config, error) {
 
 	// HTTP.
 	if f.httpAddr.set && f.httpAddr.s != "" {
-		_, port, err := net.SplitHostPort(f.httpAddr.s)
-		if err != nil {
-			return c, configf("--http=%s: invalid listen address (%s); use HOST:PORT such as :4444 or 127.0.0.1:0", f.httpAddr.s, addrErr(err))
-		}
-		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-			return c, configf("--http=%s: invalid port %q; use a number from 0 to 65535", f.httpAddr.s, port)
+		if err := checkListenAddr("http", f.httpAddr.s, ":4444"); err != nil {
+			return c, err
 		}
 		c.httpAddr = f.httpAddr.s
+	}
+	for _, a := range []struct {
+		name, example string
+		v             *stringValue
+		dst           *string
+	}{
+		{"health-probe-bind-address", ":8081", &f.probeAddr, &c.probeAddr},
+		{"metrics-bind-address", ":8080", &f.metricsAddr, &c.metricsAddr},
+	} {
+		if !a.v.set || a.v.s == "" || a.v.s == addrOff {
+			*a.dst = a.v.s
+			continue
+		}
+		if err := checkListenAddr(a.name, a.v.s, a.example); err != nil {
+			return c, err
+		}
+		if a.v.s == c.httpAddr && !strings.HasSuffix(a.v.s, ":0") {
+			return c, configf("--%s=%s: the same address as --http; use another port, or omit the flag to serve these endpoints on --http", a.name, a.v.s)
+		}
+		*a.dst = a.v.s
+	}
+	if c.probeAddr == c.metricsAddr && c.probeAddr != "" && c.probeAddr != addrOff && !strings.HasSuffix(c.probeAddr, ":0") {
+		return c, configf("--metrics-bind-address=%s: the same address as --health-probe-bind-address; use another port", c.metricsAddr)
+	}
+
+	// The API client's rate limit.
+	c.kubeAPIQPS, c.kubeAPIBurst = defaultKubeAPIQPS, defaultKubeAPIBurst
+	if f.kubeAPIQPS.set {
+		q, err := strconv.ParseFloat(f.kubeAPIQPS.s, 32)
+		if err != nil || !(q > 0) || q > maxKubeAPIQPS {
+			return c, configf("--kube-api-qps=%s: must be a number of requests per second above 0 and at most %d, such as %d", f.kubeAPIQPS.s, maxKubeAPIQPS, defaultKubeAPIQPS)
+		}
+		c.kubeAPIQPS = float32(q)
+	}
+	if f.kubeAPIBurst.set {
+		n, err := strconv.Atoi(f.kubeAPIBurst.s)
+		if err != nil || n < 1 || n > maxKubeAPIBurst {
+			return c, configf("--kube-api-burst=%s: must be a whole number from 1 to %d, such as %d", f.kubeAPIBurst.s, maxKubeAPIBurst, defaultKubeAPIBurst)
+		}
+		c.kubeAPIBurst = n
 	}
 	// Migration from an old lock.
 	if f.migrateFrom.set {
@@ -547,6 +630,18 @@ func parseConfig(args []string, env environment) (config, error) {
 		}
 	}
 	return c, nil
+}
+
+// checkListenAddr validates the HOST:PORT of the flag name.
+func checkListenAddr(name, addr, example string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return configf("--%s=%s: invalid listen address (%s); use HOST:PORT such as %s or 127.0.0.1:0", name, addr, addrErr(err), example)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return configf("--%s=%s: invalid port %q; use a number from 0 to 65535", name, addr, port)
+	}
+	return nil
 }
 
 // shardGroupMax is package shard's limit on the group name.

@@ -167,6 +167,78 @@ func TestParseConfigErrors(t *testing.T) {
 			`elector: --http=:70000: invalid port "70000"; use a number from 0 to 65535`,
 		},
 		{
+			"bad probe address",
+			[]string{"--election=x", "--http=:4444", "--health-probe-bind-address=8081"},
+			nil, ExitConfig,
+			"elector: --health-probe-bind-address=8081: invalid listen address (missing port in address); use HOST:PORT such as :8081 or 127.0.0.1:0",
+		},
+		{
+			"bad metrics port",
+			[]string{"--election=x", "--metrics-bind-address=:metrics"},
+			nil, ExitConfig,
+			`elector: --metrics-bind-address=:metrics: invalid port "metrics"; use a number from 0 to 65535`,
+		},
+		{
+			"metrics on the http address",
+			[]string{"--election=x", "--http=:4444", "--metrics-bind-address=:4444"},
+			nil, ExitConfig,
+			"elector: --metrics-bind-address=:4444: the same address as --http; use another port, or omit the flag to serve these endpoints on --http",
+		},
+		{
+			"probes and metrics on one address",
+			[]string{"--election=x", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8081"},
+			nil, ExitConfig,
+			"elector: --metrics-bind-address=:8081: the same address as --health-probe-bind-address; use another port",
+		},
+		{
+			"kube-api-qps not a number",
+			[]string{"--election=x", "--kube-api-qps=fast"},
+			nil, ExitConfig,
+			"elector: --kube-api-qps=fast: must be a number of requests per second above 0 and at most 10000, such as 20",
+		},
+		{
+			"kube-api-qps zero",
+			[]string{"--election=x", "--kube-api-qps=0"},
+			nil, ExitConfig,
+			"elector: --kube-api-qps=0: must be a number of requests per second above 0 and at most 10000, such as 20",
+		},
+		{
+			"kube-api-qps negative",
+			[]string{"--election=x", "--kube-api-qps=-1"},
+			nil, ExitConfig,
+			"elector: --kube-api-qps=-1: must be a number of requests per second above 0 and at most 10000, such as 20",
+		},
+		{
+			"kube-api-qps NaN",
+			[]string{"--election=x", "--kube-api-qps=NaN"},
+			nil, ExitConfig,
+			"elector: --kube-api-qps=NaN: must be a number of requests per second above 0 and at most 10000, such as 20",
+		},
+		{
+			"kube-api-qps too large",
+			[]string{"--election=x", "--kube-api-qps=1e9"},
+			nil, ExitConfig,
+			"elector: --kube-api-qps=1e9: must be a number of requests per second above 0 and at most 10000, such as 20",
+		},
+		{
+			"kube-api-burst zero",
+			[]string{"--election=x", "--kube-api-burst=0"},
+			nil, ExitConfig,
+			"elector: --kube-api-burst=0: must be a whole number from 1 to 100000, such as 30",
+		},
+		{
+			"kube-api-burst fractional",
+			[]string{"--election=x", "--kube-api-burst=2.5"},
+			nil, ExitConfig,
+			"elector: --kube-api-burst=2.5: must be a whole number from 1 to 100000, such as 30",
+		},
+		{
+			"kube-api-burst without a value",
+			[]string{"--election=x", "--kube-api-burst"},
+			nil, ExitUsage,
+			"elector: flag --kube-api-burst needs a value, e.g. --kube-api-burst=VALUE",
+		},
+		{
 			"bad max-watchers",
 			[]string{"--election=x", "--max-watchers=lots"},
 			nil, ExitConfig,
@@ -373,6 +445,8 @@ func TestParseConfigDefaults(t *testing.T) {
 		events:        true,
 		logFormat:     "text",
 		maxWatchers:   16,
+		kubeAPIQPS:    20,
+		kubeAPIBurst:  30,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("parseConfig defaults\n got: %+v\nwant: %+v", c, want)
@@ -423,6 +497,36 @@ func TestParseConfigValues(t *testing.T) {
 			func(t *testing.T, c config) {
 				if c.election != "elect-nginx" || c.httpAddr != "0.0.0.0:4444" || c.identity != "me" || c.leaseDuration != 20*time.Second || c.namespace != "ns1" {
 					t.Errorf("got %+v", c)
+				}
+			},
+		},
+		{
+			"client rate limit",
+			[]string{"--election=x", "--kube-api-qps=50.5", "--kube-api-burst=100"},
+			nil,
+			func(t *testing.T, c config) {
+				if c.kubeAPIQPS != 50.5 || c.kubeAPIBurst != 100 {
+					t.Errorf("kubeAPIQPS %v, kubeAPIBurst %d; want 50.5 and 100", c.kubeAPIQPS, c.kubeAPIBurst)
+				}
+			},
+		},
+		{
+			"separate probe and metrics addresses",
+			[]string{"--election=x", "--http=127.0.0.1:4040", "--health-probe-bind-address=:8081", "--metrics-bind-address=0"},
+			nil,
+			func(t *testing.T, c config) {
+				if c.httpAddr != "127.0.0.1:4040" || c.probeAddr != ":8081" || c.metricsAddr != addrOff {
+					t.Errorf("http %q, probes %q, metrics %q; want 127.0.0.1:4040, :8081, 0", c.httpAddr, c.probeAddr, c.metricsAddr)
+				}
+			},
+		},
+		{
+			"port 0 everywhere",
+			[]string{"--election=x", "--http=127.0.0.1:0", "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=127.0.0.1:0"},
+			nil,
+			func(t *testing.T, c config) {
+				if c.probeAddr != "127.0.0.1:0" || c.metricsAddr != "127.0.0.1:0" {
+					t.Errorf("probes %q, metrics %q; want 127.0.0.1:0 each (a free port each)", c.probeAddr, c.metricsAddr)
 				}
 			},
 		},
@@ -664,6 +768,24 @@ func TestRunTTLBelowMinimum(t *testing.T) {
 		got := stderr.String()
 		if strings.Count(got, "\n") != 1 || !strings.Contains(got, "use --ttl=3s") || !strings.Contains(got, "docs/migrating-from-leader-elector.md") {
 			t.Errorf("--ttl=%s: stderr %q, want one line naming --ttl=3s and docs/migrating-from-leader-elector.md", ttl, got)
+		}
+	}
+}
+
+// The new flags' bad values, through run: one line on stderr, exit code 3
+// (invalid flag value), nothing on stdout and no listener opened.
+func TestRunBadRateLimitAndAddresses(t *testing.T) {
+	for _, args := range [][]string{
+		{"--kube-api-qps=0"},
+		{"--kube-api-burst=-3"},
+		{"--health-probe-bind-address=localhost"},
+		{"--metrics-bind-address=:99999"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := runWith(context.Background(), append([]string{"--election=x"}, args...), &stdout, &stderr, fakeEnv(nil))
+		name, _, _ := strings.Cut(strings.TrimPrefix(args[0], "--"), "=")
+		if code != ExitConfig || strings.Count(stderr.String(), "\n") != 1 || !strings.HasPrefix(stderr.String(), "elector: --"+name+"=") || stdout.Len() != 0 {
+			t.Errorf("%q: exit code %d, stdout %q, stderr %q; want %d and one line naming --%s", args, code, stdout.String(), stderr.String(), ExitConfig, name)
 		}
 	}
 }

@@ -175,9 +175,9 @@ func TestHelpExecEnvironmentAndShards(t *testing.T) {
 var sidecarFlagRE = regexp.MustCompile("--([a-z][a-z0-9-]*[a-z0-9])")
 
 // otherProgramRE matches a command line of another program in the
-// README's shell blocks: git, the release tool and krew in "Install and
-// versions".
-var otherProgramRE = regexp.MustCompile(`^(\$ )?(git|release|(KREW_ROOT=\S+ )?krew) `)
+// README's shell blocks (git, the release tool, the image tool and krew in
+// "Install and versions"), or a cosign command quoted in its prose.
+var otherProgramRE = regexp.MustCompile(`^(\$ )?(cd \S+ && )?(git|release|elector-image|(KREW_ROOT=\S+ )?krew) |` + "`" + `cosign `)
 
 // sidecarFlagsInDocs returns, per file, the --flags that README.md and
 // docs/*.md mention, except on lines about kubectl (the plugin and
@@ -201,8 +201,11 @@ func sidecarFlagsInDocs(t *testing.T) map[string][]string {
 		if err != nil {
 			t.Fatal(err)
 		}
+		continued := false // the line goes on a skipped command line
 		for line := range strings.Lines(string(b)) {
-			if strings.Contains(line, "kubectl ") || otherProgramRE.MatchString(line) {
+			skip := continued || strings.Contains(line, "kubectl ") || otherProgramRE.MatchString(line)
+			continued = skip && strings.HasSuffix(strings.TrimRight(line, " \n"), "\\")
+			if skip {
 				continue
 			}
 			for _, m := range sidecarFlagRE.FindAllStringSubmatch(line, -1) {
@@ -220,11 +223,12 @@ func TestDocsFlagsExist(t *testing.T) {
 	exists := func(name string) bool { return fs.Lookup(name) != nil }
 	// Flags of other programs, on lines that do not say kubectl.
 	allowed := map[string]string{
-		"for":     "kubectl elector why (README.md)",
-		"as":      "kubectl's, which the plugin takes (README.md)",
-		"context": "kubectl's, which the plugin takes (README.md)",
-		"only":    "the controller-runtime benchmark's (docs/controller-runtime.md)",
-		"plain":   "the controller-runtime benchmark's (docs/controller-runtime.md)",
+		"for":           "kubectl elector why (README.md)",
+		"as":            "kubectl's, which the plugin takes (README.md)",
+		"context":       "kubectl's, which the plugin takes (README.md)",
+		"only":          "the controller-runtime benchmark's (docs/controller-runtime.md)",
+		"plain":         "the controller-runtime benchmark's (docs/controller-runtime.md)",
+		"feature-gates": "kube-apiserver's, for sharded watches (docs/sharded-controllers.md)",
 	}
 	seen := 0
 	for file, names := range sidecarFlagsInDocs(t) {

@@ -28,7 +28,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/utils/clock"
 
 	"github.com/elector-dev/elector"
@@ -63,6 +62,11 @@ type handlers struct {
 	// once it campaigns.
 	waiting func() string
 
+	// probeAddr and metricsAddr are config's: "" serves those endpoints
+	// on the mux's listener (--http), else they answer 404 there
+	// (ports.go).
+	probeAddr, metricsAddr string
+
 	httpLimits // see limits.go
 }
 
@@ -70,10 +74,9 @@ func (h *handlers) mux() http.Handler {
 	m := http.NewServeMux()
 	m.HandleFunc("/", h.name)
 	m.HandleFunc("/leader", h.leader)
-	m.HandleFunc("/healthz", h.healthz)
-	m.HandleFunc("/readyz", h.readyz)
 	m.HandleFunc("/watch", h.watch)
-	m.Handle("/metrics", promhttp.HandlerFor(h.gatherer, promhttp.HandlerOpts{}))
+	h.probeRoutes(m, h.healthz, h.readyz)
+	h.metricsRoutes(m)
 	return h.limited(m)
 }
 

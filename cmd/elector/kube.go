@@ -122,9 +122,14 @@ func kubeconfigNamespace(path string) string {
 	return ""
 }
 
-// newClients builds the API clients. API server warnings go to log.
-func newClients(rc *rest.Config, log *slog.Logger) (*clients, error) {
+// newClients builds the API clients, each with a client-side rate limit
+// of qps requests per second and burst at once (--kube-api-qps,
+// --kube-api-burst; client-go's defaults would apply otherwise). API
+// server warnings go to log.
+func newClients(rc *rest.Config, qps float32, burst int, log *slog.Logger) (*clients, error) {
 	rc = rest.CopyConfig(rc)
+	rc.QPS, rc.Burst = qps, burst
+	rc.RateLimiter = nil // one limiter per client, built from QPS and Burst
 	rc.UserAgent = "elector/" + version()
 	rc.WarningHandler = slogWarnings{log: log, seen: &sync.Map{}}
 	a, err := newAPI(rc)

@@ -19,6 +19,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -198,5 +199,50 @@ func TestKubeconfigNamespace(t *testing.T) {
 	}
 	if c.namespace != "default" {
 		t.Errorf("parseConfig, context without a namespace: %q, want default", c.namespace)
+	}
+}
+
+// --kube-api-qps and --kube-api-burst reach every API client the sidecar
+// builds: each has a token bucket of that rate and that burst, not
+// client-go's 5 and 10.
+func TestNewClientsRateLimit(t *testing.T) {
+	c, err := parseConfig([]string{"--election=x", "--kube-api-qps=0.001", "--kube-api-burst=7"}, fakeEnv(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := newClients(&rest.Config{Host: "https://127.0.0.1:1"}, c.kubeAPIQPS, c.kubeAPIBurst, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, ri := range map[string]rest.Interface{"coordination": kc.coordination, "core": kc.core, "raw": kc.raw} {
+		rl := ri.GetRateLimiter()
+		if rl == nil {
+			t.Fatalf("%s client: no rate limiter", name)
+		}
+		if rl.QPS() != c.kubeAPIQPS {
+			t.Errorf("%s client: QPS %v, want %v", name, rl.QPS(), c.kubeAPIQPS)
+		}
+		// At 0.001 QPS no token comes back during the test: the burst is
+		// what a fresh bucket admits at once.
+		n := 0
+		for rl.TryAccept() && n < 100 {
+			n++
+		}
+		if n != c.kubeAPIBurst {
+			t.Errorf("%s client: admits %d requests at once, want the burst %d", name, n, c.kubeAPIBurst)
+		}
+	}
+
+	// Without the flags: the defaults, not client-go's 5.
+	d, err := parseConfig([]string{"--election=x"}, fakeEnv(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err = newClients(&rest.Config{Host: "https://127.0.0.1:1"}, d.kubeAPIQPS, d.kubeAPIBurst, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kc.coordination.GetRateLimiter().QPS(); got != defaultKubeAPIQPS {
+		t.Errorf("default QPS %v, want %d", got, defaultKubeAPIQPS)
 	}
 }

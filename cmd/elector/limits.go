@@ -186,13 +186,20 @@ func (h *handlers) refuseWatch(w http.ResponseWriter) {
 // limits for serve to apply to the server and its listener.
 type routes struct {
 	http.Handler
-	h *handlers
+	h        *handlers
+	maxConns int // 0: the handlers' connLimit
 }
 
 // limited wraps the endpoints for serve, and registers the metric.
 func (h *handlers) limited(m http.Handler) http.Handler {
+	return h.limitedTo(m, 0)
+}
+
+// limitedTo is limited with a connection cap of its own (0: the
+// handlers'), for the probe and metrics listeners (ports.go).
+func (h *handlers) limitedTo(m http.Handler, maxConns int) http.Handler {
 	h.refusedCounter(refusedConnections)
-	return &routes{Handler: m, h: h}
+	return &routes{Handler: m, h: h, maxConns: maxConns}
 }
 
 // serverLimits returns the connection cap and the counter of connections
@@ -200,6 +207,9 @@ func (h *handlers) limited(m http.Handler) http.Handler {
 // defaults and an unregistered counter.
 func serverLimits(h http.Handler) (maxConns int, evicted prometheus.Counter) {
 	if r, ok := h.(*routes); ok {
+		if r.maxConns > 0 {
+			return r.maxConns, r.h.refusedCounter(refusedConnections)
+		}
 		return r.h.connLimit(), r.h.refusedCounter(refusedConnections)
 	}
 	var d handlers

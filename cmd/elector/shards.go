@@ -22,14 +22,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/elector-dev/elector"
 	"github.com/elector-dev/elector/internal/rbac"
@@ -48,7 +46,7 @@ const shardsPoll = 250 * time.Millisecond
 // runShards is the sharded mode (--shards=K): the replica takes part in
 // the group named by --election (package shard), runs the command once
 // per shard it owns, and serves /shards.
-func (a *app) runShards(ctx context.Context, kc *clients, reg *prometheus.Registry, ln net.Listener) int {
+func (a *app) runShards(ctx context.Context, kc *clients, reg *prometheus.Registry, p ports) int {
 	c := a.cfg
 	s, err := shard.New(shard.Config{
 		Leases:        kc.Leases(c.namespace),
@@ -71,16 +69,13 @@ func (a *app) runShards(ctx context.Context, kc *clients, reg *prometheus.Regist
 		a.start = newStartup()
 	}
 	a.start.setWaiting("starting")
-	if ln != nil {
+	if p.any() {
 		base := &handlers{identity: c.identity, gatherer: reg, clock: a.clock, waiting: a.start.waiting}
 		base.maxWatchers, base.registerer = c.maxWatchers, reg
+		base.probeAddr, base.metricsAddr = c.probeAddr, c.metricsAddr
 		h := &shardHandlers{s: s, base: base}
-		srv := serve(ln, h.mux(), a.log)
-		defer func() {
-			if err := srv.shutdown(shutdownTimeout); err != nil {
-				a.log.Warn("HTTP server shutdown", "error", err)
-			}
-		}()
+		stop := a.serveAll(p, h.mux(), base.probesMux(h.healthz, h.readyz), base.metricsMux())
+		defer stop()
 	}
 
 	var code int
@@ -151,10 +146,9 @@ func (h *shardHandlers) mux() http.Handler {
 	m := http.NewServeMux()
 	m.HandleFunc("/", h.shards)
 	m.HandleFunc("/shards", h.shards)
-	m.HandleFunc("/healthz", h.healthz)
-	m.HandleFunc("/readyz", h.readyz)
 	m.HandleFunc("/watch", h.watch)
-	m.Handle("/metrics", promhttp.HandlerFor(h.base.gatherer, promhttp.HandlerOpts{}))
+	h.base.probeRoutes(m, h.healthz, h.readyz)
+	h.base.metricsRoutes(m)
 	return h.base.limited(m)
 }
 

@@ -168,6 +168,34 @@ func TestShardHandlers(t *testing.T) {
 		t.Fatalf("GET /healthz = %d %s", rr.Code, rr.Body)
 	}
 
+	// With --health-probe-bind-address and --metrics-bind-address the
+	// sharded mode splits its endpoints as one election does (ports.go).
+	split := &shardHandlers{s: s, base: &handlers{identity: "pod-a", gatherer: reg, clock: fc, probeAddr: ":8081", metricsAddr: ":8080"}}
+	api, probes, metrics := split.mux(), split.base.probesMux(split.healthz, split.readyz), split.base.metricsMux()
+	for _, c := range []struct {
+		name string
+		mux  http.Handler
+		path string
+		code int
+	}{
+		{"--http", api, "/shards", http.StatusOK},
+		{"--http", api, "/", http.StatusOK},
+		{"--http", api, "/healthz", http.StatusNotFound},
+		{"--http", api, "/readyz", http.StatusNotFound},
+		{"--http", api, "/metrics", http.StatusNotFound},
+		{"probes", probes, "/healthz", http.StatusOK},
+		{"probes", probes, "/readyz", http.StatusOK},
+		{"probes", probes, "/shards", http.StatusNotFound},
+		{"probes", probes, "/metrics", http.StatusNotFound},
+		{"metrics", metrics, "/metrics", http.StatusOK},
+		{"metrics", metrics, "/shards", http.StatusNotFound},
+		{"metrics", metrics, "/healthz", http.StatusNotFound},
+	} {
+		if rr := get(t, c.mux, http.MethodGet, c.path); rr.Code != c.code {
+			t.Errorf("%s: GET %s = %d %s, want %d", c.name, c.path, rr.Code, rr.Body, c.code)
+		}
+	}
+
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	wctx, wcancel := context.WithCancel(context.Background())

@@ -22,14 +22,19 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
+
+	"github.com/elector-dev/elector/test/internal/sidecar"
 )
 
 // kustomizations returns every directory of deploy/ with a
@@ -95,7 +100,13 @@ func TestManifestsPassServerSideDryRun(t *testing.T) {
 	}
 	for _, c := range comps {
 		t.Run("base+"+c, func(t *testing.T) {
-			if err := a.create(ctx(t), render(t, overlay(t, "", c)), ns, true); err != nil {
+			dir := overlay(t, "", c)
+			if c == "components/election-name" {
+				// It copies a Deployment's ELECTION_NAME: composed with
+				// one, as a user's kustomization does.
+				dir = election(t, "", "my-election")
+			}
+			if err := a.create(ctx(t), render(t, dir), ns, true); err != nil {
 				t.Fatalf("deploy/base with deploy/%s: %v", c, err)
 			}
 		})
@@ -123,6 +134,58 @@ func TestTwoElectionsInOneNamespace(t *testing.T) {
 			t.Errorf("RoleBinding %s binds Role %s to %+v, want Role and ServiceAccount %s", rb.Name, rb.RoleRef.Name, rb.Subjects, prefix+"elector")
 		}
 	}
+
+	// Two whole elections, each with its name written once (ELECTION_NAME
+	// of its Deployment): each Role grants its own Lease, each Service
+	// selects its own leader label, and each sidecar's flags, as the
+	// kubelet expands them, name that Lease and label.
+	t.Run("examples", func(t *testing.T) {
+		ns := namespace(t)
+		for _, e := range []struct{ prefix, name string }{{"orders-", "orders"}, {"payments-", "payments"}} {
+			if err := a.create(ctx(t), render(t, election(t, e.prefix, e.name)), ns, false); err != nil {
+				t.Fatalf("election %s: %v", e.name, err)
+			}
+		}
+		for _, e := range []struct{ prefix, name string }{{"orders-", "orders"}, {"payments-", "payments"}} {
+			role, err := admin(t).RbacV1().Roles(ns).Get(ctx(t), e.prefix+"elector", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var named []string
+			for _, r := range role.Rules {
+				named = append(named, r.ResourceNames...)
+			}
+			if !slices.Equal(named, []string{e.name}) {
+				t.Errorf("Role %s names %v, want the Lease %s alone", role.Name, named, e.name)
+			}
+			svc, err := admin(t).CoreV1().Services(ns).Get(ctx(t), e.prefix+"nginx-leader", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := svc.Spec.Selector["elector.dev/leader"]; got != e.name {
+				t.Errorf("Service %s selects elector.dev/leader=%q, want %q", svc.Name, got, e.name)
+			}
+			d, err := admin(t).AppsV1().Deployments(ns).Get(ctx(t), e.prefix+"nginx-deploy", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			spec := d.Spec.Template.Spec
+			if spec.ServiceAccountName != e.prefix+"elector" {
+				t.Errorf("Deployment %s runs as %s, want %s", d.Name, spec.ServiceAccountName, e.prefix+"elector")
+			}
+			i := slices.IndexFunc(spec.Containers, func(c corev1.Container) bool { return c.Name == "elector" })
+			if i < 0 {
+				t.Fatalf("Deployment %s has no elector container", d.Name)
+			}
+			args := sidecar.ContainerArgs(&spec.Containers[i])
+			if got, _ := sidecar.Flag(args, "election"); got != e.name {
+				t.Errorf("Deployment %s: --election=%s, want %s (args %q)", d.Name, got, e.name, args)
+			}
+			if got, _ := sidecar.Flag(args, "leader-label"); got != "elector.dev/leader="+e.name {
+				t.Errorf("Deployment %s: --leader-label=%s, want elector.dev/leader=%s", d.Name, got, e.name)
+			}
+		}
+	})
 }
 
 // TestProductionExample checks what deploy/examples/production promises
@@ -164,6 +227,74 @@ func TestProductionExample(t *testing.T) {
 	}
 	if sel, _, _ := unstructured.NestedStringMap(kinds["PodDisruptionBudget"].Object, "spec", "selector", "matchLabels"); sel["app"] != d.Spec.Selector.MatchLabels["app"] {
 		t.Errorf("the PodDisruptionBudget selects %v, not the Deployment's Pods", sel)
+	}
+	checkProductionPorts(t, &spec.InitContainers[0], kinds["NetworkPolicy"], d.Spec.Selector.MatchLabels["app"])
+}
+
+// checkProductionPorts checks the production example's ports: --http,
+// probes and metrics each on a port of its own, the probes on the probe
+// port, and the NetworkPolicy admitting --http from the app's Pods only,
+// the metrics from the monitoring namespace only, and the probe port
+// from nobody (the kubelet's probes come from the node, which a
+// NetworkPolicy does not filter).
+func checkProductionPorts(t *testing.T, c *corev1.Container, np *unstructured.Unstructured, app string) {
+	t.Helper()
+	args := sidecar.ContainerArgs(c)
+	port := func(flag string) int32 {
+		addr, ok := sidecar.Flag(args, flag)
+		if !ok {
+			t.Fatalf("elector has no --%s: %q", flag, args)
+		}
+		_, p, _ := strings.Cut(addr, ":")
+		n, err := strconv.Atoi(p)
+		if err != nil || !slices.ContainsFunc(c.Ports, func(cp corev1.ContainerPort) bool { return cp.ContainerPort == int32(n) }) {
+			t.Errorf("--%s=%s: no containerPort %s", flag, addr, p)
+		}
+		return int32(n)
+	}
+	httpPort, probePort, metricsPort := port("http"), port("health-probe-bind-address"), port("metrics-bind-address")
+	if httpPort == probePort || httpPort == metricsPort || probePort == metricsPort {
+		t.Fatalf("ports --http %d, probes %d, metrics %d: want three", httpPort, probePort, metricsPort)
+	}
+	for _, p := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe} {
+		if p == nil || p.HTTPGet == nil {
+			t.Fatalf("elector lacks an HTTP probe")
+		}
+		i := slices.IndexFunc(c.Ports, func(cp corev1.ContainerPort) bool { return cp.Name == p.HTTPGet.Port.String() })
+		if p.HTTPGet.Port.IntValue() != int(probePort) && (i < 0 || c.Ports[i].ContainerPort != probePort) {
+			t.Errorf("probe %s on port %s, want the probe port %d", p.HTTPGet.Path, p.HTTPGet.Port.String(), probePort)
+		}
+	}
+
+	var policy networkingv1.NetworkPolicy
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(np.Object, &policy); err != nil {
+		t.Fatal(err)
+	}
+	// from: who each elector port admits ("app" for the app's Pods,
+	// "ns:NAME" for a namespace, "anyone" for a rule without from).
+	from := map[int32][]string{}
+	for _, r := range policy.Spec.Ingress {
+		for _, p := range r.Ports {
+			n := int32(p.Port.IntValue())
+			if len(r.From) == 0 {
+				from[n] = append(from[n], "anyone")
+			}
+			for _, peer := range r.From {
+				switch {
+				case peer.PodSelector != nil && peer.NamespaceSelector == nil && peer.PodSelector.MatchLabels["app"] == app:
+					from[n] = append(from[n], "app")
+				case peer.NamespaceSelector != nil && peer.PodSelector == nil:
+					from[n] = append(from[n], "ns:"+peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"])
+				default:
+					from[n] = append(from[n], fmt.Sprintf("%+v", peer))
+				}
+			}
+		}
+	}
+	for p, want := range map[int32][]string{httpPort: {"app"}, metricsPort: {"ns:monitoring"}, probePort: nil} {
+		if !slices.Equal(from[p], want) {
+			t.Errorf("the NetworkPolicy admits port %d from %v, want %v", p, from[p], want)
+		}
 	}
 }
 

@@ -234,3 +234,47 @@ func overlay(t *testing.T, prefix string, components ...string) string {
 	}
 	return dir
 }
+
+// election writes a user's own kustomization of one election in a
+// temporary directory, as deploy/README.md tells a user to: namePrefix,
+// deploy/base, a Deployment and a leader-only Service (those of
+// examples/nginx, with the election's name written once, in the elector
+// container's ELECTION_NAME), and components/leader-label and
+// components/election-name. It returns the directory.
+func election(t *testing.T, prefix, name string) string {
+	t.Helper()
+	dir := t.TempDir()
+	deploy, err := filepath.Rel(dir, deployDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	example := filepath.Join(deployDir(t), "examples", "nginx")
+	d, err := os.ReadFile(filepath.Join(example, "deployment.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const written = "value: elect-nginx-deploy"
+	if strings.Count(string(d), written) != 1 {
+		t.Fatalf("examples/nginx/deployment.yaml has %d times %q, want the election's name once, in ELECTION_NAME", strings.Count(string(d), written), written)
+	}
+	d = []byte(strings.Replace(string(d), written, "value: "+name, 1))
+	svc, err := os.ReadFile(filepath.Join(example, "service.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := fmt.Sprintf(`namePrefix: %s
+resources:
+- %s
+- deployment.yaml
+- service.yaml
+components:
+- %s
+- %s
+`, prefix, filepath.Join(deploy, "base"), filepath.Join(deploy, "components", "leader-label"), filepath.Join(deploy, "components", "election-name"))
+	for file, data := range map[string][]byte{"kustomization.yaml": []byte(k), "deployment.yaml": d, "service.yaml": svc} {
+		if err := os.WriteFile(filepath.Join(dir, file), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}

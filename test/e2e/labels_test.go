@@ -39,7 +39,7 @@ func TestLeaderLabelFollowsTheLeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := sidecar.LocalArgs(container.Args, "--ttl="+ttl.String())
+	args := sidecar.LocalArgs(sidecar.ContainerArgs(container), "--ttl="+ttl.String())
 	label, ok := sidecar.Flag(args, "leader-label")
 	if !ok {
 		t.Fatalf("the example's elector has no --leader-label: %v", container.Args)

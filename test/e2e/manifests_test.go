@@ -70,7 +70,7 @@ func TestExamplesAreConsistent(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			args := append(slices.Clone(c.Command), c.Args...)
+			args := sidecar.Args(c)
 			if got, _ := sidecar.Flag(args, "election"); got != lease {
 				t.Errorf("--election=%s, but the Role grants the Lease %q", got, lease)
 			}
@@ -118,15 +118,22 @@ func TestExamplesAreConsistent(t *testing.T) {
 
 func checkProbes(t *testing.T, c *corev1.Container, args []string) {
 	t.Helper()
-	addr, ok := sidecar.Flag(args, "http")
+	// The probes are served on --health-probe-bind-address when given,
+	// else on --http.
+	flag := "health-probe-bind-address"
+	addr, ok := sidecar.Flag(args, flag)
 	if !ok {
-		t.Errorf("container %s: no --http, so no probes", c.Name)
+		flag = "http"
+		addr, ok = sidecar.Flag(args, flag)
+	}
+	if !ok || addr == "0" {
+		t.Errorf("container %s: no --http nor --health-probe-bind-address, so no probes", c.Name)
 		return
 	}
 	_, port, _ := strings.Cut(addr, ":")
 	i := slices.IndexFunc(c.Ports, func(p corev1.ContainerPort) bool { return strconv.Itoa(int(p.ContainerPort)) == port })
 	if i < 0 {
-		t.Errorf("container %s: --http=%s, but no containerPort %s", c.Name, addr, port)
+		t.Errorf("container %s: --%s=%s, but no containerPort %s", c.Name, flag, addr, port)
 		return
 	}
 	for _, p := range []struct {

@@ -231,7 +231,7 @@ func newMigrationWith(t *testing.T, grantOldLock, sameFlags bool) *migration {
 	t.Helper()
 	migBinaries(t)
 	base := render(t, "base")
-	setElection(t, base, migElection) // as examples/nginx's replacement does
+	setElection(t, base, migElection) // as components/election-name does
 	app := setup(t, base)
 	m := &migration{
 		t: t, app: app, sameFlags: sameFlags,

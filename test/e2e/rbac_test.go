@@ -108,7 +108,7 @@ func TestEachRuleOfTheDeployRoleIsNeeded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := sidecar.LocalArgs(container.Args, "--ttl="+ttl.String())
+	args := sidecar.LocalArgs(sidecar.ContainerArgs(container), "--ttl="+ttl.String())
 	all := sidecar.Rules(m.Role)
 	if len(all) < 7 {
 		t.Fatalf("the example's Role grants only %v", all)

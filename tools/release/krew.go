@@ -29,16 +29,12 @@ import (
 	"text/template"
 )
 
-// missingSha marks a platform whose archive --dist does not hold.
-const missingSha = "<missing>"
-
 func runKrew(args []string, stdout io.Writer) error {
 	fs := newFlags("krew")
 	tmpl := fs.String("template", "deploy/krew/elector.yaml", "the krew-release-bot template of the manifest")
 	version := fs.String("version", "", "the released version (the template's .TagName)")
 	dist := fs.String("dist", "_output/dist", "the directory holding the release archives")
 	out := fs.String("out", "", "the manifest to write")
-	allowMissing := fs.Bool("allow-missing", false, "leave out the platforms whose archive --dist does not hold (the rehearsal builds only this machine's)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -54,11 +50,10 @@ func runKrew(args []string, stdout io.Writer) error {
 	}
 	manifest, err := renderKrew(string(text), *version, func(name string) (string, error) {
 		f, err := os.Open(filepath.Join(*dist, name))
-		if os.IsNotExist(err) && *allowMissing {
-			return missingSha, nil
-		}
 		if err != nil {
-			return "", fmt.Errorf("unable to read the archive: %w", err)
+			// Every platform of the template must be released: a
+			// manifest without one would send its users nowhere.
+			return "", fmt.Errorf("unable to read the archive of a platform of %s (build every platform's archive into --dist): %w", *tmpl, err)
 		}
 		defer f.Close()
 		h := sha256.New()
@@ -70,9 +65,9 @@ func runKrew(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	manifest, kept := dropMissing(manifest)
+	kept := strings.Count(manifest, "\n    sha256: ")
 	if kept == 0 {
-		return fmt.Errorf("no archive of %s in %s: build them first", *tmpl, *dist)
+		return fmt.Errorf("the template %s names no archive (no addURIAndSha)", *tmpl)
 	}
 	if err := os.WriteFile(*out, []byte(manifest), 0o644); err != nil {
 		return fmt.Errorf("unable to write %s: %w", *out, err)
@@ -112,42 +107,4 @@ func renderKrew(text, version string, sha func(archive string) (string, error)) 
 		return "", fmt.Errorf("unable to render the krew template: %w", err)
 	}
 	return b.String(), nil
-}
-
-// dropMissing removes the platforms (items "  - selector:" of
-// spec.platforms) whose archive is missing and counts the others.
-func dropMissing(manifest string) (string, int) {
-	lines := strings.SplitAfter(manifest, "\n")
-	var out, item []string
-	kept, inPlatforms := 0, false
-	flush := func() {
-		if item == nil {
-			return
-		}
-		if !strings.Contains(strings.Join(item, ""), missingSha) {
-			out = append(out, item...)
-			kept++
-		}
-		item = nil
-	}
-	for _, l := range lines {
-		switch {
-		case strings.HasPrefix(l, "  platforms:"):
-			inPlatforms = true
-			out = append(out, l)
-		case inPlatforms && strings.HasPrefix(l, "  - "):
-			flush()
-			item = []string{l}
-		case inPlatforms && (strings.HasPrefix(l, "    ") || strings.TrimSpace(l) == ""):
-			item = append(item, l)
-		default:
-			if inPlatforms {
-				flush()
-				inPlatforms = false
-			}
-			out = append(out, l)
-		}
-	}
-	flush()
-	return strings.Join(out, ""), kept
 }

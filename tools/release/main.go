@@ -19,7 +19,7 @@ limitations under the License.
 //
 //	release prep  --repo=. --version=v0.1.0 [--date=2026-12-07]
 //	release proxy --repo=. --version=v0.1.0 --out=DIR
-//	release krew  --template=deploy/krew/elector.yaml --version=v0.1.0 --dist=DIR --out=FILE [--allow-missing]
+//	release krew  --template=deploy/krew/elector.yaml --version=v0.1.0 --dist=DIR --out=FILE
 //
 // prep stamps CHANGELOG.md, makes every published nested module require
 // the root module at the version with no replace directive (and go.sum
@@ -38,7 +38,28 @@ limitations under the License.
 // version of it.
 //
 // krew renders the krew-release-bot template of the plugin manifest with
-// the sha256 of the archives in --dist.
+// the sha256 of the archives in --dist; every platform of the template
+// must have its archive there.
+//
+// The image, after `elector-image push` (make image-push) pushed it by
+// digest (image.go):
+//
+//	release registry    --addr-file=FILE   (the rehearsal's in-process registry)
+//	release extract     --image=REPO@sha256:… --platform=linux/amd64 --file=/elector --out=FILE
+//	release attach-sbom --image=REPO@sha256:… --sbom=FILE.cdx.json
+//	release referrers   --image=REPO@sha256:… [--artifact-type=application/vnd.cyclonedx+json] [--out=FILE]
+//	release keygen      --key=FILE --pub=FILE
+//	release sign        --image=REPO@sha256:… --key=FILE
+//	release verify      --image=REPO@sha256:… --pub=FILE
+//	release pin         --image=REPO@sha256:… [--name=registry.example.com/elector] KUSTOMIZATION...
+//
+// attach-sbom pushes a CycloneDX SBOM as an OCI 1.1 referrer of the image
+// (artifactType application/vnd.cyclonedx+json, subject the image index);
+// referrers lists them. sign and verify make and check a cosign-compatible
+// key-based signature (the simple-signing payload, signed by
+// github.com/sigstore/sigstore's signature package, under the tag
+// sha256-<hex>.sig), without a transparency log. pin rewrites the
+// kustomizations' images: entry to the image by digest.
 package main
 
 import (
@@ -48,6 +69,9 @@ import (
 	"io"
 	"os"
 )
+
+// commands are the commands, for the usage messages.
+const commands = "prep, proxy, krew, registry, extract, attach-sbom, referrers, keygen, sign, verify or pin"
 
 // Exit codes.
 const (
@@ -60,7 +84,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "release: missing command: prep, proxy or krew (release prep --version=v0.1.0)")
+		fmt.Fprintln(stderr, "release: missing command: "+commands+" (release prep --version=v0.1.0)")
 		return exitUsage
 	}
 	var err error
@@ -71,8 +95,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runProxy(rest, stdout)
 	case "krew":
 		err = runKrew(rest, stdout)
+	case "registry":
+		err = runRegistry(rest, stdout)
+	case "extract":
+		err = runExtract(rest, stdout)
+	case "attach-sbom":
+		err = runAttachSBOM(rest, stdout)
+	case "referrers":
+		err = runReferrers(rest, stdout)
+	case "keygen":
+		err = runKeygen(rest, stdout)
+	case "sign":
+		err = runSign(rest, stdout)
+	case "verify":
+		err = runVerify(rest, stdout)
+	case "pin":
+		err = runPin(rest, stdout)
 	default:
-		fmt.Fprintf(stderr, "release: unknown command %q: use prep, proxy or krew\n", cmd)
+		fmt.Fprintf(stderr, "release: unknown command %q: use %s\n", cmd, commands)
 		return exitUsage
 	}
 	var ue usageError

@@ -18,6 +18,11 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -117,16 +122,19 @@ spec:
 `
 
 func TestRenderKrew(t *testing.T) {
+	sums := map[string]string{
+		"kubectl-elector_v0.1.0_linux_amd64.tar.gz":  "abc123",
+		"kubectl-elector_v0.1.0_darwin_arm64.tar.gz": "def456",
+	}
 	got, err := renderKrew(krewTemplate, "v0.1.0", func(name string) (string, error) {
-		if name == "kubectl-elector_v0.1.0_linux_amd64.tar.gz" {
-			return "abc123", nil
+		if s, ok := sums[name]; ok {
+			return s, nil
 		}
-		return missingSha, nil
+		return "", errors.New("no archive " + name)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, kept := dropMissing(got)
 	want := `apiVersion: krew.googlecontainertools.github.com/v1alpha2
 kind: Plugin
 metadata:
@@ -141,9 +149,64 @@ spec:
     uri: https://example.invalid/releases/download/v0.1.0/kubectl-elector_v0.1.0_linux_amd64.tar.gz
     sha256: abc123
     bin: kubectl-elector
+  - selector:
+      matchLabels:
+        os: darwin
+        arch: arm64
+    uri: https://example.invalid/releases/download/v0.1.0/kubectl-elector_v0.1.0_darwin_arm64.tar.gz
+    sha256: def456
+    bin: kubectl-elector
 `
-	if got != want || kept != 1 {
-		t.Errorf("rendered (%d platforms):\n%s\nwant (1):\n%s", kept, got, want)
+	if got != want {
+		t.Errorf("rendered:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestRunKrewEveryPlatform: krew refuses to write a manifest when an
+// archive of the template is missing (no platform is left out quietly),
+// and writes one that lists every platform with its archive's sha256.
+func TestRunKrewEveryPlatform(t *testing.T) {
+	dir := t.TempDir()
+	tmpl := filepath.Join(dir, "elector.yaml")
+	if err := os.WriteFile(tmpl, []byte(krewTemplate), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dist := filepath.Join(dir, "dist")
+	if err := os.Mkdir(dist, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dist, "kubectl-elector_v0.1.0_linux_amd64.tar.gz"), []byte("linux"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.yaml")
+	args := []string{"krew", "--template=" + tmpl, "--version=v0.1.0", "--dist=" + dist, "--out=" + out}
+	var stdout, stderr bytes.Buffer
+	if code := run(args, &stdout, &stderr); code != exitFail || !strings.Contains(stderr.String(), "darwin_arm64") {
+		t.Errorf("krew with the darwin/arm64 archive missing: exit %d, %q; want %d naming it", code, stderr.String(), exitFail)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("krew wrote %s with an archive missing (%v)", out, err)
+	}
+	if err := os.WriteFile(filepath.Join(dist, "kubectl-elector_v0.1.0_darwin_arm64.tar.gz"), []byte("darwin"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stderr.Reset()
+	if code := run(args, &stdout, &stderr); code != exitOK {
+		t.Fatalf("krew: exit %d: %s", code, stderr.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{"linux_amd64": "linux", "darwin_arm64": "darwin"} {
+		sum := sha256.Sum256([]byte(content))
+		want := "kubectl-elector_v0.1.0_" + name + ".tar.gz\n    sha256: " + hex.EncodeToString(sum[:]) + "\n"
+		if !strings.Contains(string(b), want) {
+			t.Errorf("the manifest has no %q:\n%s", want, b)
+		}
+	}
+	if !strings.Contains(stdout.String(), "2 platforms") {
+		t.Errorf("krew printed %q, want it to count 2 platforms", stdout.String())
 	}
 }
 

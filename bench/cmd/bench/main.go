@@ -34,6 +34,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -69,6 +70,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ctrlN   = fs.Int("ctrl-trials", 0, "controller-runtime SIGTERM handoff trials per variant (default 10, --quick 3)")
 		scaleN  = fs.Int("scale", 0, "elections in one process for the scale scenario (default 1000, --quick 100)")
 		only    = fs.String("only", "", "comma-separated scenarios to run: "+strings.Join(suite.Scenarios, ","))
+		flood   = fs.Duration("overload-flood", 0, "overload: each run's flood (default 45s, --quick 15s)")
+		oReps   = fs.Int("overload-reps", 0, "overload: runs per variant, with and without the FlowSchema (default 2, --quick 1)")
+		oFlows  = fs.Int("overload-flows", 0, "overload: flooding ServiceAccounts (default 48)")
+		splice  = fs.Bool("splice", false, "with --only: replace only those scenarios' sections of the existing --out file, keep the rest (supported: "+strings.Join(suite.SectionScenarios(), ",")+")")
 		timeout = fs.Duration("timeout", 40*time.Minute, "give up after this long")
 	)
 	fs.Usage = func() {
@@ -94,7 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		name string
 		v    int
 		dst  *int
-	}{{"trials", *trials, &opts.HandoffTrials}, {"crash-trials", *crashN, &opts.CrashTrials}, {"scale", *scaleN, &opts.ScaleN}, {"ctrl-trials", *ctrlN, &opts.CtrlTrials}} {
+	}{{"trials", *trials, &opts.HandoffTrials}, {"crash-trials", *crashN, &opts.CrashTrials}, {"scale", *scaleN, &opts.ScaleN}, {"ctrl-trials", *ctrlN, &opts.CtrlTrials}, {"overload-reps", *oReps, &opts.OverloadReps}, {"overload-flows", *oFlows, &opts.OverloadFlows}} {
 		switch {
 		case f.v < 0:
 			fmt.Fprintf(stderr, "bench: --%s=%d: must be positive\n", f.name, f.v)
@@ -107,7 +112,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		name string
 		v    time.Duration
 		dst  *time.Duration
-	}{{"idle", *idle, &opts.Idle}, {"window", *window, &opts.LoadWindow}, {"window", *window, &opts.ScaleWindow}} {
+	}{{"idle", *idle, &opts.Idle}, {"window", *window, &opts.LoadWindow}, {"window", *window, &opts.ScaleWindow}, {"overload-flood", *flood, &opts.OverloadFlood}} {
 		switch {
 		case f.v < 0:
 			fmt.Fprintf(stderr, "bench: --%s=%v: must be positive\n", f.name, f.v)
@@ -125,6 +130,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			opts.Only = append(opts.Only, s)
 		}
 	}
+	var existing []byte
+	if *splice {
+		if len(opts.Only) == 0 || *out == "" {
+			fmt.Fprintln(stderr, "bench: --splice needs --only and --out: it replaces those scenarios' sections of the --out file")
+			return exitUsage
+		}
+		for _, s := range opts.Only {
+			if !contains(suite.SectionScenarios(), s) {
+				fmt.Fprintf(stderr, "bench: --splice: scenario %q has no section of its own to replace; use %s, or splice by hand\n", s, strings.Join(suite.SectionScenarios(), ","))
+				return exitUsage
+			}
+		}
+		var err error
+		if existing, err = os.ReadFile(*out); err != nil {
+			fmt.Fprintf(stderr, "bench: --splice: unable to read the report to update: %v\n", err)
+			return exitUsage
+		}
+	}
 	opts.Command = commandLine(args)
 
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
@@ -135,6 +158,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	fmt.Fprint(stdout, report)
+	if *splice {
+		if report, err = suite.SpliceSections(string(existing), report, opts.Only); err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			return exitFailure
+		}
+	}
 	if *out != "" {
 		if err := os.WriteFile(*out, []byte(report), 0o644); err != nil {
 			fmt.Fprintf(stderr, "bench: unable to write the report: %v\n", err)
@@ -162,8 +191,13 @@ func contains(list []string, s string) bool {
 // default, else the go run command with its flags (without --out).
 func commandLine(args []string) string {
 	var kept []string
+	splice := false
 	for i := 0; i < len(args); i++ {
 		a := args[i]
+		if a == "--splice" || a == "-splice" {
+			splice = true
+			continue
+		}
 		if a == "--out" || a == "-out" {
 			i++
 			continue
@@ -173,8 +207,22 @@ func commandLine(args []string) string {
 		}
 		kept = append(kept, a)
 	}
-	if len(kept) == 0 {
-		return "make bench"
+	target := "make bench"
+	if splice {
+		// make bench-overload is bench --only overload --splice.
+		for i, a := range kept {
+			if a == "--only=overload" || a == "-only=overload" {
+				kept, target = slices.Delete(kept, i, i+1), "make bench-overload"
+				break
+			}
+			if (a == "--only" || a == "-only") && i+1 < len(kept) && kept[i+1] == "overload" {
+				kept, target = slices.Delete(kept, i, i+2), "make bench-overload"
+				break
+			}
+		}
 	}
-	return "make bench BENCHFLAGS='" + strings.Join(kept, " ") + "'"
+	if len(kept) == 0 {
+		return target
+	}
+	return target + " BENCHFLAGS='" + strings.Join(kept, " ") + "'"
 }

@@ -44,8 +44,11 @@ type results struct {
 	scale     []scaleResult
 	ctrl      []ctrlResult // controller-runtime SIGTERM handoff, elector's NewManager and the plain one
 	sharding  []shardingResult
-	failures  []string
-	durations []scenarioDuration
+	overload  *overloadResult // its own control plane, with and without deploy/cluster/priority
+	// shardedCtrl: the sharded-controllers scenario's variants.
+	shardedCtrl []shardedCtrlResult
+	failures    []string
+	durations   []scenarioDuration
 	// sidecarTiming is the elector sidecar's timing at its default --ttl,
 	// crashTiming at --ttl=4s (every crash variant uses it).
 	sidecarTiming, crashTiming candidate.Timing
@@ -82,6 +85,18 @@ func (r *results) anyFailed() bool {
 		}
 	}
 	for _, x := range r.scale {
+		if x.err != nil {
+			return true
+		}
+	}
+	if r.overload != nil {
+		for _, x := range r.overload.runs {
+			if x.err != nil {
+				return true
+			}
+		}
+	}
+	for _, x := range r.shardedCtrl {
 		if x.err != nil {
 			return true
 		}
@@ -204,6 +219,8 @@ func render(r *results) string {
 	renderScale(m, r)
 	renderCtrl(m, r)
 	renderSharding(m, r)
+	renderOverload(m, r)
+	renderShardedCtrl(m, r)
 	renderNotes(m, r)
 	renderSamples(m, r)
 	return m.b.String()
@@ -660,6 +677,7 @@ var missTitle = map[string]string{
 	"writes":    "leader ≤ 1 write per renew interval",
 	"rss":       "sidecar RSS < 15 MiB",
 	"binary":    "sidecar binary < 15 MiB",
+	"overload":  "with deploy/cluster/priority under a flood, no tenure lost and renew p99 < RetryPeriod",
 }
 
 // missWhy explains a missed target from what this run recorded.

@@ -148,3 +148,95 @@ func TestFormat(t *testing.T) {
 		}
 	}
 }
+
+func TestSpliceSections(t *testing.T) {
+	report := "# R\n\n## Summary\n\nnew summary\n\n## Overload: x\n\nnew numbers\n\n## How each number is measured\n\nnew notes\n"
+	tests := []struct{ name, old, want string }{
+		{
+			name: "replaces the section, keeps the rest",
+			old:  "# R\n\n## Summary\n\nold summary\n\n## Overload: x\n\nold numbers\n\n## How each number is measured\n\nold notes\n",
+			want: "# R\n\n## Summary\n\nold summary\n\n## Overload: x\n\nnew numbers\n\n## How each number is measured\n\nold notes\n",
+		},
+		{
+			name: "inserts before the notes",
+			old:  "# R\n\n## Summary\n\nold summary\n\n## How each number is measured\n\nold notes\n",
+			want: "# R\n\n## Summary\n\nold summary\n\n## Overload: x\n\nnew numbers\n\n## How each number is measured\n\nold notes\n",
+		},
+		{
+			name: "appends at the end",
+			old:  "# R\n\nold\n",
+			want: "# R\n\nold\n\n## Overload: x\n\nnew numbers\n\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := SpliceSections(tt.old, report, []string{ScenarioOverload})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("SpliceSections:\n%q\nwant\n%q", got, tt.want)
+			}
+		})
+	}
+	if _, err := SpliceSections("x", report, []string{ScenarioHandoff}); err == nil {
+		t.Error("SpliceSections of handoff: no error, want one (it has rows in the summary)")
+	}
+}
+
+func TestParseNominalSeats(t *testing.T) {
+	metrics := `# HELP apiserver_flowcontrol_nominal_limit_seats [BETA] Nominal number of execution seats configured for each priority level
+# TYPE apiserver_flowcontrol_nominal_limit_seats gauge
+apiserver_flowcontrol_nominal_limit_seats{priority_level="catch-all"} 1
+apiserver_flowcontrol_nominal_limit_seats{priority_level="leader-election"} 1
+apiserver_flowcontrol_nominal_limit_seats{priority_level="workload-low"} 7
+apiserver_flowcontrol_current_limit_seats{priority_level="workload-low"} 9
+`
+	got := parseNominalSeats(metrics)
+	if got[levelLeaderElection] != "1" || got[levelWorkloadLow] != "7" || len(got) != 2 {
+		t.Errorf("parseNominalSeats = %v, want leader-election 1, workload-low 7", got)
+	}
+}
+
+func TestRenderOverload(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		var out []time.Duration
+		for _, x := range v {
+			out = append(out, time.Duration(x)*time.Millisecond)
+		}
+		return out
+	}
+	render := func(withLost int, withRenewals []time.Duration) string {
+		r := &results{opts: Full(), overload: &overloadResult{flows: 48, runs: []overloadRun{
+			{flowSchema: false, rep: 1, level: levelWorkloadLow, renewals: ms(2500, 2500, 300), failed: 2, failures: map[string]int{"timeout": 2}, lost: 1, changes: 1, flood: 45 * time.Second, lists: 450},
+			{flowSchema: true, rep: 1, level: levelLeaderElection, renewals: withRenewals, lost: withLost, flood: 45 * time.Second, lists: 450},
+		}}}
+		m := &md{}
+		renderOverload(m, r)
+		return m.b.String()
+	}
+	out := render(0, ms(300, 400, 900))
+	for _, want := range []string{
+		"| with | leader-election | 3 | 400 ms | 900 ms | 900 ms | 0 | 0 | 0 | 10.0 |",
+		"| without | workload-low | 3 | 2.50 s | 2.50 s | 2.50 s | 2 | 1 | 1 | 10.0 |",
+		"| 1 | without | 3 | 2.50 s | 2.50 s | 2.50 s | 2 (2 timeout) | 1 | 1 |",
+		"0 lost, p99 < 2s | yes |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the overload section lacks %q:\n%s", want, out)
+		}
+	}
+	for _, c := range []struct {
+		name     string
+		lost     int
+		renewals []time.Duration
+	}{
+		{"a lost tenure", 1, ms(300)},
+		{"p99 at RetryPeriod", 0, ms(300, 2000)},
+		{"no renewal", 0, nil},
+	} {
+		if out := render(c.lost, c.renewals); !strings.Contains(out, "0 lost, p99 < 2s | **NO** |") {
+			t.Errorf("with %s the target is not missed:\n%s", c.name, out)
+		}
+	}
+}

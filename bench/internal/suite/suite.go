@@ -55,7 +55,7 @@ const (
 )
 
 // Scenarios lists every scenario in run order.
-var Scenarios = []string{ScenarioHandoff, ScenarioPlanned, ScenarioCrash, ScenarioLoad, ScenarioFootprint, ScenarioScale, ScenarioCtrl, ScenarioSharding}
+var Scenarios = []string{ScenarioHandoff, ScenarioPlanned, ScenarioCrash, ScenarioLoad, ScenarioFootprint, ScenarioScale, ScenarioCtrl, ScenarioSharding, ScenarioOverload, ScenarioShardedCtrl}
 
 // Options configure a run. Zero values are not defaults: use Full or Quick.
 type Options struct {
@@ -73,29 +73,42 @@ type Options struct {
 	ShardSteps    []int         // replica counts in turn
 	ShardWarmup   time.Duration // after a step is balanced (or timed out)
 	ShardWindow   time.Duration // steady-state counting window per step
-	Only          []string      // scenarios to run; all when empty
-	Quick         bool          // recorded in the report
-	Command       string        // the command line, for the report
+	OverloadFlood time.Duration // each overload run's flood
+	OverloadReps  int           // overload runs per variant (with and without the FlowSchema)
+	OverloadFlows int           // flooding ServiceAccounts (APF flows)
+	// ShardedObjects is the number of ConfigMaps of the
+	// sharded-controllers scenario, ShardedUpdates how many of them are
+	// updated while the watch traffic is counted.
+	ShardedObjects int
+	ShardedUpdates int
+	Only           []string // scenarios to run; all when empty
+	Quick          bool     // recorded in the report
+	Command        string   // the command line, for the report
 }
 
 // Full is the configuration of `make bench`: about 15 minutes on two
 // cores.
 func Full() Options {
 	return Options{
-		HandoffTrials: 30,
-		CrashTrials:   10,
-		StartTrials:   5,
-		LoadSizes:     []int{3, 10, 50},
-		LoadWarmup:    5 * time.Second,
-		LoadWindow:    30 * time.Second,
-		Idle:          60 * time.Second,
-		ScaleN:        1000,
-		ScaleWindow:   30 * time.Second,
-		CtrlTrials:    10,
-		ShardK:        256,
-		ShardSteps:    []int{2, 8, 3},
-		ShardWarmup:   5 * time.Second,
-		ShardWindow:   30 * time.Second,
+		HandoffTrials:  30,
+		CrashTrials:    10,
+		StartTrials:    5,
+		LoadSizes:      []int{3, 10, 50},
+		LoadWarmup:     5 * time.Second,
+		LoadWindow:     30 * time.Second,
+		Idle:           60 * time.Second,
+		ScaleN:         1000,
+		ScaleWindow:    30 * time.Second,
+		CtrlTrials:     10,
+		ShardK:         256,
+		ShardSteps:     []int{2, 8, 3},
+		ShardWarmup:    5 * time.Second,
+		ShardWindow:    30 * time.Second,
+		OverloadFlood:  45 * time.Second,
+		OverloadReps:   2,
+		OverloadFlows:  defaultOverloadFlows,
+		ShardedObjects: 10000,
+		ShardedUpdates: 1000,
 	}
 }
 
@@ -103,21 +116,26 @@ func Full() Options {
 // numbers are not meant to be published.
 func Quick() Options {
 	return Options{
-		HandoffTrials: 5,
-		CrashTrials:   3,
-		StartTrials:   2,
-		LoadSizes:     []int{3, 10, 50},
-		LoadWarmup:    5 * time.Second,
-		LoadWindow:    10 * time.Second,
-		Idle:          15 * time.Second,
-		ScaleN:        100,
-		ScaleWindow:   10 * time.Second,
-		CtrlTrials:    3,
-		ShardK:        256,
-		ShardSteps:    []int{2, 8, 3},
-		ShardWarmup:   2 * time.Second,
-		ShardWindow:   10 * time.Second,
-		Quick:         true,
+		HandoffTrials:  5,
+		CrashTrials:    3,
+		StartTrials:    2,
+		LoadSizes:      []int{3, 10, 50},
+		LoadWarmup:     5 * time.Second,
+		LoadWindow:     10 * time.Second,
+		Idle:           15 * time.Second,
+		ScaleN:         100,
+		ScaleWindow:    10 * time.Second,
+		CtrlTrials:     3,
+		ShardK:         256,
+		ShardSteps:     []int{2, 8, 3},
+		ShardWarmup:    2 * time.Second,
+		ShardWindow:    10 * time.Second,
+		OverloadFlood:  15 * time.Second,
+		OverloadReps:   1,
+		OverloadFlows:  defaultOverloadFlows,
+		ShardedObjects: 2000,
+		ShardedUpdates: 300,
+		Quick:          true,
 	}
 }
 
@@ -170,6 +188,14 @@ func Run(ctx context.Context, opts Options, log io.Writer) (report string, faile
 	}
 	defer e.procs.killAll()
 
+	res.machine = machine()
+	candidate.Quiet()
+	// The overload scenario starts a control plane of its own and builds
+	// nothing: run alone, it needs neither the sidecars nor the shared
+	// control plane.
+	if len(opts.Only) > 0 && !slices.ContainsFunc(opts.Only, func(s string) bool { return s != ScenarioOverload }) {
+		return e.runSteps(ctx, res, []step{{ScenarioOverload, runOverload}})
+	}
 	e.logf("building the sidecars")
 	began := time.Now()
 	if e.bins, err = build(ctx, dir); err != nil {
@@ -177,7 +203,9 @@ func Run(ctx context.Context, opts Options, log io.Writer) (report string, faile
 	}
 	res.durations = append(res.durations, scenarioDuration{"build", time.Since(began)})
 	e.logf("starting the control plane (kube-apiserver and etcd)")
-	e.cp, err = controlplane.Start(ctx, controlplane.Options{Out: log})
+	// The gate serves sharded LIST and WATCH (KEP-5866) to the
+	// sharded-controllers scenario; nothing else asks for them.
+	e.cp, err = controlplane.Start(ctx, controlplane.Options{Out: log, APIServerArgs: []string{"--feature-gates=ShardedListAndWatch=true"}})
 	if err != nil {
 		return "", false, err
 	}
@@ -196,14 +224,8 @@ func Run(ctx context.Context, opts Options, log io.Writer) (report string, faile
 		return "", false, err
 	}
 	defer e.proxy.Close()
-	res.machine = machine()
 	res.bins = e.bins
-	candidate.Quiet()
-
-	steps := []struct {
-		name string
-		run  func(context.Context, *env, *results) error
-	}{
+	return e.runSteps(ctx, res, []step{
 		{ScenarioHandoff, runHandoff},
 		{ScenarioPlanned, runPlanned},
 		{ScenarioCrash, runCrash},
@@ -212,7 +234,21 @@ func Run(ctx context.Context, opts Options, log io.Writer) (report string, faile
 		{ScenarioScale, runScale},
 		{ScenarioCtrl, runCtrl},
 		{ScenarioSharding, runSharding},
-	}
+		{ScenarioOverload, runOverload},
+		{ScenarioShardedCtrl, runShardedCtrl},
+	})
+}
+
+// step is one scenario of a run.
+type step struct {
+	name string
+	run  func(context.Context, *env, *results) error
+}
+
+// runSteps runs the steps that Options.Only selects and renders the
+// report.
+func (e *env) runSteps(ctx context.Context, res *results, steps []step) (report string, failed bool, err error) {
+	opts := e.opts
 	for _, s := range steps {
 		if !opts.runs(s.name) {
 			continue

@@ -140,7 +140,7 @@ func (d *demo) tell(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	args := sidecar.LocalArgs(container.Args, "--ttl="+d.ttl.String())
+	args := sidecar.LocalArgs(sidecar.ContainerArgs(container), "--ttl="+d.ttl.String())
 	label, _ := sidecar.Flag(args, "leader-label")
 	selector := m.Service.Spec.Selector
 

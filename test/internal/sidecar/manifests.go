@@ -183,13 +183,84 @@ func (m *Manifests) ElectorContainer() (*corev1.Container, error) {
 		return nil, errors.New("no Deployment")
 	}
 	for i, c := range m.Deployment.Spec.Template.Spec.Containers {
-		if slices.ContainsFunc(append(slices.Clone(c.Command), c.Args...), func(a string) bool {
+		if slices.ContainsFunc(Args(&c), func(a string) bool {
 			return strings.HasPrefix(a, "--election=")
 		}) {
 			return &m.Deployment.Spec.Template.Spec.Containers[i], nil
 		}
 	}
 	return nil, fmt.Errorf("Deployment %s has no container with --election", m.Deployment.Name)
+}
+
+// Args returns the container's command and arguments as the kubelet
+// passes them: $(VAR) expanded from the container's env (ExpandEnv).
+func Args(c *corev1.Container) []string {
+	env := envOf(c)
+	out := make([]string, 0, len(c.Command)+len(c.Args))
+	for _, a := range append(slices.Clone(c.Command), c.Args...) {
+		out = append(out, ExpandEnv(a, env))
+	}
+	return out
+}
+
+// ContainerArgs returns the container's arguments as the kubelet passes
+// them: $(VAR) expanded from the container's env (ExpandEnv).
+func ContainerArgs(c *corev1.Container) []string {
+	env := envOf(c)
+	out := make([]string, 0, len(c.Args))
+	for _, a := range c.Args {
+		out = append(out, ExpandEnv(a, env))
+	}
+	return out
+}
+
+// envOf returns the container's env variables with a literal value, each
+// expanded from those before it, as the kubelet does. Variables from
+// valueFrom (Downward API, ConfigMaps, Secrets) are left out: their
+// $(VAR) stays as written, and the tests set them on the process.
+func envOf(c *corev1.Container) map[string]string {
+	env := map[string]string{}
+	for _, e := range c.Env {
+		if e.ValueFrom == nil {
+			env[e.Name] = ExpandEnv(e.Value, env)
+		}
+	}
+	return env
+}
+
+// ExpandEnv expands s as Kubernetes expands a container's command, args
+// and env values: $(VAR) becomes the value of VAR when env defines it and
+// stays as written otherwise; $$ is an escaped $ ($$(VAR) is the literal
+// text $(VAR)); any other $ stays.
+func ExpandEnv(s string, env map[string]string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' || i+1 == len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		switch s[i+1] {
+		case '$':
+			b.WriteByte('$')
+			i++
+		case '(':
+			end := strings.IndexByte(s[i+2:], ')')
+			if end < 0 {
+				b.WriteString(s[i:])
+				return b.String()
+			}
+			name := s[i+2 : i+2+end]
+			if v, ok := env[name]; ok && name != "" {
+				b.WriteString(v)
+			} else {
+				b.WriteString(s[i : i+3+end])
+			}
+			i += 2 + end
+		default:
+			b.WriteByte('$')
+		}
+	}
+	return b.String()
 }
 
 // Flag returns the value of --name=VALUE among the flags of args (before a
