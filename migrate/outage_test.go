@@ -68,24 +68,40 @@ func TestGuardLogsAnOutageOnceWhenItStartsAndOnceWhenItEnds(t *testing.T) {
 		}
 		return false, nil, nil
 	})
+	// renewal steps the clock by 100ms until a renewal is sent (a step
+	// that races with the arming of the next renewal's timer delays it
+	// by a step) and reports whether it failed.
+	renewal := func() bool {
+		t.Helper()
+		deadline := time.After(guard)
+		for {
+			select {
+			case failed := <-updates:
+				return failed
+			case <-deadline:
+				t.Fatalf("timed out waiting for a renewal of the old lock at %v; logs:\n%s", f.clock.Since(epoch), logs.String())
+			case <-time.After(20 * time.Millisecond):
+				f.step(100 * time.Millisecond)
+			}
+		}
+	}
 	f.run()
 	wait(t, f.started, "the work to start on a free lock")
 	down.Store(true)
-	// Renewals every RetryPeriod, retried after half of it when they fail.
-	f.step(elector.DefaultRetryPeriod)
+	// Renewals every RetryPeriod, retried after half of it when they
+	// fail: three fail, well before the stop point, then one succeeds.
 	const failures = 3
-	for i := range failures {
-		if i > 0 {
-			f.step(elector.DefaultRetryPeriod / 2)
-		}
-		if !wait(t, updates, "a renewal of the old lock") {
+	for range failures {
+		if !renewal() {
 			t.Fatal("a renewal got through during the outage")
 		}
 	}
 	down.Store(false)
-	f.step(elector.DefaultRetryPeriod / 2)
-	if wait(t, updates, "a renewal of the old lock") {
+	if renewal() {
 		t.Fatal("a renewal failed after the outage")
+	}
+	if at, stop := f.clock.Now(), epoch.Add(elector.DefaultRenewDeadline-elector.DefaultStopGrace); !at.Before(stop) {
+		t.Fatalf("the outage lasted past the stop point (%v): the clock ran too far ahead of the renewals", at.Sub(epoch))
 	}
 	// The renewal's answer is handled after the fake API server's
 	// reactor returns: wait for the line it brings.
