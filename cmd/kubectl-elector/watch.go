@@ -53,7 +53,7 @@ func (a *app) watchCommand() *cobra.Command {
 	var flapWindow time.Duration
 	var flapChanges int
 	cmd := &cobra.Command{
-		Use:   "watch [NAME] [-A] [-l SELECTOR]",
+		Use:   "watch [NAME|GROUP] [-A] [-l SELECTOR]",
 		Short: "Stream changes of holder as they happen, with the gaps between tenures and anomalies",
 		Long: `Watch the Lease NAME (or every election Lease of the namespace, or of all
 namespaces with -A) and print each change as it is seen: a new holder, a
