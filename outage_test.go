@@ -178,7 +178,8 @@ func checkOneOutage(t *testing.T, rec *logRecorder, failures int) {
 		t.Fatalf("lines that it is reachable again: %q, want one at INFO; all lines:\n%s", recovered, all)
 	}
 	var n int
-	if _, err := fmt.Sscanf(recovered[0][strings.Index(recovered[0], "failedRequests="):], "failedRequests=%d", &n); err != nil || n < failures {
+	_, count, ok := strings.Cut(recovered[0], "failedRequests=")
+	if _, err := fmt.Sscanf(count, "%d", &n); !ok || err != nil || n < failures {
 		t.Fatalf("recovery line %q: want failedRequests >= %d", recovered[0], failures)
 	}
 	if !strings.Contains(recovered[0], "unreachableFor=") {
