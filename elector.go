@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/elector-dev/elector/internal/outage"
 	"github.com/prometheus/client_golang/prometheus"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -143,12 +144,20 @@ func New(cfg Config) (*Elector, error) {
 	}
 	e := &Elector{
 		cfg:     cfg,
-		leases:  cfg.Leases,
 		log:     cfg.Logger.With("lease", cfg.Namespace+"/"+cfg.Name, "identity", cfg.Identity),
 		clk:     cfg.Clock,
 		metrics: m,
 		subs:    map[*subscriber]struct{}{},
 	}
+	// An outage of the API server is logged once when requests start
+	// failing and once when they are answered again (package outage):
+	// once per SharedWatch for the electors that share one, else once
+	// per Elector. Requests and answers pass unchanged.
+	tracker := outage.New(e.log, cfg.Clock)
+	if cfg.Watch != nil {
+		tracker = outage.TrackerOf(cfg.Watch.leases)
+	}
+	e.leases = outage.Wrap(cfg.Leases, tracker)
 	if warn != nil {
 		e.log.Warn("standard metric not exported", "metric", metricMasterStatus, "err", warn)
 	}
@@ -577,7 +586,7 @@ func (r *round) tryAcquire(ctx context.Context) (bool, error) {
 		return false, nil
 	default:
 		e.failed(err, "acquire")
-		e.log.Info("Unable to acquire lease, retrying", "error", err)
+		e.retrying("Unable to acquire lease, retrying", err)
 		r.arm(jitter(e.cfg.RetryPeriod))
 		return false, nil
 	}
@@ -615,7 +624,7 @@ func (r *round) refresh(ctx context.Context) error {
 		return nil
 	case err != nil:
 		r.e.failed(err, "get")
-		r.e.log.Info("Unable to read lease, retrying", "error", err)
+		r.e.retrying("Unable to read lease, retrying", err)
 		r.arm(jitter(r.e.cfg.RetryPeriod))
 		return nil
 	}

@@ -33,6 +33,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/elector-dev/elector"
+	"github.com/elector-dev/elector/internal/testwait"
 )
 
 // worker is a candidate for handoff tests: its leader function may run
@@ -614,7 +615,7 @@ func (h *signalHandler) WithGroup(name string) slog.Handler {
 // heldLeases is a candidate's Lease API whose watch events the test can
 // hold back and let through one by one: a lagging watch, made to order.
 // queued, sent and gets receive a value per event held back, per event
-// delivered and per GET.
+// delivered and per GET; watching one per watch opened.
 type heldLeases struct {
 	elector.LeaseClient
 	mu     sync.Mutex
@@ -625,12 +626,17 @@ type heldLeases struct {
 	queued chan struct{}
 	sent   chan struct{}
 	gets   chan struct{}
+	// watching receives a value when a watch has been opened.
+	watching chan struct{}
+	// sentRV is the resourceVersion of the last event delivered.
+	sentRV string
 }
 
 func newHeldLeases(inner elector.LeaseClient) *heldLeases {
 	return &heldLeases{
 		LeaseClient: inner, kick: make(chan struct{}, 1),
 		queued: make(chan struct{}, 100), sent: make(chan struct{}, 100), gets: make(chan struct{}, 100),
+		watching: make(chan struct{}, 100),
 	}
 }
 
@@ -662,6 +668,7 @@ func (h *heldLeases) Watch(ctx context.Context, opts metav1.ListOptions) (watch.
 		return nil, err
 	}
 	hw := &heldWatch{inner: w, out: make(chan watch.Event), done: make(chan struct{})}
+	defer notify(h.watching)
 	go func() {
 		defer close(hw.out)
 		for {
@@ -681,6 +688,9 @@ func (h *heldLeases) Watch(ctx context.Context, opts metav1.ListOptions) (watch.
 				if h.held {
 					h.allow--
 				}
+				if l, ok := ev.Object.(*coordinationv1.Lease); ok {
+					h.sentRV = l.ResourceVersion
+				}
 				h.mu.Unlock()
 				notify(h.sent)
 			case e, ok := <-w.ResultChan():
@@ -696,6 +706,14 @@ func (h *heldLeases) Watch(ctx context.Context, opts metav1.ListOptions) (watch.
 		}
 	}()
 	return hw, nil
+}
+
+// caughtUp reports whether the watch has delivered every event it
+// received, the last one of version rv.
+func (h *heldLeases) caughtUp(rv string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.queue) == 0 && h.sentRV == rv
 }
 
 // hold makes the watch keep new events back.
@@ -747,8 +765,17 @@ func TestStaleHandoffRequestFromALaggingWatchIsNotActedOn(t *testing.T) {
 	held := newHeldLeases(w.leases.Leases(ns))
 	a := w.worker("a", false, func(c *elector.Config) { c.Leases = held })
 	wait(t, a.started, "a to lead")
+	// a may lead before its watch is open (its first read found no
+	// Lease): a watch opened after the edits below would show only
+	// their result, and the events this test holds back would never come.
+	wait(t, held.watching, "a's watch to be open")
 	b := w.worker("b", false, nil)
 	follows(t, &candidate{id: "b", e: b.e}, "a")
+	// Nothing of the Lease's past may be still in flight when the watch
+	// starts holding back: the first event let through must be the
+	// request's.
+	rv := w.get().ResourceVersion
+	testwait.Until(t, "a's watch to deliver the Lease as it is", func() bool { return held.caughtUp(rv) })
 
 	held.hold()
 	w.request("b")

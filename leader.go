@@ -191,7 +191,7 @@ func (r *round) lead(ctx context.Context, fn LeaderFunc) (handedOff bool, err er
 			if o := obs[len(obs)-1]; o.err != nil {
 				// The watch retries by itself; renewals decide the tenure.
 				e.failed(o.err, "watch")
-				e.log.Info("Lease watch failed while leading", "error", o.err)
+				e.retrying("Lease watch failed while leading", o.err)
 				if len(obs) == 1 {
 					continue
 				}
@@ -328,11 +328,12 @@ func (t *tenure) renew(ctx context.Context, cancel context.CancelCauseFunc) {
 		// Transient, denials included (an API server restarting, a Role
 		// being replaced): retry at twice the pace until the stop point,
 		// which ends the work in time if no renewal gets through.
+		raw := err
 		err = e.failed(err, "update")
 		if left := t.untilStop(); left > 0 {
-			e.log.Info("Unable to renew lease, retrying", "error", err, "stopIn", left.Round(time.Millisecond).String())
+			e.retryingAs(raw, "Unable to renew lease, retrying", err, "stopIn", left.Round(time.Millisecond).String())
 		} else {
-			e.log.Info("Unable to renew lease before the stop point", "error", err)
+			e.retryingAs(raw, "Unable to renew lease before the stop point", err)
 		}
 		t.renewT = timerAt(e.clk, minTime(sent.Add(failedRenewRetry(e.cfg.RetryPeriod)), t.stopPoint()))
 	}
@@ -384,7 +385,7 @@ func (t *tenure) confirm(ctx context.Context, cancel context.CancelCauseFunc) bo
 		return false
 	case err != nil:
 		// Unknown: the renewal timers decide.
-		e.log.Info("Unable to read lease", "error", err)
+		e.retrying("Unable to read lease", err)
 		if t.renewT == nil {
 			t.renewT = timerAt(e.clk, minTime(e.clk.Now().Add(e.cfg.RetryPeriod), t.stopPoint()))
 		}

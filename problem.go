@@ -17,8 +17,12 @@ limitations under the License.
 package elector
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"time"
+
+	"github.com/elector-dev/elector/internal/outage"
 )
 
 // deniedLogInterval rate-limits the error log of a denial that is being
@@ -84,6 +88,24 @@ func (e *Elector) failed(err error, verb string) error {
 	}
 	e.log.Error("Permission denied; retrying", attrs...)
 	return err
+}
+
+// retrying logs a failed request that is being retried, one line per
+// attempt: at debug level for an outage (logged once by the Elector's
+// outage.Tracker when it starts and once when it ends) and for a denial
+// (logged by failed, rate-limited), at info level for anything else.
+func (e *Elector) retrying(msg string, err error, attrs ...any) {
+	e.retryingAs(err, msg, err, attrs...)
+}
+
+// retryingAs is retrying with the level chosen by raw, the error as the
+// API server returned it, and err logged.
+func (e *Elector) retryingAs(raw error, msg string, err error, attrs ...any) {
+	level := outage.Level(raw)
+	if isDenied(raw) {
+		level = slog.LevelDebug
+	}
+	e.log.Log(context.Background(), level, msg, append([]any{"error", err}, attrs...)...) //nolint:sloglint // callers pass a fixed message
 }
 
 // denied handles a denial seen by this Run. It returns the error that ends

@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/elector-dev/elector/internal/outage"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -147,7 +148,7 @@ func (s *watchSpec) run(ctx context.Context) {
 					return
 				}
 				s.failed(err)
-				s.log.Info("Lease read failed, retrying", "lease", s.name, "error", err)
+				s.retrying("Lease read failed, retrying", err)
 				s.sleep(ctx)
 				continue
 			}
@@ -156,10 +157,22 @@ func (s *watchSpec) run(ctx context.Context) {
 		rv, needList, err = s.watchOnce(ctx, rv)
 		if err != nil && ctx.Err() == nil {
 			s.failed(err)
-			s.log.Info("Lease watch failed, retrying", "lease", s.name, "error", err)
+			s.retrying("Lease watch failed, retrying", err)
 			s.sleep(ctx)
 		}
 	}
+}
+
+// retrying logs a failed list or watch request that is being retried: at
+// debug level when the outage.Tracker of s.leases reports it (an outage:
+// one line when it starts and one when it ends, whatever the number of
+// retries; a denial: its electors log it), else at info level.
+func (s *watchSpec) retrying(msg string, err error) {
+	level := outage.Level(err)
+	if isDenied(err) {
+		level = slog.LevelDebug
+	}
+	s.log.Log(context.Background(), level, msg, "lease", s.name, "error", err) //nolint:sloglint // callers pass a fixed message
 }
 
 func (s *watchSpec) sleep(ctx context.Context) {
@@ -267,6 +280,9 @@ func (s *watchSpec) watchOnce(ctx context.Context, rv string) (string, bool, err
 				if apierrors.IsResourceExpired(status) || apierrors.IsGone(status) {
 					return rv, true, nil
 				}
+				// An error the watch stream carries, not its request:
+				// report it as a failed request of the outage.Tracker.
+				outage.TrackerOf(s.leases).Observe(ctx, "watch leases", status)
 				return rv, true, fmt.Errorf("unable to watch Leases: %w", status)
 			}
 		}
@@ -421,9 +437,12 @@ func NewSharedWatch(leases LeaseClient, namespace string, opts SharedWatchOption
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = watchIdleTimeout(DefaultLeaseDuration, opts.Backoff)
 	}
+	// One outage line pair for the watch and every elector sharing it
+	// (see New), unless leases reports to a Tracker already.
+	tracker := outage.New(opts.Logger.With("namespace", namespace), opts.Clock)
 	return &SharedWatch{
 		acquiring: make(chan struct{}, opts.MaxConcurrentAcquires),
-		leases:    leases,
+		leases:    outage.Wrap(leases, tracker),
 		namespace: namespace,
 		opts:      opts,
 		subs:      map[string]map[*mailbox]struct{}{},

@@ -75,7 +75,7 @@ func (l *Lock) acquire(ctx context.Context) (*object, record, time.Time, error) 
 		case apierrors.IsNotFound(err):
 			o = nil
 		case err != nil:
-			l.Logger.Info("Unable to read the old lock, retrying", "error", err)
+			l.retrying("Unable to read the old lock, retrying", err)
 			if !l.sleep(ctx, jitter(l.RetryPeriod)) {
 				return nil, record{}, time.Time{}, nil
 			}
@@ -126,7 +126,7 @@ func (l *Lock) acquire(ctx context.Context) (*object, record, time.Time, error) 
 		case apierrors.IsConflict(err), apierrors.IsAlreadyExists(err):
 			continue // someone wrote first: read again
 		default:
-			l.Logger.Info("Unable to take the old lock, retrying", "error", err)
+			l.retrying("Unable to take the old lock, retrying", err)
 			if !l.sleep(ctx, jitter(l.RetryPeriod)) {
 				return nil, record{}, time.Time{}, nil
 			}
@@ -262,7 +262,7 @@ func (l *Lock) hold(ctx context.Context, term elector.Term, fn elector.LeaderFun
 				}
 				renewT = timerAt(l.Clock, minTime(r.sent.Add(l.renewInterval()/2), stopPoint()))
 			default:
-				l.Logger.Info("Unable to renew the old lock, retrying", "error", r.err)
+				l.retrying("Unable to renew the old lock, retrying", r.err)
 				renewT = timerAt(l.Clock, minTime(r.sent.Add(l.renewInterval()/2), stopPoint()))
 			}
 		}

@@ -30,6 +30,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/elector-dev/elector"
+	"github.com/elector-dev/elector/internal/outage"
 )
 
 // Annotation is the key of the old lock's record, on an Endpoints or a
@@ -80,6 +81,9 @@ type Lock struct {
 	acting    bool
 	validated bool
 	warnedTTL bool
+	// outage logs an outage of the API server once when the old lock's
+	// requests start failing and once when one is answered again.
+	outage *outage.Tracker
 	// releasing is closed when the last release started by Guard has
 	// ended; nil before the first.
 	releasing chan struct{}
@@ -143,6 +147,7 @@ func (l *Lock) validateLocked() error {
 		return fmt.Errorf("migrate: invalid Lock: need LeaseDuration (%v) > RenewDeadline (%v) > StopGrace (%v)", l.LeaseDuration, l.RenewDeadline, l.StopGrace)
 	}
 	l.Logger = l.Logger.With("oldLock", string(l.Kind)+"/"+l.Namespace+"/"+l.Name)
+	l.outage = outage.New(l.Logger, l.Clock)
 	l.validated = true
 	return nil
 }
@@ -186,6 +191,7 @@ func (l *Lock) get(ctx context.Context) (*object, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.APITimeout)
 	defer cancel()
 	m, err := l.Client.Get(ctx, l.Kind, l.Namespace, l.Name)
+	l.outage.Observe(ctx, "get "+string(l.Kind)+"/"+l.Name, err)
 	if err != nil {
 		return nil, err
 	}
@@ -202,17 +208,28 @@ func (l *Lock) write(ctx context.Context, o *object, rec record) (*object, error
 	ctx, cancel := context.WithTimeout(ctx, l.APITimeout)
 	defer cancel()
 	var got *metav1.ObjectMeta
+	verb := "update "
 	if o == nil {
+		verb = "create "
 		got, err = l.Client.Create(ctx, l.Kind, &metav1.ObjectMeta{
 			Name: l.Name, Namespace: l.Namespace, Annotations: map[string]string{Annotation: string(data)},
 		})
 	} else {
 		got, err = l.Client.SetAnnotation(ctx, l.Kind, &o.meta, Annotation, string(data))
 	}
+	l.outage.Observe(ctx, verb+string(l.Kind)+"/"+l.Name, err)
 	if err != nil {
 		return nil, err
 	}
 	return &object{meta: *got}, nil
+}
+
+// retrying logs a failed request to the old lock that is retried: at debug
+// level when it is part of an outage of the API server (logged once when
+// it starts and once when it ends, see package outage), else at info
+// level.
+func (l *Lock) retrying(msg string, err error) {
+	l.Logger.Log(context.Background(), outage.Level(err), msg, "error", err) //nolint:sloglint // callers pass a fixed message
 }
 
 // recordOf parses the record; a missing or unparsable annotation is a

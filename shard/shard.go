@@ -33,6 +33,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/elector-dev/elector"
+	"github.com/elector-dev/elector/internal/outage"
 )
 
 // Func is the work on one shard. It runs once per shard this replica
@@ -93,12 +94,23 @@ const membershipSettle = 250 * time.Millisecond
 // short timings).
 func (s *Shards) settle() time.Duration { return min(membershipSettle, s.cfg.RetryPeriod/4) }
 
+// retrying logs a failed request that is retried: at debug level when it
+// is part of an outage of the API server (logged once when it starts and
+// once when it ends, see package outage), else at info level.
+func (s *Shards) retrying(msg string, err error, attrs ...any) {
+	s.log.Log(context.Background(), outage.Level(err), msg, append([]any{"error", err}, attrs...)...) //nolint:sloglint // callers pass a fixed message
+}
+
 // New validates cfg and returns a replica of the group.
 func New(cfg Config) (*Shards, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withTimings()
+	// One line when the API server stops answering and one when it
+	// answers again, for every request of this replica: its own, its
+	// electors' and the watch's (package outage).
+	cfg.Leases = outage.Wrap(cfg.Leases, outage.New(cfg.Logger.With("group", cfg.Namespace+"/"+cfg.Group, "identity", cfg.Identity), cfg.Clock))
 	w := elector.NewSharedWatch(cfg.Leases, cfg.Namespace, elector.SharedWatchOptions{
 		Clock: cfg.Clock, Logger: cfg.Logger, APITimeout: cfg.APITimeout, Backoff: cfg.RetryPeriod,
 		LabelSelector: LabelGroup + "=" + cfg.Group,
@@ -443,7 +455,7 @@ func (s *Shards) handOn(ctx context.Context, epoch int64, give []int, workers ma
 		return n > 0
 	})
 	if err != nil {
-		s.log.Info("Unable to hand shards on, retrying on the next change", "error", err)
+		s.retrying("Unable to hand shards on, retrying on the next change", err)
 		return
 	}
 	if n > 0 {
@@ -706,7 +718,7 @@ func (s *Shards) planRound(ctx context.Context) (next time.Time, again bool, err
 		return mv.any()
 	})
 	if err != nil {
-		s.log.Info("Unable to write the assignment, retrying", "error", err)
+		s.retrying("Unable to write the assignment, retrying", err)
 		return now.Add(s.cfg.RetryPeriod), false, nil
 	}
 	if mv.any() {
@@ -732,7 +744,7 @@ func (s *Shards) fence(ctx context.Context, l *coordinationv1.Lease) bool {
 	defer cancel()
 	_, err := s.cfg.Leases.Update(rctx, c, metav1.UpdateOptions{})
 	if err != nil {
-		s.log.Info("Unable to fence an expired member", "lease", l.Name, "error", err)
+		s.retrying("Unable to fence an expired member", err, "lease", l.Name)
 		return false
 	}
 	s.metrics.fenced()
@@ -772,7 +784,7 @@ func (s *Shards) confirm(ctx context.Context, id string, epoch int64, now time.T
 		}
 		return st, expiry
 	case err != nil:
-		s.log.Info("Unable to read a member Lease, retrying", "lease", name, "member", id, "error", err, "after", s.cfg.RetryPeriod.String())
+		s.retrying("Unable to read a member Lease, retrying", err, "lease", name, "member", id, "after", s.cfg.RetryPeriod.String())
 	}
 	s.view.checkLater(id, now.Add(s.cfg.RetryPeriod))
 	return waiting, now.Add(s.cfg.RetryPeriod)
@@ -855,14 +867,14 @@ func (s *Shards) createTable(ctx context.Context, last Table, hadOne bool, now t
 		return time.Time{}, true, nil
 	case apierrors.IsAlreadyExists(err):
 		if err := s.readTable(ctx); err != nil {
-			s.log.Info("Unable to read the assignment, retrying", "error", err, "after", s.cfg.RetryPeriod.String())
+			s.retrying("Unable to read the assignment, retrying", err, "after", s.cfg.RetryPeriod.String())
 			return now.Add(s.cfg.RetryPeriod), false, nil
 		}
 		// Plan at once: on the table read, or (it cannot be parsed)
 		// into the backoff of unreadableTable.
 		return time.Time{}, true, nil
 	default:
-		s.log.Info("Unable to create the assignment, retrying", "error", err, "after", s.cfg.RetryPeriod.String())
+		s.retrying("Unable to create the assignment, retrying", err, "after", s.cfg.RetryPeriod.String())
 		return now.Add(s.cfg.RetryPeriod), false, nil
 	}
 }

@@ -190,6 +190,23 @@ func (v fuzzView) Subscribe(ctx context.Context) <-chan elector.Leader {
 	return ch
 }
 
+// cancelOnEvent is a recorder that ends the request once the body holds
+// an event.
+type cancelOnEvent struct {
+	*httptest.ResponseRecorder
+	cancel context.CancelFunc
+}
+
+func (c cancelOnEvent) Write(p []byte) (int, error) {
+	n, err := c.ResponseRecorder.Write(p)
+	if strings.Contains(c.Body.String(), "\n\n") {
+		c.cancel()
+	}
+	return n, err
+}
+
+func (c cancelOnEvent) WriteString(s string) (int, error) { return c.Write([]byte(s)) }
+
 // FuzzHTTP: any request (method, target, header, body) to the sidecar's
 // endpoints, with any leader identity, gets a well-formed answer: the
 // 0.5-compatible {"name":...} on unknown paths, valid JSON on /leader,
@@ -216,14 +233,26 @@ func FuzzHTTP(f *testing.F) {
 		if err != nil {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		// Requests end after 50ms; a /watch stream ends once it has sent
+		// its first event (or after guard, failing below): with a
+		// deadline alone, a loaded machine could end it before the
+		// handler took the leader from its subscription.
+		timeout := 50 * time.Millisecond
+		if req.URL.Path == "/watch" {
+			timeout = guard
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		req = req.WithContext(ctx)
 		req.RemoteAddr = "127.0.0.1:1"
 		v := fuzzView{leader: elector.Leader{Identity: identity, Self: identity == "me", Token: 3, Since: time.Unix(1, 0)}, synced: len(identity)%2 == 0}
 		h := &handlers{view: v, identity: "me", gatherer: reg, clock: clocktesting.NewFakeClock(time.Unix(0, 0))}
 		rr := httptest.NewRecorder()
-		h.mux().ServeHTTP(rr, req)
+		var w http.ResponseWriter = rr
+		if req.URL.Path == "/watch" {
+			w = cancelOnEvent{rr, cancel}
+		}
+		h.mux().ServeHTTP(w, req)
 
 		switch path := req.URL.Path; {
 		case rr.Code >= 500 && path != "/readyz" && path != "/healthz":

@@ -27,6 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/clock"
 
+	"github.com/elector-dev/elector/internal/outage"
 	"github.com/elector-dev/elector/internal/rbac"
 )
 
@@ -45,6 +46,10 @@ type labeler struct {
 	unmarkIn   time.Duration // budget to remove the own label when leadership ends
 	clock      clock.Clock
 	log        *slog.Logger
+	// outage logs an outage of the API server once when the label's
+	// requests start failing and once when they succeed again; nil: the
+	// labeler makes its own (see hold).
+	outage *outage.Tracker
 }
 
 // podLabeler lists and patches Pods; *api implements it with plain JSON.
@@ -107,9 +112,13 @@ func (l *labeler) patch(ctx context.Context, pod string, value *string) error {
 // keeps leading without its label meanwhile. The log names the missing
 // permission and the Role that grants it, at most once a minute.
 func (l *labeler) hold(ctx context.Context) {
+	if l.outage == nil {
+		l.outage = outage.New(l.log, l.clock)
+	}
 	var deniedLogged time.Time
 	for ctx.Err() == nil {
 		err := l.claim(ctx)
+		l.outage.Observe(ctx, "move the leader label", err)
 		if err == nil {
 			l.log.Info("Labeled own pod as leader", "pod", l.self, "label", l.key+"="+l.value)
 			break
@@ -123,6 +132,9 @@ func (l *labeler) hold(ctx context.Context) {
 				l.log.Error("Permission denied; retrying", "error", err, "retryIn", l.retry.String(),
 					"fix", rbac.Explain(l.namespace, rbac.SubjectFromUsername(f.User), rbac.PodLabelRules(), "elector-leader-label"))
 			}
+		} else if outage.Transient(err) {
+			// Logged by l.outage when it starts and when it ends.
+			l.log.Debug("Unable to move the leader label, retrying", "error", err, "retryIn", l.retry.String())
 		} else {
 			l.log.Error("Unable to move the leader label, retrying", "error", err, "retryIn", l.retry.String())
 		}

@@ -242,3 +242,49 @@ func waitForLabel(t *testing.T, cs *fake.Clientset, pod string) {
 	t.Helper()
 	testwait.Until(t, "pod "+pod+" to be labeled", func() bool { return labelsOf(t, cs)[pod] == "true" })
 }
+
+// An outage of the API server while the label moves is one warning when
+// the attempts start failing and one info line when one succeeds, not an
+// error per attempt.
+func TestLabelerLogsAnOutageOnce(t *testing.T) {
+	cs, l, fc := newLabelFixture()
+	var logs syncBuffer
+	l.log = slog.New(slog.NewTextHandler(&logs, nil))
+	var down atomic.Bool
+	down.Store(true)
+	var failed atomic.Int32
+	cs.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if down.Load() {
+			failed.Add(1)
+			return true, nil, apierrors.NewServiceUnavailable("etcdserver: leader changed")
+		}
+		return false, nil, nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.hold(ctx); close(done) }()
+	const failures = 4
+	for i := 1; i < failures; i++ {
+		testwait.Until(t, "a failed attempt", func() bool { return failed.Load() == int32(i) })
+		waitForWaiter(t, fc)
+		fc.Step(l.retry)
+	}
+	testwait.Until(t, "the last failed attempt", func() bool { return failed.Load() == failures })
+	waitForWaiter(t, fc)
+	down.Store(false)
+	fc.Step(l.retry)
+	waitForLabel(t, cs, "pod-a")
+	cancel()
+	testwait.Recv(t, done, "the labeler to return")
+
+	log := logs.String()
+	if n := strings.Count(log, "level=WARN"); n != 1 || !strings.Contains(log, `level=WARN msg="API server unreachable; retrying" request="move the leader label"`) {
+		t.Errorf("%d warnings, want one that the API server is unreachable:\n%s", n, log)
+	}
+	if !strings.Contains(log, `level=INFO msg="API server reachable again" unreachableFor=8s failedRequests=4`) {
+		t.Errorf("log lacks the one line that the API server is reachable again after 8s and 4 failed attempts:\n%s", log)
+	}
+	if strings.Contains(log, "level=ERROR") {
+		t.Errorf("an error line per failed attempt:\n%s", log)
+	}
+}

@@ -21,7 +21,7 @@ limitations under the License.
 //
 //	kubectl elector list [-A] [-o wide|json|yaml|name]  every election, its holder and state
 //	kubectl elector status NAME                         one Lease in detail, with its recent holders
-//	kubectl elector watch [NAME] [-A]                   changes as they happen, with gaps and anomalies
+//	kubectl elector watch [NAME|GROUP] [-A]             changes as they happen, with gaps and anomalies
 //	kubectl elector handoff NAME [--to ID] [--force]    move leadership on purpose, in milliseconds
 //	kubectl elector why NAME --for SUBJECT              may that ServiceAccount run elector for NAME?
 //	kubectl elector shards [GROUP]                      a sharded group's members and every shard's owner

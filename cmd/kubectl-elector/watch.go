@@ -53,7 +53,7 @@ func (a *app) watchCommand() *cobra.Command {
 	var flapWindow time.Duration
 	var flapChanges int
 	cmd := &cobra.Command{
-		Use:   "watch [NAME] [-A] [-l SELECTOR]",
+		Use:   "watch [NAME|GROUP] [-A] [-l SELECTOR]",
 		Short: "Stream changes of holder as they happen, with the gaps between tenures and anomalies",
 		Long: `Watch the Lease NAME (or every election Lease of the namespace, or of all
 namespaces with -A) and print each change as it is seen: a new holder, a
@@ -63,7 +63,8 @@ that stopped renewing with no successor (expired), a released Lease nobody
 takes, a holder that flaps (--flap-changes changes within --flap-window).
 
 The Leases of a sharded group (package shard, or the sidecar's --shards) are
-reported under the group's name: members that join and leave (a member Lease
+reported under the group's name, and NAME may be a group's name (when no
+Lease of that name exists): members that join and leave (a member Lease
 released on scale-down is not an anomaly; one that stops renewing is), the
 coordinator's election, and each new generation of the assignment.
 
@@ -71,6 +72,7 @@ Times are this machine's clock when the change was seen, and expiry is
 judged the way candidates judge it: a lease duration after the last write
 seen, on this clock alone, never against a time another host wrote.`,
 		Example: `  kubectl elector watch my-controller -n team-a
+  kubectl elector watch workers -n team-a     # a sharded group, by its name
   kubectl elector watch -A`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -116,8 +118,21 @@ func (a *app) watch(cmd *cobra.Command, name, selector string, allNamespaces, al
 	}
 	opts := metav1.ListOptions{LabelSelector: selector}
 	n := need{namespace: ns, role: viewerRole, what: "watch Leases", rules: viewerRules()}
+	group := false
 	if name != "" {
-		opts.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
+		if group, err = a.isGroup(ctx, k, ns, name); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return a.apiErr(ctx, err, n)
+		}
+		if group {
+			// A sharded group's Leases all carry its name in LabelGroup:
+			// watch them all, reported under the group's name.
+			opts.LabelSelector = groupSelector(selector, name)
+		} else {
+			opts.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
+		}
 	}
 	leases := k.coordination.Leases(ns)
 	keep := func(l *coordinationv1.Lease) bool { return allKinds || name != "" || !isHeartbeat(l) }
@@ -139,7 +154,10 @@ func (a *app) watch(cmd *cobra.Command, name, selector string, allNamespaces, al
 				}
 				return a.apiErr(ctx, err, n)
 			}
-			if name != "" && len(list.Items) == 0 {
+			switch {
+			case name != "" && len(list.Items) == 0 && group:
+				print([]string{t.line(a.clock.Now(), ns+"/"+name, "the sharded group has no Leases now; waiting for them")})
+			case name != "" && len(list.Items) == 0:
 				print([]string{t.line(a.clock.Now(), ns+"/"+name, "no such Lease yet; waiting for it")})
 			}
 			serverNow := k.date.now()
@@ -170,6 +188,42 @@ func (a *app) watch(cmd *cobra.Command, name, selector string, allNamespaces, al
 			return a.apiErr(ctx, err, n)
 		}
 	}
+}
+
+// isGroup reports whether NAME names a sharded group rather than a Lease:
+// no Lease NAME exists, and Leases labeled with group NAME do. A Lease
+// named like a group keeps its meaning (watch NAME watched it before
+// groups were reported), and a name that is neither, or that this user
+// may not look up as a group, is waited for as a Lease.
+func (a *app) isGroup(ctx context.Context, k *kube, ns, name string) (bool, error) {
+	leases := k.coordination.Leases(ns)
+	_, err := leases.Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case err == nil:
+		return false, nil
+	case apierrors.IsForbidden(err):
+		return false, nil // the watch of the Lease names what is missing
+	case !apierrors.IsNotFound(err):
+		return false, err
+	}
+	list, err := leases.List(ctx, metav1.ListOptions{LabelSelector: groupSelector("", name), Limit: 1})
+	switch {
+	case apierrors.IsForbidden(err):
+		return false, nil // allowed to watch the Lease NAME only: it is a Lease
+	case err != nil:
+		return false, err
+	}
+	return len(list.Items) > 0, nil
+}
+
+// groupSelector is the user's -l selector, if any, and the Leases of the
+// sharded group.
+func groupSelector(selector, group string) string {
+	s := shard.LabelGroup + "=" + group
+	if selector != "" {
+		s = selector + "," + s
+	}
+	return s
 }
 
 // follow prints what one watch shows until it ends; it returns the
