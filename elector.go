@@ -407,6 +407,20 @@ func (r *round) run(ctx context.Context, fn LeaderFunc) error {
 					r.timer = timerAt(r.e.clk, r.expiry())
 				}
 			} else {
+				// Apply what the watch delivered first: a timer and a
+				// watch event ready at once are picked at random by the
+				// select below, and a state delivered but not taken (a
+				// re-creation by another holder, then its deletion)
+				// must be waited out and its token carried on before
+				// this candidate writes.
+				select {
+				case <-r.mb.ready:
+					if err := r.takeObservations(); err != nil {
+						return err
+					}
+					continue
+				default:
+				}
 				won, err := r.tryAcquire(ctx)
 				switch {
 				case err != nil:
