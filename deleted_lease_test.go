@@ -249,3 +249,52 @@ func TestTokenNeverGoesBackwardsAcrossRunsAfterADeletion(t *testing.T) {
 	}
 	w.checkNoOverlap()
 }
+
+// TestReleasedReCreationIsNotTakenBeforeTheDeletedHolderIsWaitedOut: a
+// follower that saw a holder's Lease deleted waits out that holder's lease
+// before any acquisition, also of a Lease re-created by someone who never
+// saw the old one and released at once: the old holder may still act
+// until its renew deadline (sim seed 703031429484, corpus seed 137).
+func TestReleasedReCreationIsNotTakenBeforeTheDeletedHolderIsWaitedOut(t *testing.T) {
+	w := newWorld(t)
+	a := w.start("a", nil)
+	wait(t, a.started, "a to lead")
+	b := w.start("b", nil)
+	follows(t, b, "a")
+	if err := w.leases.Leases(ns).Delete(context.Background(), lease, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deleted := w.clock.Now()
+	wait(t, a.cancelled, "a to see the deletion")
+	// Someone that never saw a's Lease re-creates it, released.
+	empty, zero := "", int32(0)
+	re := &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: lease, Namespace: ns},
+		Spec:       coordinationv1.LeaseSpec{HolderIdentity: &empty, LeaseTransitions: &zero},
+	}
+	if _, err := w.leases.Leases(ns).Create(context.Background(), re, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var term elector.Term
+	deadline := time.After(guard)
+	for got := false; !got; {
+		if w.clock.Since(deleted) > 2*elector.DefaultLeaseDuration {
+			t.Fatal("b did not take the re-created Lease within two leases of the deletion")
+		}
+		w.clock.Step(elector.DefaultRetryPeriod / 4)
+		select {
+		case term = <-b.started:
+			got = true
+		case <-deadline:
+			t.Fatal("timed out waiting for b to lead")
+		case <-time.After(20 * time.Millisecond): // real time for b's loop to run
+		}
+	}
+	if d := term.Acquired.Sub(deleted); d < elector.DefaultLeaseDuration-elector.DefaultRetryPeriod/4 {
+		t.Fatalf("b took the released re-creation %v after it saw a's Lease deleted, want at least a lease (%v): a may still act", d, elector.DefaultLeaseDuration)
+	}
+	if term.Token != 1 {
+		t.Fatalf("token = %d, want 1 (above a's 0)", term.Token)
+	}
+	w.checkNoOverlap()
+}

@@ -292,6 +292,11 @@ type round struct {
 	// asideUntil: after a handoff this candidate does not take the Lease
 	// before this local time, unless another holder took it meanwhile.
 	asideUntil time.Time
+	// goneHolderUntil: a Lease held by another candidate was deleted (or
+	// replaced by a new incarnation) in this candidate's view; its holder
+	// may act until this local time, so no acquisition — not even of a
+	// released re-creation — happens before it.
+	goneHolderUntil time.Time
 
 	timer clock.Timer // the follower's one timer: lease expiry or a retry
 
@@ -357,6 +362,11 @@ func (r *round) update(l *coordinationv1.Lease) {
 	r.known = true
 	prev := r.lease
 	r.lease = l
+	if prev != nil && (l == nil || l.UID != prev.UID) && r.rec.holder != "" && r.rec.holder != r.e.cfg.Identity {
+		// The incarnation it held is gone: its holder is waited out
+		// from now, whatever happens to the next incarnation.
+		r.goneHolderUntil = maxTime(r.goneHolderUntil, r.e.clk.Now().Add(r.rec.duration(r.e.cfg.LeaseDuration)))
+	}
 	if l == nil {
 		// Keep rec: a deleted Lease is waited out. Its deletion is a change
 		// seen now: whoever held the Lease may have renewed it until just
@@ -408,14 +418,23 @@ func (r *round) run(ctx context.Context, fn LeaderFunc) error {
 		// Follower: when nothing is pending, take the Lease if it is free
 		// or expired on this candidate's clock, else wait until it expires.
 		if r.known && r.timer == nil {
-			if _, ok := r.mayAcquire(); !ok {
-				r.stopTimer()
-				if r.asideUntil.After(r.e.clk.Now()) {
-					r.timer = timerAt(r.e.clk, r.asideUntil)
-				} else {
-					r.timer = timerAt(r.e.clk, r.expiry())
-				}
+			if wait, ok := r.mayAcquire(); !ok {
+				r.arm(wait)
 			} else {
+				// Apply what the watch delivered first: a timer and a
+				// watch event ready at once are picked at random by the
+				// select below, and a state delivered but not taken (a
+				// re-creation by another holder, then its deletion)
+				// must be waited out and its token carried on before
+				// this candidate writes.
+				select {
+				case <-r.mb.ready:
+					if err := r.takeObservations(); err != nil {
+						return err
+					}
+					continue
+				default:
+				}
 				won, err := r.tryAcquire(ctx)
 				switch {
 				case err != nil:
@@ -477,6 +496,9 @@ func (r *round) mayAcquire() (time.Duration, bool) {
 			return wait, false // standing aside after a handoff
 		}
 		r.asideUntil = time.Time{}
+	}
+	if wait := r.goneHolderUntil.Sub(r.e.clk.Now()); wait > 0 {
+		return wait, false // the holder of a deleted incarnation may still act
 	}
 	if r.lease != nil && (r.rec.holder == "" || r.rec.holder == r.e.cfg.Identity) {
 		return 0, true // released, or ours from a previous run
