@@ -29,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/elector-dev/elector"
+	"github.com/elector-dev/elector/internal/testwait"
 )
 
 // cutLeases is a candidate's path to the API server that can be cut:
@@ -261,6 +262,10 @@ func TestReleasedReCreationIsNotTakenBeforeTheDeletedHolderIsWaitedOut(t *testin
 	wait(t, a.started, "a to lead")
 	b := w.start("b", nil)
 	follows(t, b, "a")
+	// Both must learn of the deletion from their watches: a watch opened
+	// after it would have nothing to say, and with the fake clock still
+	// no renewal would ever find it.
+	testwait.Until(t, "a's and b's watches to open", func() bool { return w.leases.Watchers() >= 2 })
 	if err := w.leases.Leases(ns).Delete(context.Background(), lease, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}

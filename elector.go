@@ -418,8 +418,9 @@ func (r *round) run(ctx context.Context, fn LeaderFunc) error {
 		// Follower: when nothing is pending, take the Lease if it is free
 		// or expired on this candidate's clock, else wait until it expires.
 		if r.known && r.timer == nil {
-			if wait, ok := r.mayAcquire(); !ok {
-				r.arm(wait)
+			if at, ok := r.acquirableAt(r.e.clk.Now()); !ok {
+				r.stopTimer()
+				r.timer = timerAt(r.e.clk, at)
 			} else {
 				// Apply what the watch delivered first: a timer and a
 				// watch event ready at once are picked at random by the
@@ -491,26 +492,35 @@ func (r *round) takeObservations() error {
 // mayAcquire reports whether this candidate may try to take the Lease now,
 // or how long it must wait.
 func (r *round) mayAcquire() (time.Duration, bool) {
+	at, ok := r.acquirableAt(r.e.clk.Now())
+	return at.Sub(r.e.clk.Now()), ok
+}
+
+// acquirableAt is mayAcquire as of now, with the local instant to wait
+// for when the answer is no: an instant, not a duration, so that a timer
+// armed for it with timerAt fires at once if the clock has passed it
+// meanwhile (a fake clock stepped by a test, or a slow goroutine).
+func (r *round) acquirableAt(now time.Time) (time.Time, bool) {
 	if !r.asideUntil.IsZero() {
-		if wait := r.asideUntil.Sub(r.e.clk.Now()); wait > 0 {
-			return wait, false // standing aside after a handoff
+		if r.asideUntil.After(now) {
+			return r.asideUntil, false // standing aside after a handoff
 		}
 		r.asideUntil = time.Time{}
 	}
-	if wait := r.goneHolderUntil.Sub(r.e.clk.Now()); wait > 0 {
-		return wait, false // the holder of a deleted incarnation may still act
+	if r.goneHolderUntil.After(now) {
+		return r.goneHolderUntil, false // the holder of a deleted incarnation may still act
 	}
 	if r.lease != nil && (r.rec.holder == "" || r.rec.holder == r.e.cfg.Identity) {
-		return 0, true // released, or ours from a previous run
+		return now, true // released, or ours from a previous run
 	}
 	if r.observedAt.IsZero() {
-		return 0, true // never existed as far as we know
+		return now, true // never existed as far as we know
 	}
 	// Held, or deleted (r.lease == nil): wait out the lease of the last
 	// record seen, measured from the last change seen (the deletion
 	// included), with at least this candidate's own LeaseDuration.
-	wait := r.expiry().Sub(r.e.clk.Now())
-	return wait, wait <= 0
+	at := r.expiry()
+	return at, !at.After(now)
 }
 
 // tryAcquire writes this candidate into the Lease. It reports whether it
