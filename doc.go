@@ -174,14 +174,17 @@ limitations under the License.
 // its watch (or at its next renewal) and cancels its work at once, with
 // StopGrace to return. Candidates that saw the Lease before it was deleted
 // (this Elector, in this Run or an earlier one) wait out the last holder's
-// lease on their own clock before re-creating it — at least their own
+// lease on their own clock before re-creating it, or taking a re-created
+// Lease that another candidate released — at least their own
 // LeaseDuration, measured from when they saw the Lease gone, which is the
 // last change they saw: a candidate whose watch was down while the holder
 // went on renewing, and that missed the deletion event too, learns of the
 // deletion only when it reads the Lease again, and waits from then — and
 // re-create it with a token above every one they saw
 // (TestDeletedLeaseIsWaitedOutFromTheDeletionByAFollowerThatMissedRenewals,
-// TestTokenNeverGoesBackwardsAcrossRunsAfterADeletion). A candidate that never saw the
+// TestTokenNeverGoesBackwardsAcrossRunsAfterADeletion,
+// TestReleasedReCreationIsNotTakenBeforeTheDeletedHolderIsWaitedOut). A
+// candidate that never saw the
 // Lease — one that starts after the deletion, or one whose watch lagged or
 // failed through a whole re-creation and second deletion while it waited
 // out an earlier one — cannot know there was a holder: it creates the
