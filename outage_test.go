@@ -24,6 +24,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -31,6 +32,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/elector-dev/elector"
+	"github.com/elector-dev/elector/internal/testwait"
 )
 
 // logRecorder is a slog.Handler that keeps every record and signals each
@@ -91,6 +93,46 @@ type downLeases struct {
 	failed  chan string
 	mu      sync.Mutex
 	watches []watch.Interface
+
+	// opening counts watch requests sent while up and not yet answered
+	// (the elector has not yet read from the watch, nor stopped it);
+	// reading counts the watches being read. A test that steps the fake
+	// clock while a request is unanswered may step past the elector's
+	// request timeout (APITimeout, on the same fake clock) and make it
+	// give the request up as "no answer": see settled.
+	opening, reading atomic.Int32
+}
+
+// settled reports whether no watch request is waiting for its answer:
+// stepping the fake clock now cannot time one out.
+func (d *downLeases) settled() bool { return d.opening.Load() == 0 }
+
+// trackedWatch is a watch of downLeases: the first read from it answers
+// its request (opening to reading); Stop ends it.
+type trackedWatch struct {
+	watch.Interface
+	d          *downLeases
+	read, stop sync.Once
+	wasRead    atomic.Bool
+}
+
+func (w *trackedWatch) ResultChan() <-chan watch.Event {
+	w.read.Do(func() {
+		w.wasRead.Store(true)
+		w.d.reading.Add(1)
+		w.d.opening.Add(-1)
+	})
+	return w.Interface.ResultChan()
+}
+
+func (w *trackedWatch) Stop() {
+	w.stop.Do(func() {
+		w.read.Do(func() { w.d.opening.Add(-1) }) // given up before it was read
+		if w.wasRead.Load() {
+			w.d.reading.Add(-1)
+		}
+	})
+	w.Interface.Stop()
 }
 
 func (d *downLeases) fail(verb string) error {
@@ -126,16 +168,20 @@ func (d *downLeases) Watch(ctx context.Context, o metav1.ListOptions) (watch.Int
 	if d.down.Load() {
 		return nil, d.fail("watch")
 	}
+	d.opening.Add(1)
 	wi, err := d.LeaseClient.Watch(ctx, o)
-	if err == nil {
-		d.mu.Lock()
-		d.watches = append(d.watches, wi)
-		if d.down.Load() {
-			wi.Stop() // opened while cut: cut may have missed it
-		}
-		d.mu.Unlock()
+	if err != nil {
+		d.opening.Add(-1)
+		return nil, err
 	}
-	return wi, err
+	tw := &trackedWatch{Interface: wi, d: d}
+	d.mu.Lock()
+	d.watches = append(d.watches, tw)
+	if d.down.Load() {
+		tw.Stop() // opened while cut: cut may have missed it
+	}
+	d.mu.Unlock()
+	return tw, nil
 }
 
 func (d *downLeases) cut() {
@@ -201,17 +247,27 @@ func TestLeaderLogsAnOutageOnceWhenItStartsAndOnceWhenItEnds(t *testing.T) {
 		c.Logger = slog.New(rec)
 	})
 	wait(t, a.started, "a to lead")
+	// The clock is stepped only while no watch request waits for its
+	// answer: a step past APITimeout would time it out as "no answer", a
+	// failure the test made, not the outage's (it did so under load: the
+	// renewal loop below stepped 4s while the reopened watch's goroutine
+	// waited for a CPU, and Err() named that failure after the outage).
+	step := func(d time.Duration) {
+		t.Helper()
+		testwait.Until(t, "a's watch request to be answered", dl.settled)
+		w.clock.Step(d)
+	}
 	dl.cut()
 	// Renewals fail from the first one on (at RetryPeriod after the
 	// acquisition, then every RetryPeriod/2 plus jitter), well within the
 	// stop point (RenewDeadline - StopGrace after the acquisition).
 	const renewals = 3
-	w.clock.Step(elector.DefaultRetryPeriod)
+	step(elector.DefaultRetryPeriod)
 	for i := 0; i < renewals; {
 		if wait(t, dl.failed, "a failed request") == "update" {
 			i++
 			if i < renewals {
-				w.clock.Step(elector.DefaultRetryPeriod / 2 * 6 / 5) // the retry, jitter included
+				step(elector.DefaultRetryPeriod / 2 * 6 / 5) // the retry, jitter included
 			}
 		}
 	}
@@ -222,7 +278,18 @@ func TestLeaderLogsAnOutageOnceWhenItStartsAndOnceWhenItEnds(t *testing.T) {
 		t.Fatalf("Err() = %v during the outage, want the failed request's error", err)
 	}
 	dl.down.Store(false)
-	stepUntil(t, w, elector.DefaultRetryPeriod/4, elector.DefaultRetryPeriod, rec.ch, "the line that the API server is reachable again")
+	recovered := false
+	for limit := w.clock.Now().Add(2 * elector.DefaultRetryPeriod); !recovered; {
+		if !w.clock.Now().Before(limit) {
+			t.Fatalf("no line that the API server is reachable again within %v of the outage's end", 2*elector.DefaultRetryPeriod)
+		}
+		step(elector.DefaultRetryPeriod / 4)
+		select {
+		case <-rec.ch:
+			recovered = true
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	select {
 	case <-a.cancelled:
 		t.Fatal("a stepped down during an outage shorter than its stop point")
@@ -230,9 +297,12 @@ func TestLeaderLogsAnOutageOnceWhenItStartsAndOnceWhenItEnds(t *testing.T) {
 	}
 	// Renewals go on, with nothing more to say.
 	for range 3 {
-		w.clock.Step(elector.DefaultRetryPeriod)
+		step(elector.DefaultRetryPeriod)
 		w.updateBy("a")
 	}
+	// The watch failed during the outage and retried within a
+	// RetryPeriod and its jitter: it is open again by now.
+	testwait.Until(t, "a's watch to be open again", func() bool { return dl.settled() && dl.reading.Load() > 0 })
 	if err := a.e.Err(); err != nil {
 		t.Fatalf("Err() = %v after the outage, want nil", err)
 	}
