@@ -406,8 +406,16 @@ func TestShardedOverrunFailsTheManager(t *testing.T) {
 	if !errors.Is(err, elector.ErrStopOverrun) {
 		t.Errorf("Start = %v, want ErrStopOverrun", err)
 	}
-	if !strings.Contains(ts.logs.String(), "The shard's controllers did not stop within StopGrace") {
-		t.Errorf("no overrun in the log:\n%s", ts.logs.String())
+	// The shard's stop timer and its member elector's both run StopGrace
+	// on the same clock: either may see the overrun first and end Start
+	// (make stress saw the elector's line only). Both say why, at ERROR.
+	overrun := func() bool {
+		l := ts.logs.String()
+		return strings.Contains(l, "The shard's controllers did not stop within StopGrace") ||
+			strings.Contains(l, "Leader work has not stopped within StopGrace of shutdown")
+	}
+	if !overrun() {
+		testwait.Until(t, "a line that the shard's work overran StopGrace", overrun)
 	}
 	select {
 	case <-stopped:
