@@ -29,9 +29,9 @@ limitations under the License.
 // builds are guarded by sync.Once). Tests that disturb the whole API
 // server stay serial: TestAPIServerRestarts stops kube-apiserver, and go
 // test runs parallel tests only once every serial test has returned, so no
-// parallel test sees its outages. TestHTTPUnderAbuse (thousands of sockets
-// in this process) and TestImage (four cross-compiles) stay serial too, so
-// as not to load the machine under the timing of the others.
+// parallel test sees its outages. TestHTTPUnderAbuse stays serial too:
+// it holds thousands of sockets in this process, and every probe of its
+// sidecar must be answered under attack.
 package e2e
 
 import (
