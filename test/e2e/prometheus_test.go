@@ -242,7 +242,7 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() (bool, 
 // (SIGSTOP) past a lease and resolves after SIGCONT;
 // ElectorPermissionDenied fires while the Role is deleted.
 func TestMonitoringKit(t *testing.T) {
-	t.Parallel() // own namespace, processes and files: see main_test.go
+	// Serial: see main_test.go.
 	m := render(t, "base")
 	lease := election(t, m)
 	n := setup(t, m)
