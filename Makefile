@@ -94,9 +94,15 @@ test-sim: ## Simulator tier, no control plane: 60 s of fresh seeds (30 s general
 test-integration: controlplane ## The harness and the library against a real kube-apiserver + etcd, and deploy/ (dry runs, admission policy, FlowSchema)
 	cd test && $(GO) test -race -count=1 -timeout=$(INTEGRATION_TIMEOUT) ./controlplane/... ./integration/... ./election/... ./handoff/... ./shard/... ./internal/... ./cmd/... ./deploy/...
 
+# E2E_PARALLEL is go test -parallel for the e2e tier: its parallel tests
+# (test/e2e/main_test.go says which, and why they are isolated) mostly
+# wait out leases, re-checks and alert windows, so more of them than the
+# default (GOMAXPROCS, 2 here) share the cores without loading them.
+E2E_PARALLEL ?= 4
+
 .PHONY: test-e2e
 test-e2e: controlplane ## The sidecar, kubectl-elector and the ctrl example operator as processes, with real ServiceAccount tokens
-	cd test && ELECTOR_PROMETHEUS=$(PROMETHEUS) $(GO) test -race -count=1 -timeout=$(E2E_TIMEOUT) ./e2e/... ./kubectlelector/...
+	cd test && ELECTOR_PROMETHEUS=$(PROMETHEUS) $(GO) test -race -count=1 -parallel=$(E2E_PARALLEL) -timeout=$(E2E_TIMEOUT) ./e2e/... ./kubectlelector/...
 
 .PHONY: test-chaos
 test-chaos: controlplane ## Short seeded fault schedules and the overlap checker (the long run is make chaos)

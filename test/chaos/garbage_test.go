@@ -39,6 +39,7 @@ import (
 // root.) kube-apiserver itself rejects negative durations and
 // transitions; the first case checks that.
 func TestGarbageLeaseOnTheRealAPIServer(t *testing.T) {
+	t.Parallel() // no fault on the shared control plane: see main_test.go
 	far := metav1.NewMicroTime(time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC))
 	past := metav1.NewMicroTime(time.Date(1970, 1, 1, 0, 0, 1, 0, time.UTC))
 	for _, tc := range []struct {

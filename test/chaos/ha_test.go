@@ -60,6 +60,7 @@ const haPoll = 200 * time.Millisecond
 // is stopped, and a follower must take over: their watches survived the
 // roll.
 func TestHARollingRestart(t *testing.T) {
+	t.Parallel() // no fault on the shared control plane: see main_test.go
 	ctx := t.Context()
 	begin := time.Now()
 	ha, err := controlplane.Start(ctx, controlplane.Options{HA: true})

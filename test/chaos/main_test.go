@@ -36,6 +36,21 @@ var (
 	bins harness.Binaries
 )
 
+// Parallel tests. A test whose faults stay within its own election runs
+// in parallel (t.Parallel): each Env has its own namespace, RoleBinding,
+// Lease, record, lock file and fault proxies, and KillStragglers finds
+// only the processes marked with its namespace; TestHARollingRestart runs
+// its own HA control plane. So TestHARollingRestart, TestDenialsAndThrottling
+// (RoleBinding revoked in its namespace, 429s in its candidates'
+// transports), the starve tests that must see an overlap or a fenced
+// write, and the garbage Leases run alongside one another. Tests that stop
+// the shared kube-apiserver or etcd (the seeded schedules) stay serial:
+// go test resumes parallel tests only after every serial test has
+// returned, so none of them sees those outages. So does
+// TestStarvedElectorsCommandIsKilledBeforeTakeover, whose pass depends on
+// the watchdog being scheduled within the lease's margin: it runs on a
+// machine no other chaos test loads.
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "elector-chaos-bin-")
 	if err != nil {

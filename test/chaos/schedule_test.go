@@ -53,6 +53,7 @@ func TestSidecarSchedule(t *testing.T) {
 // empty), and 429 storms on the leader. No Run may end with a 403, no
 // sidecar may exit, and a leader must follow each heal.
 func TestDenialsAndThrottling(t *testing.T) {
+	t.Parallel() // no fault on the shared control plane: see main_test.go
 	tm := harness.DefaultTiming
 	lib := harness.Schedule{Seed: 1, Rates: []float64{1, 1, 1}, Offsets: make([]time.Duration, 3), Episodes: []harness.Episode{
 		{Faults: []harness.Fault{{Kind: harness.RevokeRole, Target: harness.All}}, Hold: 2 * tm.Lease},

@@ -137,6 +137,7 @@ func TestStarvedElectorsCommandIsKilledBeforeTakeover(t *testing.T) {
 // process can stop the command). The overlap must then be detected; if it
 // were not, the test above would prove nothing.
 func TestWithoutItsWatchdogTheCommandOutlivesTheLease(t *testing.T) {
+	t.Parallel() // no fault on the shared control plane: see main_test.go
 	e := newEnv(t)
 	a, _, c := twoReplicas(t, e, harness.ReplicaOptions{})
 
@@ -170,6 +171,7 @@ func TestWithoutItsWatchdogTheCommandOutlivesTheLease(t *testing.T) {
 // help: its command resumes believing it leads. The fencing token lets
 // the downstream store reject its writes once the new leader has written.
 func TestFencingTokenRejectsAFrozenLeadersWrites(t *testing.T) {
+	t.Parallel() // no fault on the shared control plane: see main_test.go
 	e := newEnv(t)
 	store, err := e.StartStore()
 	if err != nil {
@@ -264,6 +266,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // API server still acts when the follower's lease expires. The detector
 // must see it; within the bound (TestLibrarySchedules) it never does.
 func TestClockRateBeyondTheBoundBreaksMutualExclusion(t *testing.T) {
+	t.Parallel() // no fault on the shared control plane: see main_test.go
 	e := newEnv(t)
 	tm := harness.DefaultTiming
 	slow, err := e.StartLib("slow", tm, 0.5, 0, 1)

@@ -108,6 +108,7 @@ func lockHolder() int {
 // SIGTERM among four replicas in exec mode. Each command must start only
 // after the previous one has exited, and with a higher $ELECTOR_TOKEN.
 func TestExecModeNeverRunsTwoCommands(t *testing.T) {
+	t.Parallel() // own namespace, processes and files: see main_test.go
 	m := render(t, "base")
 	n := setup(t, m)
 	self, env, lockLog := lockHolderCommand(t)

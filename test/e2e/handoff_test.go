@@ -36,6 +36,7 @@ import (
 // commands hold an exclusive flock on one file: two commands at once is a
 // violation the kernel reports.
 func TestExecModePlannedHandoff(t *testing.T) {
+	t.Parallel() // own namespace, processes and files: see main_test.go
 	m := render(t, "base")
 	lease := election(t, m)
 	n := setup(t, m)

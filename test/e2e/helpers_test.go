@@ -46,8 +46,13 @@ const (
 )
 
 var (
+	// nsCounter makes namespace names unique: tests that run in parallel
+	// each have their own namespace.
 	nsCounter  atomic.Int32
 	settleOnce sync.Once
+	// nsInvalid matches what a namespace name (an RFC 1123 label) may not
+	// hold, such as the "/" and "_" of a subtest's name.
+	nsInvalid = regexp.MustCompile(`[^a-z0-9-]+`)
 )
 
 func admin(t *testing.T) kubernetes.Interface {
@@ -85,10 +90,11 @@ func election(t *testing.T, m *sidecar.Manifests) string {
 // setup applies the manifests' RBAC (and Service) in a new namespace.
 func setup(t *testing.T, m *sidecar.Manifests) *sidecar.Namespace {
 	t.Helper()
-	ns := fmt.Sprintf("e2e-%d-%s", nsCounter.Add(1), strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")))
+	ns := fmt.Sprintf("e2e-%d-%s", nsCounter.Add(1), nsInvalid.ReplaceAllString(strings.ToLower(t.Name()), "-"))
 	if len(ns) > 63 {
-		ns = strings.TrimRight(ns[:63], "-")
+		ns = ns[:63]
 	}
+	ns = strings.TrimRight(ns, "-")
 	settleOnce.Do(func() {
 		t.Logf("waited %s for the API server to settle", ms(sidecar.Settle(t.Context(), admin(t), 30*time.Second)))
 	})

@@ -64,6 +64,7 @@ const (
 // The tool runs as its own process, built without -race: under the race
 // detector gzip alone takes a minute per build.
 func TestImage(t *testing.T) {
+	t.Parallel() // own namespace, processes and files: see main_test.go
 	root, err := sidecar.RepoDir()
 	if err != nil {
 		t.Fatal(err)

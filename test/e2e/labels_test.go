@@ -33,6 +33,7 @@ import (
 // other, after a graceful handoff (SIGTERM) and after the leader is killed
 // (SIGKILL), when the next leader also removes the dead one's label.
 func TestLeaderLabelFollowsTheLeader(t *testing.T) {
+	t.Parallel() // own namespace, processes and files: see main_test.go
 	m := render(t, "examples/nginx")
 	n := setup(t, m)
 	container, err := m.ElectorContainer()

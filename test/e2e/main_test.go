@@ -19,6 +19,24 @@ limitations under the License.
 // deploy/ applied to a real kube-apiserver, each replica authenticated
 // with a token of that ServiceAccount, $POD_NAME and $POD_NAMESPACE set as
 // by the Downward API, and signals sent as by the kubelet.
+//
+// Parallel tests. Most tests spend their time waiting (a lease, the
+// sidecar's 15s of permission re-checks, an alert's "for"), so those that
+// are isolated call t.Parallel(): each has its own namespace (setup), so
+// its own ServiceAccount, Role, Lease, Pods and kubeconfig; its own
+// processes on ports the kernel picks (sidecar.LocalArgs); its own files
+// under t.TempDir(); no t.Setenv and no package variable it writes (the
+// builds are guarded by sync.Once). Tests that disturb the whole API
+// server stay serial: TestAPIServerRestarts stops kube-apiserver, and go
+// test runs parallel tests only once every serial test has returned, so no
+// parallel test sees its outages. TestHTTPUnderAbuse stays serial too:
+// it holds thousands of sockets in this process, and every probe of its
+// sidecar must be answered under attack. So does TestMonitoringKit: run
+// alongside the others (-parallel=8, make stress on the machine), the
+// shipped ElectorMultipleLeaders fired once during its twenty quick
+// handoffs (probably a short-lived replica that led in each of its few
+// scrapes: min_over_time over 1m counts it), so its "no alert" check keeps
+// the package to itself, as before.
 package e2e
 
 import (

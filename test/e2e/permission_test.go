@@ -46,6 +46,7 @@ import (
 //   - once the Role is back, one replica leads again without any restart,
 //     every replica agrees on it, and the errors and the metric clear.
 func TestRoleDeletedAtRuntime(t *testing.T) {
+	t.Parallel() // own namespace, processes and files: see main_test.go
 	m := render(t, "base")
 	lease := election(t, m)
 	n := setup(t, m)

@@ -242,6 +242,7 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() (bool, 
 // (SIGSTOP) past a lease and resolves after SIGCONT;
 // ElectorPermissionDenied fires while the Role is deleted.
 func TestMonitoringKit(t *testing.T) {
+	// Serial: see main_test.go.
 	m := render(t, "base")
 	lease := election(t, m)
 	n := setup(t, m)

@@ -41,6 +41,8 @@ const exitForbidden = 4
 // permission, and print the namespaced Role that fixes it; applying that
 // Role must fix it, and it must be the Role deploy/base ships.
 func TestNoRoleIsExplained(t *testing.T) {
+	// Most of its time is the sidecar's 15s of re-checks before it exits.
+	t.Parallel() // own namespace, processes and files: see main_test.go
 	m := render(t, "base")
 	lease := election(t, m)
 	bare := *m
@@ -101,9 +103,13 @@ func TestNoRoleIsExplained(t *testing.T) {
 // sidecar, run with the example's flags, must refuse to start and name
 // exactly that permission. So the Role grants nothing the sidecar does not
 // use, and the start-up check misses nothing the Role grants.
+//
+// Each sidecar re-checks a missing permission for 15s before it exits
+// (ExitForbidden), so the subtests run in parallel, each in its own
+// namespace with its own ServiceAccount, Role and process.
 func TestEachRuleOfTheDeployRoleIsNeeded(t *testing.T) {
+	t.Parallel() // own namespace, processes and files: see main_test.go
 	m := render(t, "examples/nginx")
-	n := setup(t, m)
 	container, err := m.ElectorContainer()
 	if err != nil {
 		t.Fatal(err)
@@ -115,6 +121,8 @@ func TestEachRuleOfTheDeployRoleIsNeeded(t *testing.T) {
 	}
 	for i, removed := range all {
 		t.Run(removed.String(), func(t *testing.T) {
+			t.Parallel()
+			n := setup(t, m) // its own namespace: the subtests change the Role
 			rest := slices.Delete(slices.Clone(all), i, i+1)
 			if err := n.SetRole(ctx(t), m.Role.Name, rest, []rbac.Rule{removed}); err != nil {
 				t.Fatal(err)

@@ -39,6 +39,7 @@ import (
 // of its Service). TestRoleDeletedAtRuntime, whose prober asks from the
 // start, does not see this case.
 func TestReadyzStaysReadyOnceLeaseRead(t *testing.T) {
+	t.Parallel() // own namespace, processes and files: see main_test.go
 	m := render(t, "base")
 	lease := election(t, m)
 	n := setup(t, m)
@@ -85,6 +86,7 @@ func TestReadyzStaysReadyOnceLeaseRead(t *testing.T) {
 // it leads must carry that new token: a client that takes the token from
 // /watch or /leader must never get the previous tenure's.
 func TestTokenGrowsWhenTheSameReplicaLeadsAgain(t *testing.T) {
+	t.Parallel() // own namespace, processes and files: see main_test.go
 	m := render(t, "base")
 	lease := election(t, m)
 	n := setup(t, m)

@@ -51,6 +51,7 @@ type shardsBody struct {
 // each step every replica runs 1 or 2 shards and /shards agrees with the
 // commands.
 func TestShardsExecModeOneCommandPerShard(t *testing.T) {
+	t.Parallel() // own namespace, processes and files: see main_test.go
 	const k = 6
 	m := render(t, "base")
 	n := setup(t, m)

@@ -39,6 +39,7 @@ func baseArgs(t *testing.T, m *sidecar.Manifests) []string {
 // deploy/base and nothing else: they elect one leader and serve the same
 // answer on every endpoint a Deployment or a 0.5 client uses.
 func TestDeployBaseReplicasAgree(t *testing.T) {
+	t.Parallel() // own namespace, processes and files: see main_test.go
 	m := render(t, "base")
 	lease := election(t, m)
 	n := setup(t, m)
@@ -106,6 +107,7 @@ func TestDeployBaseReplicasAgree(t *testing.T) {
 // the kubelet sends SIGTERM to the sidecar, which releases the Lease and
 // exits 0, and the other replica leads at once instead of after 30-40s.
 func TestSIGTERMHandsOver(t *testing.T) {
+	t.Parallel() // own namespace, processes and files: see main_test.go
 	m := render(t, "base")
 	n := setup(t, m)
 	args := baseArgs(t, m)
@@ -140,6 +142,7 @@ func TestSIGTERMHandsOver(t *testing.T) {
 // TestEventsOnTheLease: a handoff leaves core/v1 Events about the Lease
 // (the 0.5 image failed with "selfLink was empty").
 func TestEventsOnTheLease(t *testing.T) {
+	t.Parallel() // own namespace, processes and files: see main_test.go
 	m := render(t, "base")
 	lease := election(t, m)
 	n := setup(t, m)
