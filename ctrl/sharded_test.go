@@ -496,6 +496,32 @@ func TestShardedManagerWithASingleLeaderController(t *testing.T) {
 	}
 }
 
+// stepPaced steps clk by 100ms until cond holds, at most one step per 5ms
+// of real time, so that the electors' goroutines keep up with the fake
+// clock (testwait.Until polls without sleeping at first: stepping in it
+// passed seconds of fake time at once, and members' leases ran out on
+// the fake clock before they could renew), and only while watches
+// watches are open: a step while a watch is being (re)opened may pass
+// its request timeout, and that watch then retries on a timer. It fails
+// the test after testwait.Timeout. (make stress and a fresh-clone CI run
+// each caught the old loop: 3 in 100 runs hung 30s.)
+func stepPaced(t *testing.T, clk *clocktesting.FakeClock, leases *fake.Leases, watches int, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(testwait.Timeout)
+	for !cond() {
+		select {
+		case <-deadline:
+			t.Fatalf("timed out after %v waiting for %s", testwait.Timeout, what)
+		case <-tick.C:
+		}
+		if leases.Watchers() >= watches {
+			clk.Step(100 * time.Millisecond)
+		}
+	}
+}
+
 // TestShardedHandoffWaitsForTheOldOwnersReconcile: on a scale-up the
 // shard that moves starts in the new replica only after the reconcile
 // that the old owner had in flight returned.
@@ -520,20 +546,29 @@ func TestShardedHandoffWaitsForTheOldOwnersReconcile(t *testing.T) {
 	cancelB, doneB := startSharded(t, b.m)
 	// The coordinator moves the surplus (shard 1) once the members have
 	// been stable for a moment on its clock; replica-a stops shard 1.
-	testwait.Until(t, "replica-a to be asked to hand shard 1 over", func() bool {
-		if ctxA.Err() != nil {
-			return true
-		}
-		clk.Step(100 * time.Millisecond)
-		return false
-	})
+	// The clock is stepped only while both replicas' shared watches are
+	// open: a step while one is being (re)opened may pass its request
+	// timeout on the fake clock, and the watch then retries on a timer
+	// that nothing steps once this loop ends (replica-b never saw the
+	// release: a fresh-clone CI run and make stress each hung here 30s).
+	stepPaced(t, clk, leases, 2, "replica-a to be asked to hand shard 1 over", func() bool { return ctxA.Err() != nil })
 	select {
 	case s := <-started:
 		t.Fatalf("replica-b started shard %d while replica-a's reconcile in shard 1 was running", s[0])
 	default:
 	}
 	close(recA.block)
-	s := testwait.Recv(t, started, "replica-b to start the shard handed over")
+	// replica-a returns, stops shard 1 and releases it; replica-b may
+	// wait on a timer of its own before it starts the shard.
+	var s [2]int32
+	stepPaced(t, clk, leases, 2, "replica-b to start the shard handed over", func() bool {
+		select {
+		case s = <-started:
+			return true
+		default:
+			return false
+		}
+	})
 	if s[0] != 1 || s[1] != 1 {
 		t.Errorf("replica-b started shard %d when replica-a had returned %d reconciles, want shard 1 after 1", s[0], s[1])
 	}
